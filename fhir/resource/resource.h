@@ -1,0 +1,48 @@
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "fhir/json/value.h"
+#include "fhir/outcome.h"
+
+namespace carebridge::fhir {
+
+struct ResourceTypeInfo {
+  std::string_view name;
+  bool writable;  // false for AuditEvent: the gateway writes those itself
+};
+
+// The resource types carebridge serves (DESIGN.md capability 1).
+std::span<const ResourceTypeInfo> SupportedTypes();
+const ResourceTypeInfo* FindSupportedType(std::string_view name);
+// True for any FHIR R4 resource type name, supported or not (so an unsupported type can be told
+// apart from a typo).
+bool IsR4ResourceType(std::string_view name);
+
+// FHIR id: [A-Za-z0-9\-\.]{1,64}.
+bool IsValidId(std::string_view id);
+
+// Checks a resource a partner wants to write: resourceType present and equal to `expected_type`,
+// id syntax, meta syntax, required elements and required-binding code sets (status, intent...)
+// of each supported type, Reference.reference syntax everywhere in the tree, primitive syntax
+// of the elements we know (dates, ids, booleans). Problems go to `outcome` with FHIRPath
+// expressions. Returns true when no error was added.
+bool ValidateResource(const json::Value& resource, std::string_view expected_type,
+                      Outcome& outcome);
+
+// Reference.reference text: "Type/id", "Type/id/_history/vid", an absolute URL, "#local",
+// "urn:uuid:..." or "urn:oid:...".
+bool IsValidReferenceText(std::string_view reference);
+
+// The patient a resource belongs to (compartment): Patient/<its own id> for a Patient, otherwise
+// the id in subject / patient / for / beneficiary when that is a "Patient/<id>" reference.
+std::optional<std::string> PatientIdOf(std::string_view type, const json::Value& resource);
+
+// Sets meta.versionId and meta.lastUpdated (keeping other meta members and the member order of
+// the resource; meta is placed right after id when new).
+void StampMeta(json::Value& resource, std::string_view version_id, std::string_view last_updated);
+
+}  // namespace carebridge::fhir

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "gateway/api/http.h"
+#include "gateway/config/config.h"
+#include "gateway/store/store.h"
+
+namespace carebridge::api {
+
+// The FHIR R4 REST interface under /fhir plus /healthz and /readyz. Blocking store reads run on
+// `blocking`; writes go through the store's group-commit writer.
+class FhirApi final : public HttpHandler {
+ public:
+  FhirApi(const config::Config& config, store::Store& store, boost::asio::thread_pool& blocking);
+  ~FhirApi() override;
+
+  boost::asio::awaitable<HttpResponse> Handle(HttpRequest request) override;
+
+  // /readyz answers 200 only between SetReady(true) (listener bound) and SetReady(false)
+  // (shutdown started).
+  void SetReady(bool ready) { ready_.store(ready, std::memory_order_relaxed); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace carebridge::api

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fhir/base/result.h"
+#include "fhir/bundle/bundle.h"
+#include "fhir/json/limits.h"
+#include "fhir/search/search.h"
+
+namespace carebridge::config {
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8443;  // 0: pick a free port (tests)
+  bool tls = true;
+  std::string tls_cert_file;  // PEM server certificate chain
+  std::string tls_key_file;   // PEM private key
+  std::string client_ca_file; // PEM CA bundle for client certificates (issue 3)
+  int io_threads = 2;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 8 * 1024 * 1024;
+  std::chrono::seconds header_timeout{10};  // to receive a request's headers
+  std::chrono::seconds body_timeout{30};    // to receive its body
+  std::chrono::seconds write_timeout{30};
+  std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request
+  int max_connections = 1024;
+  // Written once the listener is bound, with the actual port (for tests using port 0).
+  std::string port_file;
+};
+
+struct StoreConfig {
+  std::string data_dir = "var/data";  // the SQLite file is <data_dir>/carebridge.db
+  int read_connections = 4;
+};
+
+struct FhirConfig {
+  // Public base URL used in Location headers, fullUrls and paging links; empty: derived from the
+  // request's Host header and the listener's scheme.
+  std::string base_url;
+  fhir::json::Limits json;
+  fhir::SearchLimits search;
+  fhir::BundleLimits bundle;
+};
+
+struct Config {
+  ServerConfig server;
+  StoreConfig store;
+  FhirConfig fhir;
+  int blocking_threads = 4;  // thread pool for SQLite and file I/O
+  std::string log_level = "info";
+};
+
+// Reads a JSON config file; unknown keys are errors (a typo must not silently fall back to a
+// default). Relative file paths in it are resolved against the file's folder.
+Result<Config> LoadConfig(const std::string& path, std::string& message);
+
+}  // namespace carebridge::config

@@ -1,0 +1,121 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "fhir/base/result.h"
+#include "fhir/search/search.h"
+
+namespace carebridge::store {
+
+enum class errc {
+  kNotFound = 1,         // no such resource / version
+  kGone,                 // the current (or requested) version is a delete
+  kVersionConflict,      // If-Match did not name the current version
+  kMultipleMatches,      // conditional create matched more than one resource
+  kUnsupportedQuery,     // a criterion the backend cannot evaluate
+  kIo,                   // the database failed; after a failed commit every later write fails
+  kClosed,               // the store is shutting down
+};
+const std::error_category& store_category();
+std::error_code make_error_code(errc e);
+
+// A stored version of a resource. `json` is empty for a delete.
+struct ResourceVersion {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;
+  std::string last_updated;  // FHIR instant, UTC with milliseconds: 2026-11-22T10:00:00.123Z
+  bool deleted = false;
+  std::string json;
+};
+
+struct VersionStamp {
+  std::string id;
+  std::int64_t version = 0;
+  std::string last_updated;
+};
+
+struct WriteOp {
+  enum class Kind { kCreate, kUpdate, kDelete };
+  Kind kind = Kind::kCreate;
+  std::string type;
+  std::string id;                          // always set: the API assigns server ids for creates
+  std::optional<std::int64_t> if_match;    // update/delete: the version the caller last saw
+  std::optional<fhir::SearchQuery> if_none_exist;  // create: conditional create criteria
+  std::vector<fhir::IndexEntry> index;     // search rows of the new version (not for deletes)
+  // Produces the JSON to store for the version the store assigns (the API stamps meta with it).
+  // Runs on the writer thread inside the transaction; must not block. Not used for deletes.
+  std::function<std::string(const VersionStamp&)> render;
+};
+
+struct WriteOutcome {
+  enum class Kind { kCreated, kUpdated, kDeleted, kExisting, kAlreadyDeleted };
+  Kind kind = Kind::kCreated;
+  VersionStamp stamp;
+  std::string json;  // the stored JSON (for kExisting: the existing resource's)
+};
+
+struct WriteBatch {
+  std::vector<WriteOp> ops;
+  // true: all ops commit together or none (a transaction Bundle, a single request).
+  // false: each op stands alone (a batch Bundle); a failing op does not undo the others.
+  bool atomic = true;
+};
+
+struct WriteResult {
+  // One entry per op, in op order. With an atomic batch either every entry holds a value, or the
+  // first failing op holds its error and the others hold errc::kNotFound-free placeholders: use
+  // `failed_op` to find the culprit.
+  std::vector<Result<WriteOutcome>> ops;
+  std::optional<std::size_t> failed_op;
+};
+
+using WriteCallback = std::function<void(WriteResult)>;
+
+struct SearchPage {
+  std::int64_t total = 0;
+  std::vector<ResourceVersion> entries;  // the page, in the query's sort order
+};
+
+struct HistoryQuery {
+  std::string type;                 // empty: whole-system history
+  std::optional<std::string> id;    // set: instance history
+  std::optional<std::int64_t> since_ms;  // _since, epoch ms
+  int count = 20;
+  int offset = 0;
+};
+
+// The storage contract. Implementations are thread-safe.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Queues `batch` for the writer, which group-commits concurrent batches in one durable
+  // transaction (each batch in its own savepoint). `done` runs on the writer thread after the
+  // commit is durable (or failed) and must not block.
+  virtual void Write(WriteBatch batch, WriteCallback done) = 0;
+
+  // Blocking reads; call them from a blocking-work thread, never from an I/O thread.
+  virtual Result<ResourceVersion> Read(std::string_view type, std::string_view id) = 0;
+  virtual Result<ResourceVersion> ReadVersion(std::string_view type, std::string_view id,
+                                              std::int64_t version) = 0;
+  virtual Result<SearchPage> Search(const fhir::SearchQuery& query) = 0;
+  // Versions newest first; `total` counts all versions matching.
+  virtual Result<SearchPage> History(const HistoryQuery& query) = 0;
+
+  // Completes queued writes, then stops the writer. Later writes fail with errc::kClosed.
+  virtual void Close() = 0;
+};
+using StorePtr = std::unique_ptr<Store>;
+
+}  // namespace carebridge::store
+
+template <>
+struct std::is_error_code_enum<carebridge::store::errc> : std::true_type {};
