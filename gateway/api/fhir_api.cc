@@ -1,1 +1,559 @@
-// placeholder: being written
+#include "gateway/api/fhir_api.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "fhir/resource/resource.h"
+#include "fhir/search/search.h"
+#include "gateway/api/capability.h"
+#include "gateway/api/fhir_api_impl.h"
+#include "gateway/api/formats.h"
+#include "gateway/api/responses.h"
+
+namespace carebridge::api {
+
+using fhir::IssueType;
+namespace json = fhir::json;
+
+namespace {
+
+constexpr std::string_view kPlainJsonType = "application/json; charset=utf-8";
+
+std::string_view MediaType(std::string_view header) {
+  std::string_view media = header.substr(0, header.find(';'));
+  while (!media.empty() && media.back() == ' ') {
+    media.remove_suffix(1);
+  }
+  while (!media.empty() && media.front() == ' ') {
+    media.remove_prefix(1);
+  }
+  return media;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+bool IsJsonMediaType(std::string_view media) {
+  return EqualsIgnoreCase(media, "application/fhir+json") ||
+         EqualsIgnoreCase(media, "application/json") || EqualsIgnoreCase(media, "json");
+}
+
+// The JSON media type to answer with, or nullopt when the client accepts none (406).
+// _format wins over Accept, as the FHIR spec says.
+std::optional<std::string> NegotiateResponseType(const HttpRequest& request,
+                                                 const QueryParams& query) {
+  for (const auto& [name, value] : query) {
+    if (name == "_format") {
+      if (EqualsIgnoreCase(value, "application/json")) {
+        return std::string(kPlainJsonType);
+      }
+      if (IsJsonMediaType(value)) {
+        return std::string(kFhirJsonType);
+      }
+      return std::nullopt;
+    }
+  }
+  const std::string* accept = request.Header("accept");
+  if (accept == nullptr || accept->empty()) {
+    return std::string(kFhirJsonType);
+  }
+  bool plain_json = false;
+  std::string_view rest = *accept;
+  while (!rest.empty()) {
+    std::size_t comma = rest.find(',');
+    std::string_view media = MediaType(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (EqualsIgnoreCase(media, "application/fhir+json") || media == "*/*" ||
+        EqualsIgnoreCase(media, "application/*")) {
+      return std::string(kFhirJsonType);
+    }
+    if (EqualsIgnoreCase(media, "application/json")) {
+      plain_json = true;
+    }
+  }
+  if (plain_json) {
+    return std::string(kPlainJsonType);
+  }
+  return std::nullopt;
+}
+
+// A request body must be JSON; XML and anything else are refused unread.
+std::optional<HttpResponse> CheckBodyType(const HttpRequest& request) {
+  const std::string* content_type = request.Header("content-type");
+  if (content_type == nullptr) {
+    return ErrorResponse(415, IssueType::kNotSupported,
+                         "Content-Type is missing: send application/fhir+json");
+  }
+  std::string_view media = MediaType(*content_type);
+  if (!EqualsIgnoreCase(media, "application/fhir+json") &&
+      !EqualsIgnoreCase(media, "application/json")) {
+    return ErrorResponse(415, IssueType::kNotSupported,
+                         "Content-Type '" + std::string(media) +
+                             "' is not supported: this server accepts application/fhir+json only");
+  }
+  std::string_view params = *content_type;
+  std::size_t charset = params.find("charset=");
+  if (charset != std::string_view::npos) {
+    std::string_view value = MediaType(params.substr(charset + 8));
+    if (!EqualsIgnoreCase(value, "utf-8") && !EqualsIgnoreCase(value, "\"utf-8\"")) {
+      return ErrorResponse(415, IssueType::kNotSupported,
+                           "charset '" + std::string(value) + "' is not supported: use UTF-8");
+    }
+  }
+  return std::nullopt;
+}
+
+HttpResponse MethodNotAllowed(std::string_view allow, std::string_view what) {
+  HttpResponse response = ErrorResponse(
+      405, IssueType::kNotSupported,
+      std::string(what) + " does not support this method; allowed: " + std::string(allow));
+  response.headers.emplace_back("allow", std::string(allow));
+  return response;
+}
+
+HttpResponse UnknownType(std::string_view type) {
+  std::string message;
+  if (fhir::IsR4ResourceType(type)) {
+    message = "Resource type '" + std::string(type) + "' is not supported by this server";
+  } else {
+    message = "Unknown resource type '" + std::string(type) + "'";
+  }
+  message += "; see /fhir/metadata for the supported types";
+  return ErrorResponse(404, IssueType::kNotSupported, std::move(message));
+}
+
+HttpResponse InvalidId(std::string_view id) {
+  return ErrorResponse(400, IssueType::kValue,
+                       "Invalid resource id '" + std::string(id.substr(0, 80)) +
+                           "': ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'");
+}
+
+std::string BaseUrl(const config::Config& config, const HttpRequest& request) {
+  if (!config.fhir.base_url.empty()) {
+    std::string base = config.fhir.base_url;
+    while (!base.empty() && base.back() == '/') {
+      base.pop_back();
+    }
+    return base;
+  }
+  const std::string* host = request.Header("host");
+  std::string scheme = config.server.tls ? "https://" : "http://";
+  return scheme + (host != nullptr && !host->empty() ? *host : std::string("localhost")) + "/fhir";
+}
+
+bool PreferMinimal(const HttpRequest& request) {
+  const std::string* prefer = request.Header("prefer");
+  return prefer != nullptr && prefer->find("return=minimal") != std::string::npos;
+}
+
+HttpResponse ProbeResponse(bool ok, std::string_view what) {
+  HttpResponse response;
+  response.status = ok ? 200 : 503;
+  response.headers.emplace_back("content-type", "application/json");
+  response.body = std::string(R"({"status":")") + (ok ? "ok" : "unavailable") +
+                  R"(","check":")" + std::string(what) + "\"}";
+  return response;
+}
+
+}  // namespace
+
+FhirApi::FhirApi(const config::Config& config, store::Store& store, net::thread_pool& blocking)
+    : impl_(std::make_unique<Impl>(config, store, blocking)) {}
+
+FhirApi::~FhirApi() = default;
+
+FhirApi::Impl::Impl(const config::Config& cfg, store::Store& st, net::thread_pool& pool)
+    : config(cfg), store(st), blocking(pool), capability_statement(BuildCapabilityStatement()) {}
+
+net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
+  auto target = ParseTarget(request.target);
+  if (!target) {
+    co_return ErrorResponse(400, IssueType::kInvalid,
+                            "The request target is not a valid path or has a malformed "
+                            "percent-escape");
+  }
+  const auto& segments = target->segments;
+  if (segments.size() == 1 && (segments[0] == "healthz" || segments[0] == "readyz")) {
+    if (request.method != "GET" && request.method != "HEAD") {
+      co_return MethodNotAllowed("GET", "/" + segments[0]);
+    }
+    bool ready = segments[0] == "healthz" || ready_.load(std::memory_order_relaxed);
+    co_return ProbeResponse(ready, segments[0]);
+  }
+  if (segments.empty() || segments[0] != "fhir") {
+    co_return ErrorResponse(404, IssueType::kNotFound,
+                            "No such endpoint; the FHIR base is /fhir");
+  }
+  auto response_type = NegotiateResponseType(request, target->query);
+  if (!response_type) {
+    co_return ErrorResponse(406, IssueType::kNotSupported,
+                            "This server answers in JSON only (application/fhir+json); "
+                            "ask for it with Accept or _format=json");
+  }
+  auto call = std::make_shared<Call>();
+  call->base = BaseUrl(impl_->config, request);
+  call->request = std::move(request);
+  call->target = std::move(*target);
+  call->response_type = std::move(*response_type);
+  HttpResponse response = co_await impl_->Route(call);
+  for (auto& [name, value] : response.headers) {
+    if (name == "content-type" && value == kFhirJsonType) {
+      value = call->response_type;
+    }
+  }
+  co_return response;
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
+  const std::string& method = call->request.method;
+  const auto& segments = call->target.segments;
+  const std::size_t n = segments.size();
+  bool has_body = method == "POST" || method == "PUT";
+  bool is_search_post = method == "POST" && n == 3 && segments[2] == "_search";
+  if (has_body && !is_search_post) {
+    if (auto refused = CheckBodyType(call->request)) {
+      co_return std::move(*refused);
+    }
+  }
+
+  // [base]
+  if (n == 1) {
+    if (method == "POST") {
+      co_return co_await ProcessBundle(call);
+    }
+    co_return MethodNotAllowed("POST", "The base URL");
+  }
+  const std::string& first = segments[1];
+  if (n == 2 && first == "metadata") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "metadata");
+    }
+    HttpResponse response;
+    response.headers.emplace_back("content-type", std::string(kFhirJsonType));
+    response.body = capability_statement;
+    co_return response;
+  }
+  if (n == 2 && first == "_history") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "_history");
+    }
+    co_return co_await History(call, "", "");
+  }
+  const fhir::ResourceTypeInfo* type_info = fhir::FindSupportedType(first);
+  if (type_info == nullptr) {
+    co_return UnknownType(first);
+  }
+  std::string type(type_info->name);
+  if (!type_info->writable && method != "GET") {
+    co_return MethodNotAllowed("GET", type + " is read-only: the gateway writes it itself; it");
+  }
+
+  // [base]/[type]
+  if (n == 2) {
+    if (method == "GET") {
+      co_return co_await Search(call, type, call->target.query);
+    }
+    if (method == "POST") {
+      co_return co_await Create(call, type);
+    }
+    co_return MethodNotAllowed("GET, POST", type);
+  }
+  const std::string& second = segments[2];
+  if (n == 3 && second == "_search") {
+    if (method != "POST") {
+      co_return MethodNotAllowed("POST", type + "/_search");
+    }
+    const std::string* content_type = call->request.Header("content-type");
+    if (content_type == nullptr ||
+        !EqualsIgnoreCase(MediaType(*content_type), "application/x-www-form-urlencoded")) {
+      co_return ErrorResponse(415, IssueType::kNotSupported,
+                              "POST _search takes application/x-www-form-urlencoded parameters");
+    }
+    auto form = ParseQuery(call->request.body);
+    if (!form) {
+      co_return ErrorResponse(400, IssueType::kInvalid, "Malformed form body in POST _search");
+    }
+    QueryParams params = call->target.query;
+    params.insert(params.end(), form->begin(), form->end());
+    co_return co_await Search(call, type, std::move(params));
+  }
+  if (n == 3 && second == "_history") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", type + "/_history");
+    }
+    co_return co_await History(call, type, "");
+  }
+  // [base]/[type]/[id]...
+  if (!fhir::IsValidId(second)) {
+    co_return InvalidId(second);
+  }
+  if (n == 3) {
+    if (method == "GET") {
+      co_return co_await Read(call, type, second);
+    }
+    if (method == "PUT") {
+      co_return co_await Update(call, type, second);
+    }
+    if (method == "DELETE") {
+      co_return co_await Delete(call, type, second);
+    }
+    co_return MethodNotAllowed("GET, PUT, DELETE", type + "/" + second);
+  }
+  if (segments[3] == "_history" && (n == 4 || n == 5)) {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", type + "/" + second + "/_history");
+    }
+    if (n == 4) {
+      co_return co_await History(call, type, second);
+    }
+    co_return co_await VRead(call, type, second, segments[4]);
+  }
+  co_return ErrorResponse(404, IssueType::kNotFound,
+                          "No such endpoint below /fhir/" + type + "/" + second);
+}
+
+ParsedBody FhirApi::Impl::ParseResource(std::string_view body, std::string_view type) const {
+  ParsedBody parsed;
+  std::string message;
+  auto value = json::Parse(body, config.fhir.json, message);
+  if (!value) {
+    parsed.error = ErrorResponse(value.error(), "The body is not valid JSON: " + message);
+    return parsed;
+  }
+  if (!value->is_object()) {
+    parsed.error = ErrorResponse(400, IssueType::kStructure, "The body must be a JSON object");
+    return parsed;
+  }
+  std::string_view declared = value->StringAt("resourceType");
+  if (declared.empty()) {
+    parsed.error = ErrorResponse(400, IssueType::kRequired,
+                                 "The body has no resourceType: it is not a FHIR resource",
+                                 "resourceType");
+    return parsed;
+  }
+  if (declared != type) {
+    parsed.error = ErrorResponse(400, IssueType::kInvalid,
+                                 "The body is a " + std::string(declared.substr(0, 64)) +
+                                     " but the URL names " + std::string(type),
+                                 "resourceType");
+    return parsed;
+  }
+  fhir::Outcome outcome;
+  if (!fhir::ValidateResource(*value, type, outcome)) {
+    parsed.error = OutcomeResponse(422, outcome);
+    return parsed;
+  }
+  parsed.resource = std::move(*value);
+  return parsed;
+}
+
+store::WriteOp FhirApi::Impl::MakeWriteOp(store::WriteOp::Kind kind, std::string type,
+                                          std::string id, json::Value resource) {
+  store::WriteOp op;
+  op.kind = kind;
+  if (json::Value* existing_id = resource.Find("id")) {
+    *existing_id = json::Value::String(id);
+  } else {
+    resource.SetAt(1, "id", json::Value::String(id));
+  }
+  op.index = fhir::ExtractIndex(type, resource);
+  op.type = std::move(type);
+  op.id = std::move(id);
+  op.render = [resource = std::move(resource)](const store::VersionStamp& stamp) mutable {
+    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
+    return json::Write(resource);
+  };
+  return op;
+}
+
+HttpResponse FhirApi::Impl::ResourceResponse(const CallPtr& call, int status, std::string type,
+                                             const store::VersionStamp& stamp, std::string json,
+                                             bool with_location) const {
+  HttpResponse response;
+  response.status = status;
+  std::string version = std::to_string(stamp.version);
+  response.headers.emplace_back("etag", "W/\"" + version + "\"");
+  std::string modified = HttpDateFromInstant(stamp.last_updated);
+  if (!modified.empty()) {
+    response.headers.emplace_back("last-modified", std::move(modified));
+  }
+  if (with_location) {
+    response.headers.emplace_back(
+        "location", call->base + "/" + type + "/" + stamp.id + "/_history/" + version);
+  }
+  if (with_location && PreferMinimal(call->request)) {
+    return response;
+  }
+  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
+  response.body = std::move(json);
+  return response;
+}
+
+HttpResponse FhirApi::Impl::ResourceResponse(const CallPtr& call, int status,
+                                             const store::ResourceVersion& v,
+                                             bool with_location) const {
+  return ResourceResponse(call, status, v.type, {v.id, v.version, v.last_updated}, v.json,
+                          with_location);
+}
+
+net::awaitable<store::WriteResult> FhirApi::Impl::Commit(store::WriteBatch batch) {
+  return net::async_initiate<const net::use_awaitable_t<>, void(store::WriteResult)>(
+      [this](auto handler, store::WriteBatch work) {
+        // std::function needs a copyable callable; the handler is move-only.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        store.Write(std::move(work), [shared](store::WriteResult result) {
+          auto executor = net::get_associated_executor(*shared);
+          net::post(executor, [shared, result = std::move(result)]() mutable {
+            std::move (*shared)(std::move(result));
+          });
+        });
+      },
+      net::use_awaitable, std::move(batch));
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::Read(CallPtr call, std::string type, std::string id) {
+  auto found = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
+  if (!found) {
+    co_return ErrorResponse(found.error(), found.error() == store::errc::kGone
+                                               ? type + "/" + id + " has been deleted"
+                                               : type + "/" + id + " is not known");
+  }
+  co_return ResourceResponse(call, 200, *found, false);
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::VRead(CallPtr call, std::string type, std::string id,
+                                                  std::string version_text) {
+  std::int64_t version = 0;
+  auto [end, ec] =
+      std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
+  if (ec != std::errc() || end != version_text.data() + version_text.size() || version < 1) {
+    co_return ErrorResponse(404, IssueType::kNotFound,
+                            "'" + version_text.substr(0, 40) + "' is not a version of " + type +
+                                "/" + id);
+  }
+  auto found =
+      co_await OnPool([this, &type, &id, version] { return store.ReadVersion(type, id, version); });
+  if (!found) {
+    co_return ErrorResponse(found.error(), type + "/" + id + "/_history/" + version_text +
+                                               (found.error() == store::errc::kGone
+                                                    ? " is a deletion"
+                                                    : " is not known"));
+  }
+  co_return ResourceResponse(call, 200, *found, false);
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::Create(CallPtr call, std::string type) {
+  ParsedBody parsed = ParseResource(call->request.body, type);
+  if (parsed.error) {
+    co_return std::move(*parsed.error);
+  }
+  store::WriteOp op = MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(),
+                                  std::move(*parsed.resource));
+  if (const std::string* if_none_exist = call->request.Header("if-none-exist")) {
+    std::string_view criteria = *if_none_exist;
+    if (auto question = criteria.find('?'); question != std::string_view::npos) {
+      criteria.remove_prefix(question + 1);  // "Patient?identifier=x" is common in the wild
+    }
+    auto params = ParseQuery(criteria);
+    fhir::Outcome outcome;
+    std::optional<fhir::SearchQuery> query;
+    if (params && !params->empty()) {
+      query = fhir::ParseSearchQuery(type, *params, config.fhir.search, outcome);
+    }
+    if (!query) {
+      outcome.Error(IssueType::kInvalid, "If-None-Exist",
+                    "If-None-Exist must hold search criteria for " + type + ", e.g. "
+                    "identifier=http://example.org|123");
+      co_return OutcomeResponse(400, outcome);
+    }
+    op.if_none_exist = std::move(query);
+  }
+  store::WriteBatch batch;
+  batch.ops.push_back(std::move(op));
+  store::WriteResult result = co_await Commit(std::move(batch));
+  auto& written = result.ops.front();
+  if (!written) {
+    co_return ErrorResponse(written.error(),
+                            written.error() == store::errc::kMultipleMatches
+                                ? "If-None-Exist matched more than one " + type
+                                : "Could not create the " + type);
+  }
+  bool existing = written->kind == store::WriteOutcome::Kind::kExisting;
+  co_return ResourceResponse(call, existing ? 200 : 201, type, written->stamp,
+                             std::move(written->json), true);
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::Update(CallPtr call, std::string type, std::string id) {
+  ParsedBody parsed = ParseResource(call->request.body, type);
+  if (parsed.error) {
+    co_return std::move(*parsed.error);
+  }
+  std::string_view body_id = parsed.resource->StringAt("id");
+  if (body_id != id) {
+    co_return ErrorResponse(400, IssueType::kInvalid,
+                            body_id.empty() ? "The resource has no id; an update must carry the "
+                                              "id of the URL (" + id + ")"
+                                            : "The resource id '" + std::string(body_id) +
+                                                  "' differs from the URL id '" + id + "'",
+                            type + ".id");
+  }
+  store::WriteOp op =
+      MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(*parsed.resource));
+  if (const std::string* if_match = call->request.Header("if-match")) {
+    op.if_match = ParseETagVersion(*if_match);
+    if (!op.if_match) {
+      co_return ErrorResponse(400, IssueType::kInvalid,
+                              "If-Match must be an ETag such as W/\"3\"", "If-Match");
+    }
+  }
+  std::optional<std::int64_t> expected = op.if_match;
+  store::WriteBatch batch;
+  batch.ops.push_back(std::move(op));
+  store::WriteResult result = co_await Commit(std::move(batch));
+  auto& written = result.ops.front();
+  if (!written) {
+    std::string message = "Could not update " + type + "/" + id;
+    if (written.error() == store::errc::kVersionConflict && expected) {
+      message = "If-Match W/\"" + std::to_string(*expected) + "\" is not the current version of " +
+                type + "/" + id + ": read it again and re-apply your change";
+    }
+    co_return ErrorResponse(written.error(), std::move(message));
+  }
+  bool created = written->kind == store::WriteOutcome::Kind::kCreated;
+  co_return ResourceResponse(call, created ? 201 : 200, type, written->stamp,
+                             std::move(written->json), created);
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::Delete(CallPtr call, std::string type, std::string id) {
+  store::WriteOp op;
+  op.kind = store::WriteOp::Kind::kDelete;
+  op.type = type;
+  op.id = id;
+  if (const std::string* if_match = call->request.Header("if-match")) {
+    op.if_match = ParseETagVersion(*if_match);
+    if (!op.if_match) {
+      co_return ErrorResponse(400, IssueType::kInvalid,
+                              "If-Match must be an ETag such as W/\"3\"", "If-Match");
+    }
+  }
+  store::WriteBatch batch;
+  batch.ops.push_back(std::move(op));
+  store::WriteResult result = co_await Commit(std::move(batch));
+  auto& written = result.ops.front();
+  if (!written) {
+    co_return ErrorResponse(written.error(), written.error() == store::errc::kNotFound
+                                                 ? type + "/" + id + " is not known"
+                                                 : "Could not delete " + type + "/" + id);
+  }
+  HttpResponse response;
+  response.status = 204;
+  if (written->kind == store::WriteOutcome::Kind::kDeleted) {
+    response.headers.emplace_back("etag", "W/\"" + std::to_string(written->stamp.version) + "\"");
+  }
+  co_return response;
+}
+
+}  // namespace carebridge::api

@@ -1,0 +1,112 @@
+#include "gateway/api/capability.h"
+
+#include "fhir/json/json.h"
+#include "fhir/resource/resource.h"
+#include "fhir/search/search.h"
+#include "gateway/api/formats.h"
+
+namespace carebridge::api {
+
+namespace json = fhir::json;
+
+namespace {
+
+json::Value Str(std::string_view text) { return json::Value::String(std::string(text)); }
+
+json::Value Code(std::string_view key, std::string_view code) {
+  json::Value object = json::Value::Object();
+  object.Set(std::string(key), Str(code));
+  return object;
+}
+
+std::string_view ParamTypeCode(fhir::ParamType type) {
+  switch (type) {
+    case fhir::ParamType::kToken:
+      return "token";
+    case fhir::ParamType::kReference:
+      return "reference";
+    case fhir::ParamType::kDate:
+      return "date";
+    case fhir::ParamType::kString:
+      return "string";
+    case fhir::ParamType::kUri:
+      return "uri";
+    case fhir::ParamType::kNumber:
+      return "number";
+  }
+  return "string";
+}
+
+}  // namespace
+
+std::string BuildCapabilityStatement() {
+  json::Value cs = json::Value::Object();
+  cs.Set("resourceType", Str("CapabilityStatement"));
+  cs.Set("status", Str("active"));
+  cs.Set("date", Str(NowInstant().substr(0, 10)));
+  cs.Set("publisher", Str("carebridge"));
+  cs.Set("kind", Str("instance"));
+  json::Value software = json::Value::Object();
+  software.Set("name", Str("carebridge"));
+  software.Set("version", Str("0.1.0"));
+  cs.Set("software", std::move(software));
+  json::Value implementation = json::Value::Object();
+  implementation.Set("description",
+                     Str("carebridge FHIR R4 gateway for behavioral-health care coordination"));
+  cs.Set("implementation", std::move(implementation));
+  cs.Set("fhirVersion", Str("4.0.1"));
+  json::Value formats = json::Value::Array();
+  formats.PushBack(Str("application/fhir+json"));
+  formats.PushBack(Str("json"));
+  cs.Set("format", std::move(formats));
+
+  json::Value rest = json::Value::Object();
+  rest.Set("mode", Str("server"));
+  json::Value security = json::Value::Object();
+  security.Set("description", Str("TLS 1.2 or later is required on every connection."));
+  rest.Set("security", std::move(security));
+
+  json::Value resources = json::Value::Array();
+  for (const auto& type : fhir::SupportedTypes()) {
+    json::Value resource = json::Value::Object();
+    resource.Set("type", Str(type.name));
+    json::Value interactions = json::Value::Array();
+    std::vector<std::string_view> codes = {"read", "vread", "search-type", "history-instance",
+                                           "history-type"};
+    if (type.writable) {
+      codes.insert(codes.end(), {"create", "update", "delete"});
+    }
+    for (auto code : codes) {
+      interactions.PushBack(Code("code", code));
+    }
+    resource.Set("interaction", std::move(interactions));
+    resource.Set("versioning", Str("versioned-update"));
+    resource.Set("readHistory", json::Value::Bool(true));
+    resource.Set("updateCreate", json::Value::Bool(type.writable));
+    resource.Set("conditionalCreate", json::Value::Bool(type.writable));
+    resource.Set("conditionalRead", Str("not-supported"));
+    resource.Set("conditionalUpdate", json::Value::Bool(false));
+    resource.Set("conditionalDelete", Str("not-supported"));
+    json::Value params = json::Value::Array();
+    for (const auto& param : fhir::ParamsFor(type.name)) {
+      json::Value entry = json::Value::Object();
+      entry.Set("name", Str(param.name));
+      entry.Set("type", Str(ParamTypeCode(param.type)));
+      params.PushBack(std::move(entry));
+    }
+    resource.Set("searchParam", std::move(params));
+    resources.PushBack(std::move(resource));
+  }
+  rest.Set("resource", std::move(resources));
+  json::Value system_interactions = json::Value::Array();
+  for (auto code : {"transaction", "batch", "history-system"}) {
+    system_interactions.PushBack(Code("code", code));
+  }
+  rest.Set("interaction", std::move(system_interactions));
+  json::Value rests = json::Value::Array();
+  rests.PushBack(std::move(rest));
+  cs.Set("rest", std::move(rests));
+  return json::Write(cs);
+}
+
+}  // namespace carebridge::api
