@@ -1,0 +1,106 @@
+#pragma once
+
+// The real `carebridge` binary on a free port, with TLS and a fresh SQLite file, driven by
+// libcurl: what a partner's client does.
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fhir/json/json.h"
+
+namespace carebridge::testing {
+
+// Dev certificates made once per test binary by certs/gen-dev-certs.sh.
+const std::filesystem::path& CertsDir();
+
+// A fresh temporary folder, removed when the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Response {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+
+  std::string Header(std::string_view name) const;
+  // The body parsed; a failed parse fails the calling test through an empty object.
+  fhir::json::Value Json() const;
+};
+
+class GatewayProcess {
+ public:
+  // Starts `carebridge serve --config <data_dir>/config.json` on 127.0.0.1:0 with TLS and
+  // `data_dir`. `server_extra` and `fhir_extra` are JSON members added to those config sections,
+  // e.g. R"("max_body_bytes": 65536)".
+  explicit GatewayProcess(std::filesystem::path data_dir, std::string server_extra = {},
+                          std::string fhir_extra = {});
+  ~GatewayProcess();
+  GatewayProcess(const GatewayProcess&) = delete;
+  GatewayProcess& operator=(const GatewayProcess&) = delete;
+
+  bool Start();          // waits for /readyz; false on failure (with the log on stderr)
+  int Stop();            // SIGTERM, waits; returns the exit status
+  void Kill();           // SIGKILL: a crash
+  int port() const { return port_; }
+  std::string BaseUrl() const;  // https://127.0.0.1:PORT
+  const std::filesystem::path& log_path() const { return log_path_; }
+
+ private:
+  std::filesystem::path data_dir_;
+  std::string server_extra_;
+  std::string fhir_extra_;
+  std::filesystem::path port_file_;
+  std::filesystem::path log_path_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// One libcurl easy handle: keep-alive across requests, verifies the dev CA.
+class Client {
+ public:
+  explicit Client(std::string base_url);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  Response Request(const std::string& method, const std::string& path, const std::string& body = {},
+                   const std::vector<std::string>& headers = {});
+  Response Get(const std::string& path, const std::vector<std::string>& headers = {}) {
+    return Request("GET", path, {}, headers);
+  }
+  // Sends `body` as application/fhir+json.
+  Response Post(const std::string& path, const std::string& body,
+                std::vector<std::string> headers = {});
+  Response Put(const std::string& path, const std::string& body,
+               std::vector<std::string> headers = {});
+  Response Delete(const std::string& path, const std::vector<std::string>& headers = {}) {
+    return Request("DELETE", path, {}, headers);
+  }
+
+ private:
+  std::string base_url_;
+  void* curl_;
+};
+
+std::string ReadFile(const std::filesystem::path& path);
+// A fixture from tests/fixtures/.
+std::string Fixture(const std::string& relative_path);
+
+// Members of `value` other than meta, for comparing what was sent with what was read back.
+fhir::json::Value WithoutMeta(fhir::json::Value value);
+
+}  // namespace carebridge::testing
