@@ -72,6 +72,11 @@ struct CurlGlobal {
 
 const fs::path& CertsDir() {
   static const fs::path dir = [] {
+    // ctest issues them once per run (the certs_issue fixture); a lone run makes its own.
+    if (const char* issued = std::getenv("CAREBRIDGE_TEST_CERTS");
+        issued != nullptr && fs::exists(fs::path(issued) / "ca.crt")) {
+      return fs::path(issued);
+    }
     fs::path path = MakeTempDir("carebridge-certs-");
     std::string command = std::string("bash '") + CAREBRIDGE_SOURCE_DIR +
                           "/certs/gen-dev-certs.sh' '" + path.string() + "' >/dev/null 2>&1";
