@@ -1,1 +1,1183 @@
-// placeholder: being written
+// SQLite backend of the storage contract (gateway/store/store.h).
+//
+// Layout: one writer connection owned by one writer thread, which group-commits whatever batches
+// are queued (BEGIN IMMEDIATE ... one SAVEPOINT per batch ... COMMIT) and only then runs their
+// callbacks; with journal_mode=WAL and synchronous=FULL the COMMIT returns after the WAL is
+// fsynced, so a callback never reports a write that a power loss could take back. Readers use a
+// pool of connections; WAL lets them read the last committed snapshot beside the writer.
+//
+// Error conventions for batches (placeholders, sticky I/O failure) are documented in
+// gateway/store/store.cc.
+
+#include "gateway/store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+
+#include "gateway/store/sqlite/schema.h"
+#include "gateway/store/sqlite/search_sql.h"
+
+namespace carebridge::store {
+namespace {
+
+using sqlite_internal::SqlText;
+using sqlite_internal::SqlValue;
+
+constexpr int kBusyTimeoutMs = 5000;
+
+std::error_code Err(errc e) { return make_error_code(e); }
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// 2026-11-22T10:00:00.123Z
+std::string FormatInstant(std::int64_t ms) {
+  std::int64_t secs = ms / 1000;
+  std::int64_t milli = ms % 1000;
+  if (milli < 0) {
+    milli += 1000;
+    --secs;
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(milli));
+  return buf;
+}
+
+// Failures that leave the database or our knowledge of it in doubt: the group fails and, as after a
+// failed sync in LevelDB, every later write fails too. Anything else (a constraint, a value too
+// big) is the fault of one op and only fails that op.
+bool IsFatal(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements and connections.
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+// One use of a (usually cached) statement: binds, steps, and on scope exit resets it and clears
+// its bindings, so a cached statement never pins a read snapshot or holds bound pointers to
+// strings that are gone.
+class StmtUse {
+ public:
+  explicit StmtUse(sqlite3_stmt* s) : s_(s) {}
+  ~StmtUse() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  StmtUse(const StmtUse&) = delete;
+  StmtUse& operator=(const StmtUse&) = delete;
+
+  sqlite3_stmt* get() const { return s_; }
+
+  // Bindings reference the caller's memory (SQLITE_STATIC): it must outlive the use.
+  int Bind(int i, std::string_view v) {
+    // A null data pointer would bind SQL NULL; an empty string must stay a string.
+    return sqlite3_bind_text64(s_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_STATIC,
+                               SQLITE_UTF8);
+  }
+  int Bind(int i, std::int64_t v) { return sqlite3_bind_int64(s_, i, v); }
+  int Bind(int i, double v) { return sqlite3_bind_double(s_, i, v); }
+  int BindNull(int i) { return sqlite3_bind_null(s_, i); }
+  int Bind(int i, const SqlValue& v) {
+    return std::visit(
+        [&](const auto& x) -> int {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            return Bind(i, std::string_view(x));
+          } else {
+            return Bind(i, x);
+          }
+        },
+        v);
+  }
+
+  int Step() { return sqlite3_step(s_); }
+
+  std::int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+// Fixed statements, prepared once per connection (SQLITE_PREPARE_PERSISTENT) on first use.
+enum class Sql {
+  kBeginRead,
+  kCommit,
+  kRollback,
+  kBeginImmediate,
+  kSavepointBatch,
+  kReleaseBatch,
+  kRollbackBatch,
+  kSavepointOp,
+  kReleaseOp,
+  kRollbackOp,
+  kReadCurrent,
+  kCurrentVersion,
+  kReadVersion,
+  kInsertVersion,
+  kUpsertCurrent,
+  kDeleteIndex,
+  kInsertIndex,
+  kExists,
+  kMaxLastUpdated,
+  kCount,  // number of statements
+};
+
+const char* SqlText_(Sql which) {
+  switch (which) {
+    case Sql::kBeginRead:
+      return "BEGIN";
+    case Sql::kCommit:
+      return "COMMIT";
+    case Sql::kRollback:
+      return "ROLLBACK";
+    case Sql::kBeginImmediate:
+      return "BEGIN IMMEDIATE";
+    case Sql::kSavepointBatch:
+      return "SAVEPOINT batch";
+    case Sql::kReleaseBatch:
+      return "RELEASE batch";
+    case Sql::kRollbackBatch:
+      return "ROLLBACK TO batch";
+    case Sql::kSavepointOp:
+      return "SAVEPOINT op";
+    case Sql::kReleaseOp:
+      return "RELEASE op";
+    case Sql::kRollbackOp:
+      return "ROLLBACK TO op";
+    case Sql::kReadCurrent:
+      return "SELECT c.version, c.deleted, v.last_updated, v.json FROM resources_current c "
+             "JOIN resource_versions v ON v.type = c.type AND v.id = c.id AND v.version = "
+             "c.version WHERE c.type = ?1 AND c.id = ?2";
+    case Sql::kCurrentVersion:
+      return "SELECT version, deleted FROM resources_current WHERE type = ?1 AND id = ?2";
+    case Sql::kReadVersion:
+      return "SELECT last_updated, deleted, json FROM resource_versions "
+             "WHERE type = ?1 AND id = ?2 AND version = ?3";
+    case Sql::kInsertVersion:
+      return "INSERT INTO resource_versions (type, id, version, last_updated_ms, last_updated, "
+             "deleted, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    case Sql::kUpsertCurrent:
+      return "INSERT INTO resources_current (type, id, version, last_updated_ms, deleted) "
+             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (type, id) DO UPDATE SET "
+             "version = excluded.version, last_updated_ms = excluded.last_updated_ms, "
+             "deleted = excluded.deleted";
+    case Sql::kDeleteIndex:
+      return "DELETE FROM search_index WHERE type = ?1 AND id = ?2";
+    case Sql::kInsertIndex:
+      return "INSERT INTO search_index (type, id, param, system, value, low, high) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    case Sql::kExists:
+      return "SELECT 1 FROM resource_versions WHERE type = ?1 AND id = ?2 LIMIT 1";
+    case Sql::kMaxLastUpdated:
+      return "SELECT COALESCE(MAX(last_updated_ms), 0) FROM resource_versions";
+    case Sql::kCount:
+      break;
+  }
+  return "";
+}
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+
+// One SQLite connection and its statement caches. Used by one thread at a time (the writer, or
+// the reader that leased it), so it needs no locking of its own.
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool writer) {
+    sqlite3* raw = nullptr;
+    const int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    std::unique_ptr<sqlite3, DbCloser> db(raw);
+    if (rc != SQLITE_OK) {
+      return Err(errc::kIo);
+    }
+    sqlite3_extended_result_codes(db.get(), 1);
+    return std::unique_ptr<Connection>(new Connection(std::move(db)));
+  }
+
+  sqlite3* db() const { return db_.get(); }
+
+  // The cached statement, or nullptr when it fails to prepare (see failed_rc()).
+  sqlite3_stmt* Get(Sql which) {
+    StmtPtr& slot = fixed_[static_cast<int>(which)];
+    if (!slot) {
+      slot = Prepare(SqlText_(which), SQLITE_PREPARE_PERSISTENT);
+    }
+    return slot.get();
+  }
+
+  // Statements built from a query's shape; values are bound, so the shape repeats and the cache
+  // hits. Bounded: when full it starts over.
+  sqlite3_stmt* GetDynamic(const std::string& sql) {
+    auto it = dynamic_.find(sql);
+    if (it != dynamic_.end()) {
+      return it->second.get();
+    }
+    if (dynamic_.size() >= kMaxDynamic) {
+      dynamic_.clear();
+    }
+    StmtPtr s = Prepare(sql.c_str(), SQLITE_PREPARE_PERSISTENT);
+    if (!s) {
+      return nullptr;
+    }
+    return dynamic_.emplace(sql, std::move(s)).first->second.get();
+  }
+
+  // Runs a fixed statement that returns no rows. Returns the SQLite result code.
+  int Run(Sql which) {
+    sqlite3_stmt* s = Get(which);
+    if (!s) {
+      return failed_rc_;
+    }
+    StmtUse use(s);
+    const int rc = use.Step();
+    return Record(rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc);
+  }
+
+  int Exec(const char* sql) {
+    const int rc = sqlite3_exec(db(), sql, nullptr, nullptr, nullptr);
+    return Record(rc);
+  }
+
+  // Remembers a failing result code (the writer decides from it whether the failure is fatal) and
+  // returns it.
+  int Record(int rc) {
+    if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      failed_rc_ = rc;
+    }
+    return rc;
+  }
+  // The kIo error for a failed call, remembering its code.
+  std::error_code Fail(int rc) {
+    Record(rc);
+    return Err(errc::kIo);
+  }
+  int failed_rc() const { return failed_rc_; }
+  void clear_failed_rc() { failed_rc_ = SQLITE_OK; }
+
+ private:
+  static constexpr std::size_t kMaxDynamic = 128;
+
+  explicit Connection(std::unique_ptr<sqlite3, DbCloser> db) : db_(std::move(db)) {}
+
+  StmtPtr Prepare(const char* sql, unsigned flags) {
+    sqlite3_stmt* s = nullptr;
+    const int rc = sqlite3_prepare_v3(db(), sql, -1, flags, &s, nullptr);
+    if (rc != SQLITE_OK) {
+      Record(rc);
+      sqlite3_finalize(s);
+      return nullptr;
+    }
+    return StmtPtr(s);
+  }
+
+  // Declared first so it is destroyed last: statements must be finalized before the close
+  // (sqlite3_close_v2 would defer it anyway, but this keeps the order obvious).
+  std::unique_ptr<sqlite3, DbCloser> db_;
+  StmtPtr fixed_[static_cast<int>(Sql::kCount)];
+  std::unordered_map<std::string, StmtPtr> dynamic_;
+  int failed_rc_ = SQLITE_OK;
+};
+
+// Ends a read transaction (BEGIN ... COMMIT) when it goes out of scope, so a pooled connection
+// never keeps an old snapshot (which would also stop WAL checkpoints from completing).
+class ReadTxn {
+ public:
+  explicit ReadTxn(Connection& c) : c_(c) { ok_ = c_.Run(Sql::kBeginRead) == SQLITE_OK; }
+  ~ReadTxn() {
+    if (ok_) {
+      c_.Run(Sql::kCommit);
+    }
+  }
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  Connection& c_;
+  bool ok_ = false;
+};
+
+// Pooled read connections: one is leased for the duration of one call; callers block while all
+// are leased.
+class ReadPool {
+ public:
+  class Lease {
+   public:
+    Lease(ReadPool& pool, Connection* c) : pool_(pool), c_(c) {}
+    ~Lease() { pool_.Return(c_); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Connection& operator*() const { return *c_; }
+    Connection* operator->() const { return c_; }
+
+   private:
+    ReadPool& pool_;
+    Connection* c_;
+  };
+
+  void Add(std::unique_ptr<Connection> c) {
+    std::lock_guard lock(mu_);
+    free_.push_back(c.get());
+    all_.push_back(std::move(c));
+  }
+
+  Lease Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty(); });
+    Connection* c = free_.back();
+    free_.pop_back();
+    return Lease(*this, c);
+  }
+
+ private:
+  void Return(Connection* c) {
+    {
+      std::lock_guard lock(mu_);
+      free_.push_back(c);
+    }
+    cv_.notify_one();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Connection*> free_;                 // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<Connection>> all_;  // GUARDED_BY(mu_)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Queries shared by readers and the writer.
+
+int BindAll(StmtUse& use, const std::vector<SqlValue>& binds, int first = 1) {
+  for (std::size_t i = 0; i < binds.size(); ++i) {
+    const int rc = use.Bind(first + static_cast<int>(i), binds[i]);
+    if (rc != SQLITE_OK) {
+      return rc;
+    }
+  }
+  return SQLITE_OK;
+}
+
+Result<std::int64_t> RunCount(Connection& c, const SqlText& q) {
+  sqlite3_stmt* s = c.GetDynamic(q.sql);
+  if (!s) {
+    return c.Fail(c.failed_rc());
+  }
+  StmtUse use(s);
+  if (int rc = BindAll(use, q.binds); rc != SQLITE_OK) {
+    return c.Fail(rc);
+  }
+  const int rc = use.Step();
+  if (rc != SQLITE_ROW) {
+    return c.Fail(rc);
+  }
+  return use.Int(0);
+}
+
+// Reads one version row; kNotFound when missing, kGone when it is a delete (unless
+// `allow_deleted`).
+Result<ResourceVersion> ReadVersionOn(Connection& c, std::string_view type, std::string_view id,
+                                      std::int64_t version, bool allow_deleted) {
+  sqlite3_stmt* s = c.Get(Sql::kReadVersion);
+  if (!s) {
+    return c.Fail(c.failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, type);
+  use.Bind(2, id);
+  use.Bind(3, version);
+  const int rc = use.Step();
+  if (rc == SQLITE_DONE) {
+    return Err(errc::kNotFound);
+  }
+  if (rc != SQLITE_ROW) {
+    return c.Fail(rc);
+  }
+  ResourceVersion out;
+  out.deleted = use.Int(1) != 0;
+  if (out.deleted && !allow_deleted) {
+    return Err(errc::kGone);
+  }
+  out.type = std::string(type);
+  out.id = std::string(id);
+  out.version = version;
+  out.last_updated = use.Text(0);
+  out.json = use.Text(2);
+  return out;
+}
+
+// Runs a search page: ids in order, then each resource's stored version. REQUIRES: inside a
+// transaction, so the page and the versions come from one snapshot.
+Result<std::vector<ResourceVersion>> RunSearchPage(Connection& c, const std::string& type,
+                                                   const SqlText& q, std::int64_t limit,
+                                                   std::int64_t offset) {
+  std::vector<std::pair<std::string, std::int64_t>> ids;
+  {
+    sqlite3_stmt* s = c.GetDynamic(q.sql);
+    if (!s) {
+      return c.Fail(c.failed_rc());
+    }
+    StmtUse use(s);
+    if (int rc = BindAll(use, q.binds); rc != SQLITE_OK) {
+      return c.Fail(rc);
+    }
+    const int n = static_cast<int>(q.binds.size());
+    use.Bind(n + 1, limit);
+    use.Bind(n + 2, offset);
+    int rc;
+    while ((rc = use.Step()) == SQLITE_ROW) {
+      ids.emplace_back(use.Text(0), use.Int(1));
+    }
+    if (rc != SQLITE_DONE) {
+      return c.Fail(rc);
+    }
+  }
+  // Fetching the JSON after paging keeps large documents out of the sorter.
+  std::vector<ResourceVersion> out;
+  out.reserve(ids.size());
+  for (const auto& [id, version] : ids) {
+    auto v = ReadVersionOn(c, type, id, version, /*allow_deleted=*/false);
+    if (!v) {
+      return v.error();
+    }
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store.
+
+struct Pending {
+  WriteBatch batch;
+  WriteCallback done;
+};
+
+void InvokeDone(WriteCallback& done, WriteResult result) {
+  if (!done) {
+    return;
+  }
+  // The callback is the caller's code; an exception from it must not kill the writer thread.
+  try {
+    done(std::move(result));
+  } catch (...) {
+  }
+}
+
+WriteResult AllFailed(const WriteBatch& batch, std::error_code ec) {
+  WriteResult r;
+  r.ops.assign(batch.ops.size(), Result<WriteOutcome>(ec));
+  if (batch.atomic && !batch.ops.empty()) {
+    r.failed_op = 0;
+  }
+  return r;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const SqliteOptions& options) : options_(options) {
+    options_.read_connections = std::max(1, options_.read_connections);
+    options_.max_batches_per_commit = std::max(1, options_.max_batches_per_commit);
+  }
+
+  ~SqliteStore() override { Close(); }
+
+  Result<void> Init();
+
+  void Write(WriteBatch batch, WriteCallback done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (!closing_) {
+        queue_.push_back(Pending{std::move(batch), std::move(done)});
+        cv_.notify_one();
+        return;
+      }
+    }
+    InvokeDone(done, AllFailed(batch, Err(errc::kClosed)));
+  }
+
+  Result<ResourceVersion> Read(std::string_view type, std::string_view id) override;
+  Result<ResourceVersion> ReadVersion(std::string_view type, std::string_view id,
+                                      std::int64_t version) override {
+    auto conn = readers_.Acquire();
+    return ReadVersionOn(*conn, type, id, version, /*allow_deleted=*/false);
+  }
+  Result<SearchPage> Search(const fhir::SearchQuery& query) override;
+  Result<SearchPage> History(const HistoryQuery& query) override;
+
+  void Close() override {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    // A callback calling Close() runs on the writer thread, which cannot join itself; it exits
+    // after draining the queue, and a later Close() (or the destructor) joins it.
+    if (std::this_thread::get_id() == writer_id_) {
+      return;
+    }
+    std::lock_guard lock(join_mu_);
+    if (writer_.joinable()) {
+      writer_.join();
+    }
+  }
+
+ private:
+  Result<void> Migrate();
+  void WriterLoop();
+  void CommitGroup(std::vector<Pending>& group);
+  WriteResult ApplyBatch(const WriteBatch& batch);
+  Result<WriteOutcome> ApplyOp(const WriteOp& op);
+  Result<WriteOutcome> ApplyCreate(const WriteOp& op);
+  Result<WriteOutcome> ApplyUpdate(const WriteOp& op);
+  Result<WriteOutcome> ApplyDelete(const WriteOp& op);
+  Result<WriteOutcome> PutVersion(const WriteOp& op, std::int64_t version, WriteOutcome::Kind kind);
+  Result<std::optional<std::pair<std::int64_t, bool>>> CurrentVersion(const WriteOp& op);
+  Result<void> ReplaceIndex(const WriteOp& op, bool insert_new);
+  // An SQLite failure inside an op: the op's error, and the group's when it is fatal.
+  std::error_code OpFailure(int rc) {
+    if (IsFatal(rc)) {
+      fatal_ = true;
+    }
+    return writer_conn_->Fail(rc);
+  }
+  // A shared read helper failed on the writer connection: SQLite failures go through OpFailure,
+  // other errors (a row that vanished) are the op's own.
+  std::error_code WriterReadFailure(std::error_code ec) {
+    return ec == Err(errc::kIo) ? OpFailure(writer_conn_->failed_rc()) : ec;
+  }
+  bool RunOnWriter(Sql which) {
+    const int rc = writer_conn_->Run(which);
+    if (rc != SQLITE_OK) {
+      OpFailure(rc);
+      return false;
+    }
+    return true;
+  }
+  std::int64_t NextStampMs() {
+    last_ms_ = std::max(NowMs(), last_ms_ + 1);
+    return last_ms_;
+  }
+
+  SqliteOptions options_;
+  ReadPool readers_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
+  bool closing_ = false;       // GUARDED_BY(mu_)
+
+  std::mutex join_mu_;
+  std::thread writer_;  // GUARDED_BY(join_mu_) after Init
+  std::thread::id writer_id_;
+
+  // Writer thread only (and Init, before the thread starts).
+  std::unique_ptr<Connection> writer_conn_;
+  std::int64_t last_ms_ = 0;  // last stamp handed out: stamps strictly increase
+  bool sticky_io_ = false;    // a group failed in a way that leaves the disk state unknown
+  bool fatal_ = false;        // the group being applied hit a fatal SQLite failure
+};
+
+Result<void> SqliteStore::Init() {
+  if (sqlite3_threadsafe() == 0 || options_.path.empty()) {
+    return Err(errc::kIo);
+  }
+  auto writer = Connection::Open(options_.path, /*writer=*/true);
+  if (!writer) {
+    return writer.error();
+  }
+  writer_conn_ = std::move(*writer);
+  Connection& w = *writer_conn_;
+
+  // journal_mode answers with the mode in force; anything but "wal" means we cannot keep the
+  // durability and reader-concurrency promises.
+  {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(w.db(), "PRAGMA journal_mode=WAL", -1, &raw, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(raw);
+      return Err(errc::kIo);
+    }
+    StmtPtr s(raw);
+    StmtUse use(s.get());
+    if (use.Step() != SQLITE_ROW || use.Text(0) != "wal") {
+      return Err(errc::kIo);
+    }
+  }
+  // synchronous=FULL: COMMIT fsyncs the WAL, so an acknowledged write survives power loss.
+  // journal_size_limit truncates the WAL after checkpoints so a burst does not keep it huge.
+  const std::string pragmas =
+      "PRAGMA synchronous=FULL; PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
+      "; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-16384;"
+      " PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864;";
+  if (w.Exec(pragmas.c_str()) != SQLITE_OK) {
+    return Err(errc::kIo);
+  }
+  if (auto r = Migrate(); !r) {
+    return r;
+  }
+  if (sqlite3_stmt* s = w.Get(Sql::kMaxLastUpdated); s == nullptr) {
+    return Err(errc::kIo);
+  } else {
+    StmtUse use(s);
+    if (use.Step() != SQLITE_ROW) {
+      return Err(errc::kIo);
+    }
+    last_ms_ = use.Int(0);
+  }
+
+  const std::string reader_pragmas = "PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
+                                     "; PRAGMA cache_size=-8192; PRAGMA query_only=ON;"
+                                     " PRAGMA temp_store=MEMORY;";
+  for (int i = 0; i < options_.read_connections; ++i) {
+    auto r = Connection::Open(options_.path, /*writer=*/false);
+    if (!r) {
+      return r.error();
+    }
+    if ((*r)->Exec(reader_pragmas.c_str()) != SQLITE_OK) {
+      return Err(errc::kIo);
+    }
+    readers_.Add(std::move(*r));
+  }
+
+  std::lock_guard lock(join_mu_);
+  writer_ = std::thread([this] { WriterLoop(); });
+  writer_id_ = writer_.get_id();
+  return {};
+}
+
+Result<void> SqliteStore::Migrate() {
+  using sqlite_internal::kApplicationId;
+  using sqlite_internal::kLatestSchemaVersion;
+  using sqlite_internal::kMigrations;
+  Connection& w = *writer_conn_;
+  auto pragma_int = [&](const char* sql) -> std::optional<std::int64_t> {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(w.db(), sql, -1, &raw, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(raw);
+      return std::nullopt;
+    }
+    StmtPtr s(raw);
+    StmtUse use(s.get());
+    if (use.Step() != SQLITE_ROW) {
+      return std::nullopt;
+    }
+    return use.Int(0);
+  };
+
+  for (const auto& m : kMigrations) {
+    // Under the write lock, re-read the version: another process may have migrated meanwhile.
+    if (w.Exec("BEGIN IMMEDIATE") != SQLITE_OK) {
+      return Err(errc::kIo);
+    }
+    const auto version = pragma_int("PRAGMA user_version");
+    const auto app_id = pragma_int("PRAGMA application_id");
+    bool ok = version && app_id;
+    // Refuse a file some other program owns, or one written by a newer carebridge.
+    ok = ok && (*app_id == 0 || *app_id == kApplicationId) && *version <= kLatestSchemaVersion;
+    if (ok && *version < m.version) {
+      const std::string set = "PRAGMA application_id=" + std::to_string(kApplicationId) +
+                              "; PRAGMA user_version=" + std::to_string(m.version) + ";";
+      ok = w.Exec(m.sql) == SQLITE_OK && w.Exec(set.c_str()) == SQLITE_OK;
+    }
+    if (!ok || w.Exec("COMMIT") != SQLITE_OK) {
+      w.Exec("ROLLBACK");
+      return Err(errc::kIo);
+    }
+  }
+  return {};
+}
+
+Result<ResourceVersion> SqliteStore::Read(std::string_view type, std::string_view id) {
+  auto conn = readers_.Acquire();
+  sqlite3_stmt* s = conn->Get(Sql::kReadCurrent);
+  if (!s) {
+    return conn->Fail(conn->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, type);
+  use.Bind(2, id);
+  const int rc = use.Step();
+  if (rc == SQLITE_DONE) {
+    return Err(errc::kNotFound);
+  }
+  if (rc != SQLITE_ROW) {
+    return conn->Fail(rc);
+  }
+  if (use.Int(1) != 0) {
+    return Err(errc::kGone);
+  }
+  ResourceVersion out;
+  out.type = std::string(type);
+  out.id = std::string(id);
+  out.version = use.Int(0);
+  out.last_updated = use.Text(2);
+  out.json = use.Text(3);
+  return out;
+}
+
+Result<SearchPage> SqliteStore::Search(const fhir::SearchQuery& query) {
+  auto sql = sqlite_internal::BuildSearchSql(query, NowMs());
+  if (!sql) {
+    return sql.error();
+  }
+  auto conn = readers_.Acquire();
+  ReadTxn txn(*conn);
+  if (!txn.ok()) {
+    return conn->Fail(conn->failed_rc());
+  }
+  SearchPage page;
+  auto total = RunCount(*conn, sql->count);
+  if (!total) {
+    return total.error();
+  }
+  page.total = *total;
+  if (!query.total_only && query.count > 0 && query.offset < page.total) {
+    auto entries = RunSearchPage(*conn, query.type, sql->page, query.count, query.offset);
+    if (!entries) {
+      return entries.error();
+    }
+    page.entries = std::move(*entries);
+  }
+  return page;
+}
+
+Result<SearchPage> SqliteStore::History(const HistoryQuery& query) {
+  auto sql = sqlite_internal::BuildHistorySql(query);
+  if (!sql) {
+    return sql.error();
+  }
+  auto conn = readers_.Acquire();
+  ReadTxn txn(*conn);
+  if (!txn.ok()) {
+    return conn->Fail(conn->failed_rc());
+  }
+  SearchPage page;
+  auto total = RunCount(*conn, sql->count);
+  if (!total) {
+    return total.error();
+  }
+  page.total = *total;
+  if (page.total == 0 && query.id) {
+    // The history of a resource that never existed is a 404, not an empty page.
+    sqlite3_stmt* s = conn->Get(Sql::kExists);
+    if (!s) {
+      return conn->Fail(conn->failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, std::string_view(query.type));
+    use.Bind(2, std::string_view(*query.id));
+    const int rc = use.Step();
+    if (rc == SQLITE_DONE) {
+      return Err(errc::kNotFound);
+    }
+    if (rc != SQLITE_ROW) {
+      return conn->Fail(rc);
+    }
+  }
+  if (query.count == 0 || query.offset >= page.total) {
+    return page;
+  }
+  sqlite3_stmt* s = conn->GetDynamic(sql->page.sql);
+  if (!s) {
+    return conn->Fail(conn->failed_rc());
+  }
+  StmtUse use(s);
+  if (int rc = BindAll(use, sql->page.binds); rc != SQLITE_OK) {
+    return conn->Fail(rc);
+  }
+  const int n = static_cast<int>(sql->page.binds.size());
+  use.Bind(n + 1, static_cast<std::int64_t>(query.count));
+  use.Bind(n + 2, static_cast<std::int64_t>(query.offset));
+  int rc;
+  while ((rc = use.Step()) == SQLITE_ROW) {
+    ResourceVersion v;
+    v.type = use.Text(0);
+    v.id = use.Text(1);
+    v.version = use.Int(2);
+    v.last_updated = use.Text(3);
+    v.deleted = use.Int(4) != 0;
+    v.json = use.Text(5);
+    page.entries.push_back(std::move(v));
+  }
+  if (rc != SQLITE_DONE) {
+    return conn->Fail(rc);
+  }
+  return page;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer.
+
+void SqliteStore::WriterLoop() {
+  std::vector<Pending> group;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
+      if (queue_.empty()) {
+        return;  // closing, and everything queued has been committed
+      }
+      const std::size_t n =
+          std::min(queue_.size(), static_cast<std::size_t>(options_.max_batches_per_commit));
+      for (std::size_t i = 0; i < n; ++i) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitGroup(group);
+    group.clear();
+  }
+}
+
+void SqliteStore::CommitGroup(std::vector<Pending>& group) {
+  std::vector<WriteResult> results;
+  results.reserve(group.size());
+  bool ok = !sticky_io_;
+  try {
+    if (ok) {
+      writer_conn_->clear_failed_rc();
+      fatal_ = false;
+      const int rc = writer_conn_->Run(Sql::kBeginImmediate);
+      if (rc != SQLITE_OK) {
+        // Nothing was written: only a lock held elsewhere is harmless enough to retry later.
+        ok = false;
+        const int primary = rc & 0xff;
+        sticky_io_ = primary != SQLITE_BUSY && primary != SQLITE_LOCKED;
+      }
+    }
+    if (ok) {
+      for (Pending& p : group) {
+        results.push_back(ApplyBatch(p.batch));
+        if (fatal_) {
+          break;
+        }
+      }
+      // COMMIT is the durability point (the WAL fsync). If it fails we cannot know what reached
+      // the disk, so nothing is acknowledged from now on.
+      ok = !fatal_ && writer_conn_->Run(Sql::kCommit) == SQLITE_OK;
+      if (!ok) {
+        sticky_io_ = true;
+        if (!sqlite3_get_autocommit(writer_conn_->db())) {
+          writer_conn_->Run(Sql::kRollback);
+        }
+      }
+    }
+  } catch (...) {
+    // Only allocation failures can get here (render() is guarded). Roll back and stop writing.
+    ok = false;
+    sticky_io_ = true;
+    if (!sqlite3_get_autocommit(writer_conn_->db())) {
+      writer_conn_->Run(Sql::kRollback);
+    }
+  }
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    InvokeDone(group[i].done,
+               ok ? std::move(results[i]) : AllFailed(group[i].batch, Err(errc::kIo)));
+  }
+}
+
+WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
+  WriteResult res;
+  res.ops.reserve(batch.ops.size());
+  if (!RunOnWriter(Sql::kSavepointBatch)) {
+    return res;  // fatal_ is set: the whole group fails
+  }
+  for (std::size_t i = 0; i < batch.ops.size(); ++i) {
+    if (!batch.atomic && !RunOnWriter(Sql::kSavepointOp)) {
+      return res;
+    }
+    Result<WriteOutcome> r = ApplyOp(batch.ops[i]);
+    if (fatal_) {
+      return res;
+    }
+    if (!r) {
+      if (batch.atomic) {
+        if (!RunOnWriter(Sql::kRollbackBatch) || !RunOnWriter(Sql::kReleaseBatch)) {
+          return res;
+        }
+        // See store.cc: the culprit keeps its error, the others say "not applied".
+        res.ops.assign(batch.ops.size(),
+                       Result<WriteOutcome>(std::make_error_code(std::errc::operation_canceled)));
+        res.ops[i] = r.error();
+        res.failed_op = i;
+        return res;
+      }
+      if (!RunOnWriter(Sql::kRollbackOp) || !RunOnWriter(Sql::kReleaseOp)) {
+        return res;
+      }
+    } else if (!batch.atomic && !RunOnWriter(Sql::kReleaseOp)) {
+      return res;
+    }
+    res.ops.push_back(std::move(r));
+  }
+  RunOnWriter(Sql::kReleaseBatch);
+  return res;
+}
+
+// Extension point: the audit log and the outbox (later migrations) will be further WriteOp kinds
+// handled here, inside the same batch savepoint as the resource change, so that an atomic batch
+// commits the resource version, its AuditEvent and its outbox rows together or not at all.
+Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
+  if (op.type.empty() || op.id.empty()) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  switch (op.kind) {
+    case WriteOp::Kind::kCreate:
+      return ApplyCreate(op);
+    case WriteOp::Kind::kUpdate:
+      return ApplyUpdate(op);
+    case WriteOp::Kind::kDelete:
+      return ApplyDelete(op);
+  }
+  return std::make_error_code(std::errc::invalid_argument);
+}
+
+// (version, deleted) of the current version, or nullopt when (type, id) never existed.
+Result<std::optional<std::pair<std::int64_t, bool>>> SqliteStore::CurrentVersion(
+    const WriteOp& op) {
+  sqlite3_stmt* s = writer_conn_->Get(Sql::kCurrentVersion);
+  if (!s) {
+    return OpFailure(writer_conn_->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, std::string_view(op.type));
+  use.Bind(2, std::string_view(op.id));
+  const int rc = use.Step();
+  if (rc == SQLITE_DONE) {
+    return std::optional<std::pair<std::int64_t, bool>>();
+  }
+  if (rc != SQLITE_ROW) {
+    return OpFailure(rc);
+  }
+  return std::optional(std::pair(use.Int(0), use.Int(1) != 0));
+}
+
+Result<WriteOutcome> SqliteStore::ApplyCreate(const WriteOp& op) {
+  if (op.if_none_exist) {
+    // Evaluated inside the transaction, so it sees earlier batches of this group and no other
+    // writer can slip a match in between the check and the create.
+    auto sql = sqlite_internal::BuildSearchSql(*op.if_none_exist, NowMs());
+    if (!sql) {
+      return sql.error();
+    }
+    auto matches = RunSearchPage(*writer_conn_, op.if_none_exist->type, sql->page, 2, 0);
+    if (!matches) {
+      return WriterReadFailure(matches.error());
+    }
+    if (matches->size() > 1) {
+      return Err(errc::kMultipleMatches);
+    }
+    if (matches->size() == 1) {
+      ResourceVersion& existing = matches->front();
+      WriteOutcome out;
+      out.kind = WriteOutcome::Kind::kExisting;
+      out.stamp = VersionStamp{existing.id, existing.version, existing.last_updated};
+      out.json = std::move(existing.json);
+      return out;
+    }
+  }
+  auto current = CurrentVersion(op);
+  if (!current) {
+    return current.error();
+  }
+  if (*current) {
+    // Ids are server-assigned UUIDs: an existing (even deleted) one is a real conflict.
+    return Err(errc::kVersionConflict);
+  }
+  return PutVersion(op, 1, WriteOutcome::Kind::kCreated);
+}
+
+Result<WriteOutcome> SqliteStore::ApplyUpdate(const WriteOp& op) {
+  auto current = CurrentVersion(op);
+  if (!current) {
+    return current.error();
+  }
+  const auto& cur = *current;
+  if (op.if_match && (!cur || cur->first != *op.if_match)) {
+    return Err(errc::kVersionConflict);
+  }
+  // Updating a deleted resource brings it back: it did not exist a moment ago, so kCreated (201),
+  // with the next version number so history stays one sequence.
+  const bool exists = cur && !cur->second;
+  return PutVersion(op, cur ? cur->first + 1 : 1,
+                    exists ? WriteOutcome::Kind::kUpdated : WriteOutcome::Kind::kCreated);
+}
+
+Result<WriteOutcome> SqliteStore::ApplyDelete(const WriteOp& op) {
+  auto current = CurrentVersion(op);
+  if (!current) {
+    return current.error();
+  }
+  const auto& cur = *current;
+  if (!cur) {
+    return Err(errc::kNotFound);
+  }
+  if (cur->second) {
+    auto v = ReadVersionOn(*writer_conn_, op.type, op.id, cur->first, /*allow_deleted=*/true);
+    if (!v) {
+      return WriterReadFailure(v.error());
+    }
+    WriteOutcome out;
+    out.kind = WriteOutcome::Kind::kAlreadyDeleted;
+    out.stamp = VersionStamp{op.id, v->version, v->last_updated};
+    return out;
+  }
+  if (op.if_match && cur->first != *op.if_match) {
+    return Err(errc::kVersionConflict);
+  }
+  return PutVersion(op, cur->first + 1, WriteOutcome::Kind::kDeleted);
+}
+
+// Writes version `version` of op's resource: the version row, the current pointer and the search
+// rows. For kDeleted the version is a tombstone (deleted = 1, empty JSON) and the search rows go.
+Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t version,
+                                             WriteOutcome::Kind kind) {
+  const bool deleted = kind == WriteOutcome::Kind::kDeleted;
+  const std::int64_t ms = NextStampMs();
+  WriteOutcome out;
+  out.kind = kind;
+  out.stamp = VersionStamp{op.id, version, FormatInstant(ms)};
+  if (!deleted) {
+    if (!op.render) {
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    try {
+      out.json = op.render(out.stamp);
+    } catch (...) {
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+  }
+  const std::string_view type(op.type);
+  const std::string_view id(op.id);
+  {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertVersion);
+    if (!s) {
+      return OpFailure(writer_conn_->failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, type);
+    use.Bind(2, id);
+    use.Bind(3, version);
+    use.Bind(4, ms);
+    use.Bind(5, std::string_view(out.stamp.last_updated));
+    use.Bind(6, static_cast<std::int64_t>(deleted));
+    use.Bind(7, std::string_view(out.json));
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kUpsertCurrent);
+    if (!s) {
+      return OpFailure(writer_conn_->failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, type);
+    use.Bind(2, id);
+    use.Bind(3, version);
+    use.Bind(4, ms);
+    use.Bind(5, static_cast<std::int64_t>(deleted));
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  if (auto r = ReplaceIndex(op, /*insert_new=*/!deleted); !r) {
+    return r.error();
+  }
+  return out;
+}
+
+Result<void> SqliteStore::ReplaceIndex(const WriteOp& op, bool insert_new) {
+  const std::string_view type(op.type);
+  const std::string_view id(op.id);
+  {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kDeleteIndex);
+    if (!s) {
+      return OpFailure(writer_conn_->failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, type);
+    use.Bind(2, id);
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  if (!insert_new || op.index.empty()) {
+    return {};
+  }
+  sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertIndex);
+  if (!s) {
+    return OpFailure(writer_conn_->failed_rc());
+  }
+  for (const fhir::IndexEntry& e : op.index) {
+    StmtUse use(s);
+    use.Bind(1, type);
+    use.Bind(2, id);
+    use.Bind(3, std::string_view(e.param));
+    use.Bind(4, std::string_view(e.system));
+    use.Bind(5, std::string_view(e.value));
+    if (e.type == fhir::ParamType::kDate) {
+      use.Bind(6, e.low);
+      use.Bind(7, e.high);
+    } else {
+      use.BindNull(6);
+      use.BindNull(7);
+    }
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<StorePtr> OpenSqliteStore(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>(options);
+  if (auto r = store->Init(); !r) {
+    return r.error();
+  }
+  return StorePtr(std::move(store));
+}
+
+}  // namespace carebridge::store
