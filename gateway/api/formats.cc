@@ -127,7 +127,7 @@ std::string PercentEncode(std::string_view text) {
   out.reserve(text.size());
   for (unsigned char c : text) {
     bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '|';
+                      c == '-' || c == '.' || c == '_' || c == '~' || c == ':';
     if (unreserved) {
       out.push_back(static_cast<char>(c));
     } else {
