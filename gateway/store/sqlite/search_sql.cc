@@ -378,10 +378,18 @@ Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::Searc
   return {};
 }
 
-Result<void> AddSortKey(Builder& b, const fhir::SortKey& key) {
+// With criteria, the unary + keeps SQLite from walking the (type, last_updated_ms) index in order
+// and testing every resource of the type against the criteria: it then drives from the criteria's
+// IN lists through the primary key and sorts the matches, which is bounded by the matches rather
+// than by the size of the type. Without criteria the ordered index walk is the right plan.
+std::string_view LastUpdatedSortColumn(bool has_criteria) {
+  return has_criteria ? "+r.last_updated_ms" : "r.last_updated_ms";
+}
+
+Result<void> AddSortKey(Builder& b, const fhir::SortKey& key, bool has_criteria) {
   const char* dir = key.descending ? " DESC" : " ASC";
   if (key.param == "_lastUpdated") {
-    b.Add("r.last_updated_ms");
+    b.Add(LastUpdatedSortColumn(has_criteria));
   } else if (key.param == "_id") {
     b.Add("r.id");
   } else {
@@ -434,12 +442,14 @@ Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t no
   }
 
   Builder order;
+  const bool has_criteria = !query.all_of.empty();
   if (query.sort.empty()) {
-    order.Add("r.last_updated_ms DESC");
+    order.Add(LastUpdatedSortColumn(has_criteria));
+    order.Add(" DESC");
   }
   for (std::size_t i = 0; i < query.sort.size(); ++i) {
     order.Add(i == 0 ? "" : ", ");
-    if (auto r = AddSortKey(order, query.sort[i]); !r) {
+    if (auto r = AddSortKey(order, query.sort[i], has_criteria); !r) {
       return r.error();
     }
   }
