@@ -1,1 +1,318 @@
-// placeholder: being written
+#include "gateway/config/config.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "fhir/json/json.h"
+
+namespace carebridge::config {
+namespace {
+
+namespace fs = std::filesystem;
+using fhir::json::Kind;
+using fhir::json::Value;
+
+// Walks one config file, reporting the first problem with the key path at fault.
+class Reader {
+ public:
+  explicit Reader(fs::path folder) : folder_(std::move(folder)) {}
+
+  const std::string& error() const { return error_; }
+  bool failed() const { return !error_.empty(); }
+
+  void Fail(const std::string& path, const std::string& what) {
+    if (error_.empty()) {
+      error_ = path + ": " + what;
+    }
+  }
+
+  // Calls `field(key, value, path)` for every member of the object at `path`; `field` returns
+  // false for keys it does not know.
+  void Object(
+      const Value& value, const std::string& path,
+      const std::function<bool(std::string_view, const Value&, const std::string&)>& field) {
+    if (!value.is_object()) {
+      Fail(path.empty() ? "the document" : path, "expected an object");
+      return;
+    }
+    for (const auto& member : value.members()) {
+      const std::string member_path = path.empty() ? member.key : path + "." + member.key;
+      if (!field(member.key, member.value, member_path)) {
+        Fail(member_path, "unknown key");
+      }
+      if (failed()) {
+        return;
+      }
+    }
+  }
+
+  void String(const Value& value, const std::string& path, std::string& out) {
+    if (!value.is_string()) {
+      Fail(path, "expected a string");
+      return;
+    }
+    out = value.text();
+  }
+
+  // A file or folder path; relative paths are taken from the config file's folder.
+  void Path(const Value& value, const std::string& path, std::string& out) {
+    std::string text;
+    String(value, path, text);
+    if (failed()) {
+      return;
+    }
+    if (text.empty()) {
+      out.clear();
+      return;
+    }
+    fs::path p(text);
+    out = (p.is_absolute() ? p : (folder_ / p)).lexically_normal().string();
+  }
+
+  void Bool(const Value& value, const std::string& path, bool& out) {
+    if (!value.is_bool()) {
+      Fail(path, "expected true or false");
+      return;
+    }
+    out = value.as_bool();
+  }
+
+  // An integer in [min, max].
+  template <typename T>
+  void Integer(const Value& value, const std::string& path, T& out, long long min,
+               long long max = std::numeric_limits<long long>::max()) {
+    if (!value.is_number()) {
+      Fail(path, "expected an integer");
+      return;
+    }
+    const std::string& text = value.text();
+    long long parsed = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+    if (ec == std::errc::result_out_of_range) {
+      Fail(path, "integer " + text + " is out of range");
+      return;
+    }
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      Fail(path, "expected an integer, got " + text);
+      return;
+    }
+    const long long type_max = static_cast<long long>(std::min<unsigned long long>(
+        static_cast<unsigned long long>(std::numeric_limits<T>::max()),
+        static_cast<unsigned long long>(std::numeric_limits<long long>::max())));
+    max = std::min(max, type_max);
+    if (parsed < min || parsed > max) {
+      Fail(path, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                     ", got " + text);
+      return;
+    }
+    out = static_cast<T>(parsed);
+  }
+
+  void Seconds(const Value& value, const std::string& path, std::chrono::seconds& out) {
+    long long seconds = 0;
+    Integer(value, path, seconds, 1, 24 * 3600);
+    if (!failed()) {
+      out = std::chrono::seconds(seconds);
+    }
+  }
+
+  void Listen(const Value& value, const std::string& path, ServerConfig& server) {
+    std::string text;
+    String(value, path, text);
+    if (failed()) {
+      return;
+    }
+    std::string host;
+    std::uint16_t port = 0;
+    if (!ParseListenAddress(text, host, port)) {
+      Fail(path, "expected HOST:PORT (IPv6 as [::1]:PORT), got \"" + text + "\"");
+      return;
+    }
+    server.listen_host = std::move(host);
+    server.listen_port = port;
+  }
+
+  static bool ParseListenAddress(std::string_view text, std::string& host, std::uint16_t& port) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+      return false;
+    }
+    std::string_view host_part = text.substr(0, colon);
+    std::string_view port_part = text.substr(colon + 1);
+    if (host_part.front() == '[') {
+      if (host_part.size() < 3 || host_part.back() != ']') {
+        return false;
+      }
+      host_part = host_part.substr(1, host_part.size() - 2);
+    } else if (host_part.find(':') != std::string_view::npos) {
+      return false;  // IPv6 needs brackets
+    }
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port_part.data(), port_part.data() + port_part.size(), value);
+    if (ec != std::errc() || end != port_part.data() + port_part.size() || value > 65535) {
+      return false;
+    }
+    host = std::string(host_part);
+    port = static_cast<std::uint16_t>(value);
+    return true;
+  }
+
+ private:
+  fs::path folder_;
+  std::string error_;
+};
+
+void ReadServer(Reader& r, const Value& value, ServerConfig& s) {
+  r.Object(value, "server", [&](std::string_view key, const Value& v, const std::string& path) {
+    if (key == "listen") {
+      r.Listen(v, path, s);
+    } else if (key == "tls") {
+      r.Bool(v, path, s.tls);
+    } else if (key == "cert") {
+      r.Path(v, path, s.tls_cert_file);
+    } else if (key == "key") {
+      r.Path(v, path, s.tls_key_file);
+    } else if (key == "client_ca") {
+      r.Path(v, path, s.client_ca_file);
+    } else if (key == "io_threads") {
+      r.Integer(v, path, s.io_threads, 1, 256);
+    } else if (key == "max_header_bytes") {
+      r.Integer(v, path, s.max_header_bytes, 1024, 1 << 20);
+    } else if (key == "max_body_bytes") {
+      r.Integer(v, path, s.max_body_bytes, 1024);
+    } else if (key == "header_timeout_s") {
+      r.Seconds(v, path, s.header_timeout);
+    } else if (key == "body_timeout_s") {
+      r.Seconds(v, path, s.body_timeout);
+    } else if (key == "write_timeout_s") {
+      r.Seconds(v, path, s.write_timeout);
+    } else if (key == "idle_timeout_s") {
+      r.Seconds(v, path, s.idle_timeout);
+    } else if (key == "max_connections") {
+      r.Integer(v, path, s.max_connections, 1);
+    } else if (key == "port_file") {
+      r.Path(v, path, s.port_file);
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
+void ReadStore(Reader& r, const Value& value, StoreConfig& s) {
+  r.Object(value, "store", [&](std::string_view key, const Value& v, const std::string& path) {
+    if (key == "data_dir") {
+      r.Path(v, path, s.data_dir);
+      if (!r.failed() && s.data_dir.empty()) {
+        r.Fail(path, "must not be empty");
+      }
+    } else if (key == "read_connections") {
+      r.Integer(v, path, s.read_connections, 1, 256);
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
+void ReadFhir(Reader& r, const Value& value, FhirConfig& f) {
+  r.Object(value, "fhir", [&](std::string_view key, const Value& v, const std::string& path) {
+    if (key == "base_url") {
+      r.String(v, path, f.base_url);
+      while (!f.base_url.empty() && f.base_url.back() == '/') {
+        f.base_url.pop_back();
+      }
+    } else if (key == "max_json_depth") {
+      r.Integer(v, path, f.json.max_depth, 8, 10'000);
+    } else if (key == "max_string_bytes") {
+      r.Integer(v, path, f.json.max_string_bytes, 1);
+    } else if (key == "max_array_items") {
+      r.Integer(v, path, f.json.max_array_items, 1);
+    } else if (key == "max_object_members") {
+      r.Integer(v, path, f.json.max_object_members, 1);
+    } else if (key == "max_total_values") {
+      r.Integer(v, path, f.json.max_total_values, 1);
+    } else if (key == "max_bundle_entries") {
+      r.Integer(v, path, f.bundle.max_entries, 1);
+    } else if (key == "default_count") {
+      r.Integer(v, path, f.search.default_count, 1);
+    } else if (key == "max_count") {
+      r.Integer(v, path, f.search.max_count, 1);
+    } else if (key == "max_values_per_param") {
+      r.Integer(v, path, f.search.max_values_per_param, 1);
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path, std::string& message) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int error = errno;
+    message = "cannot read config file " + path + ": " + std::strerror(error);
+    return std::make_error_code(std::errc::no_such_file_or_directory);
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    message = "cannot read config file " + path;
+    return std::make_error_code(std::errc::io_error);
+  }
+
+  std::string parse_message;
+  auto document = fhir::json::Parse(text.str(), fhir::json::Limits{}, parse_message);
+  if (!document) {
+    message = path + ": not valid JSON: " + parse_message;
+    return document.error();
+  }
+
+  std::error_code fs_ec;
+  fs::path absolute = fs::absolute(fs::path(path), fs_ec);
+  Reader reader(fs_ec ? fs::path(path).parent_path() : absolute.parent_path());
+  Config config;
+  reader.Object(
+      *document, "", [&](std::string_view key, const Value& v, const std::string& key_path) {
+        if (key == "server") {
+          ReadServer(reader, v, config.server);
+        } else if (key == "store") {
+          ReadStore(reader, v, config.store);
+        } else if (key == "fhir") {
+          ReadFhir(reader, v, config.fhir);
+        } else if (key == "blocking_threads") {
+          reader.Integer(v, key_path, config.blocking_threads, 1, 1024);
+        } else if (key == "log_level") {
+          reader.String(v, key_path, config.log_level);
+          if (!reader.failed() && config.log_level != "debug" && config.log_level != "info" &&
+              config.log_level != "warn" && config.log_level != "error") {
+            reader.Fail(key_path, "expected one of debug, info, warn, error");
+          }
+        } else {
+          return false;
+        }
+        return true;
+      });
+  if (!reader.failed() && config.fhir.search.default_count > config.fhir.search.max_count) {
+    reader.Fail("fhir.default_count", "must not exceed fhir.max_count");
+  }
+  if (reader.failed()) {
+    message = path + ": " + reader.error();
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  return config;
+}
+
+}  // namespace carebridge::config

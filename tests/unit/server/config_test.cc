@@ -1,0 +1,174 @@
+#include "gateway/config/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace carebridge::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("carebridge-config-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_ / "etc");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string Write(const std::string& text) {
+    const fs::path path = dir_ / "etc" / "carebridge.json";
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+  // Loads `text`, expecting failure; returns the message.
+  std::string LoadError(const std::string& text) {
+    std::string message;
+    auto config = LoadConfig(Write(text), message);
+    EXPECT_FALSE(config) << text;
+    return message;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, FullFile) {
+  std::string message;
+  auto config = LoadConfig(Write(R"({
+    "server": {"listen": "0.0.0.0:9443", "tls": true, "cert": "../certs/server.crt",
+               "key": "/abs/server.key", "client_ca": "ca.crt", "io_threads": 3,
+               "max_header_bytes": 8192, "max_body_bytes": 1048576, "header_timeout_s": 5,
+               "body_timeout_s": 6, "write_timeout_s": 7, "idle_timeout_s": 8,
+               "max_connections": 99, "port_file": "port"},
+    "store": {"data_dir": "../var/data", "read_connections": 2},
+    "fhir": {"base_url": "https://fhir.example.org/fhir/", "max_json_depth": 32,
+             "max_string_bytes": 1000, "max_bundle_entries": 50, "default_count": 10,
+             "max_count": 100},
+    "blocking_threads": 6,
+    "log_level": "debug"
+  })"),
+                           message);
+  ASSERT_TRUE(config) << message;
+  const ServerConfig& s = config->server;
+  EXPECT_EQ(s.listen_host, "0.0.0.0");
+  EXPECT_EQ(s.listen_port, 9443);
+  EXPECT_TRUE(s.tls);
+  EXPECT_EQ(s.tls_cert_file, (dir_ / "certs" / "server.crt").string());
+  EXPECT_EQ(s.tls_key_file, "/abs/server.key");
+  EXPECT_EQ(s.client_ca_file, (dir_ / "etc" / "ca.crt").string());
+  EXPECT_EQ(s.port_file, (dir_ / "etc" / "port").string());
+  EXPECT_EQ(s.io_threads, 3);
+  EXPECT_EQ(s.max_header_bytes, 8192u);
+  EXPECT_EQ(s.max_body_bytes, 1048576u);
+  EXPECT_EQ(s.header_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(s.body_timeout, std::chrono::seconds(6));
+  EXPECT_EQ(s.write_timeout, std::chrono::seconds(7));
+  EXPECT_EQ(s.idle_timeout, std::chrono::seconds(8));
+  EXPECT_EQ(s.max_connections, 99);
+  EXPECT_EQ(config->store.data_dir, (dir_ / "var" / "data").string());
+  EXPECT_EQ(config->store.read_connections, 2);
+  EXPECT_EQ(config->fhir.base_url, "https://fhir.example.org/fhir");
+  EXPECT_EQ(config->fhir.json.max_depth, 32u);
+  EXPECT_EQ(config->fhir.json.max_string_bytes, 1000u);
+  EXPECT_EQ(config->fhir.bundle.max_entries, 50u);
+  EXPECT_EQ(config->fhir.search.default_count, 10);
+  EXPECT_EQ(config->fhir.search.max_count, 100);
+  EXPECT_EQ(config->blocking_threads, 6);
+  EXPECT_EQ(config->log_level, "debug");
+}
+
+TEST_F(ConfigTest, EmptyObjectGivesDefaults) {
+  std::string message;
+  auto config = LoadConfig(Write("{}"), message);
+  ASSERT_TRUE(config) << message;
+  Config defaults;
+  EXPECT_EQ(config->server.listen_host, defaults.server.listen_host);
+  EXPECT_EQ(config->server.listen_port, defaults.server.listen_port);
+  EXPECT_EQ(config->server.max_body_bytes, defaults.server.max_body_bytes);
+  EXPECT_EQ(config->store.data_dir, defaults.store.data_dir);
+  EXPECT_EQ(config->blocking_threads, defaults.blocking_threads);
+}
+
+TEST_F(ConfigTest, Ipv6ListenAddress) {
+  std::string message;
+  auto config = LoadConfig(Write(R"({"server": {"listen": "[::1]:0"}})"), message);
+  ASSERT_TRUE(config) << message;
+  EXPECT_EQ(config->server.listen_host, "::1");
+  EXPECT_EQ(config->server.listen_port, 0);
+}
+
+TEST_F(ConfigTest, UnknownKeysNameTheirPath) {
+  EXPECT_NE(LoadError(R"({"server": {"listen_port": 1}})").find("server.listen_port: unknown key"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"fhir": {"max_depth": 1}})").find("fhir.max_depth"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"sever": {}})").find("sever: unknown key"), std::string::npos);
+}
+
+TEST_F(ConfigTest, WrongTypesAreErrors) {
+  EXPECT_NE(LoadError(R"({"server": {"tls": "yes"}})").find("server.tls"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"io_threads": "2"}})").find("server.io_threads"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"io_threads": 2.5}})").find("server.io_threads"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"cert": 1}})").find("server.cert"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": []})").find("server: expected an object"), std::string::npos);
+  EXPECT_NE(LoadError(R"([])").find("expected an object"), std::string::npos);
+}
+
+TEST_F(ConfigTest, OutOfRangeValuesAreErrors) {
+  EXPECT_NE(LoadError(R"({"server": {"io_threads": 0}})").find("server.io_threads"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"max_connections": -1}})").find("server.max_connections"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"header_timeout_s": 0}})").find("server.header_timeout_s"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"max_body_bytes": 99999999999999999999999}})")
+                .find("server.max_body_bytes"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"fhir": {"default_count": 50, "max_count": 10}})").find("default_count"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"log_level": "loud"})").find("log_level"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadListenAddresses) {
+  for (const char* listen : {"8443", "host:", ":80", "::1:80", "host:65536", "host:8x"}) {
+    EXPECT_NE(LoadError(std::string(R"({"server": {"listen": ")") + listen + "\"}}")
+                  .find("server.listen"),
+              std::string::npos)
+        << listen;
+  }
+}
+
+TEST_F(ConfigTest, SyntaxErrorAndMissingFile) {
+  EXPECT_NE(LoadError(R"({"server": )").find("not valid JSON"), std::string::npos);
+  std::string message;
+  auto config = LoadConfig((dir_ / "missing.json").string(), message);
+  ASSERT_FALSE(config);
+  EXPECT_NE(message.find("missing.json"), std::string::npos) << message;
+}
+
+TEST_F(ConfigTest, ExampleConfigLoads) {
+  std::string message;
+  auto config =
+      LoadConfig(std::string(CAREBRIDGE_SOURCE_DIR) + "/deploy/carebridge.example.json", message);
+  ASSERT_TRUE(config) << message;
+  EXPECT_EQ(config->server.listen_port, 8443);
+  EXPECT_TRUE(config->server.tls);
+  const fs::path root = fs::path(CAREBRIDGE_SOURCE_DIR).lexically_normal();
+  EXPECT_EQ(config->server.tls_cert_file, (root / "var" / "certs" / "server.crt").string());
+  EXPECT_EQ(config->server.client_ca_file, (root / "var" / "certs" / "ca.crt").string());
+  EXPECT_EQ(config->store.data_dir, (root / "var" / "data").string());
+}
+
+}  // namespace
+}  // namespace carebridge::config

@@ -1,0 +1,587 @@
+// The real Server on port 0, over TLS with certificates from certs/gen-dev-certs.sh (and in plain
+// mode for raw-socket cases), in front of a small test handler, driven by libcurl and raw sockets.
+
+#include "gateway/server/server.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace carebridge::server {
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+// /echo: 200 with the request body; the method, target, remote address and header names come
+// back in x- headers. /status/NNN: that status. /slow?ms=N: waits N ms, then 200 "slow".
+// /throw: throws.
+class TestHandler final : public api::HttpHandler {
+ public:
+  net::awaitable<api::HttpResponse> Handle(api::HttpRequest request) override {
+    ++requests;
+    api::HttpResponse response;
+    response.headers.emplace_back("content-type", "text/plain");
+    const std::string& target = request.target;
+    if (target.rfind("/throw", 0) == 0) {
+      throw std::runtime_error("test handler failure");
+    }
+    if (target.rfind("/status/", 0) == 0) {
+      response.status = std::stoi(target.substr(8));
+      response.body = "status";
+      co_return response;
+    }
+    if (target.rfind("/slow", 0) == 0) {
+      int ms = 1000;
+      if (auto pos = target.find("ms="); pos != std::string::npos) {
+        ms = std::stoi(target.substr(pos + 3));
+      }
+      net::steady_timer timer(co_await net::this_coro::executor, std::chrono::milliseconds(ms));
+      co_await timer.async_wait(net::use_awaitable);
+      response.body = "slow";
+      co_return response;
+    }
+    std::string names;
+    for (const auto& [name, value] : request.headers) {
+      names += name + ",";
+    }
+    response.headers.emplace_back("x-method", request.method);
+    response.headers.emplace_back("x-target", request.target);
+    response.headers.emplace_back("x-remote", request.remote_address);
+    response.headers.emplace_back("x-header-names", names);
+    response.body = std::move(request.body);
+    co_return response;
+  }
+
+  std::atomic<int> requests{0};
+};
+
+std::filesystem::path& CertDir() {
+  static std::filesystem::path dir;
+  return dir;
+}
+
+class ServerEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CertDir() = std::filesystem::temp_directory_path() /
+                ("carebridge-server-test-" + std::to_string(::getpid()));
+    const std::string command = std::string("bash '") + CAREBRIDGE_SOURCE_DIR +
+                                "/certs/gen-dev-certs.sh' '" + CertDir().string() + "' >/dev/null";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(CertDir(), ec);
+    curl_global_cleanup();
+  }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new ServerEnvironment);
+
+config::ServerConfig TestConfig(bool tls) {
+  config::ServerConfig config;
+  config.listen_host = "127.0.0.1";
+  config.listen_port = 0;
+  config.tls = tls;
+  config.tls_cert_file = (CertDir() / "server.crt").string();
+  config.tls_key_file = (CertDir() / "server.key").string();
+  config.io_threads = 2;
+  config.max_header_bytes = 4096;
+  config.max_body_bytes = 64 * 1024;
+  config.header_timeout = 1s;
+  config.body_timeout = 2s;
+  config.write_timeout = 20s;
+  config.idle_timeout = 20s;
+  return config;
+}
+
+// A started Server running on its own thread; stops and joins on destruction.
+class RunningServer {
+ public:
+  explicit RunningServer(const config::ServerConfig& config) : server_(config, handler_) {
+    std::string message;
+    auto started = server_.Start(message);
+    if (!started) {
+      ADD_FAILURE() << "Start failed: " << message;
+      return;
+    }
+    done_ = std::async(std::launch::async, [this] { server_.Run(); });
+  }
+  ~RunningServer() {
+    server_.Stop();
+    if (done_.valid()) {
+      done_.wait();
+    }
+  }
+
+  Server& server() { return server_; }
+  TestHandler& handler() { return handler_; }
+  std::uint16_t port() const { return server_.port(); }
+  // True when Run returned within `limit`.
+  bool WaitStopped(std::chrono::seconds limit) {
+    return done_.wait_for(limit) == std::future_status::ready;
+  }
+
+ private:
+  TestHandler handler_;
+  Server server_;
+  std::future<void> done_;
+};
+
+struct CurlReply {
+  CURLcode code = CURLE_OK;
+  long status = 0;
+  std::string body;
+  std::string headers;  // raw header block(s)
+  long connects = -1;   // CURLINFO_NUM_CONNECTS: 0 when a kept-alive connection was reused
+};
+
+size_t Append(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+
+struct RequestOptions {
+  std::string method = "GET";
+  std::string body;
+  std::vector<std::string> headers;
+  long ssl_version = CURL_SSLVERSION_DEFAULT;
+  bool tls = true;
+};
+
+CurlPtr NewCurl() { return CurlPtr(curl_easy_init()); }
+
+CurlReply Perform(CURL* curl, std::uint16_t port, const std::string& path,
+                  const RequestOptions& options = {}) {
+  CurlReply reply;
+  const std::string url =
+      std::string(options.tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port) + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  const std::string ca = (CertDir() / "ca.crt").string();
+  curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
+  curl_easy_setopt(curl, CURLOPT_SSLVERSION, options.ssl_version);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 15L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &reply.headers);
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, options.method.c_str());
+  if (!options.body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, options.body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(options.body.size()));
+  } else {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, nullptr);
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, options.method == "GET" ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, options.method.c_str());
+  }
+  curl_slist* list = nullptr;
+  for (const auto& header : options.headers) {
+    list = curl_slist_append(list, header.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  reply.code = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &reply.connects);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  curl_slist_free_all(list);
+  return reply;
+}
+
+CurlReply Request(std::uint16_t port, const std::string& path, const RequestOptions& options = {}) {
+  auto curl = NewCurl();
+  return Perform(curl.get(), port, path, options);
+}
+
+bool IsOperationOutcome(const CurlReply& reply) {
+  return reply.body.find("\"resourceType\":\"OperationOutcome\"") != std::string::npos &&
+         reply.headers.find("application/fhir+json") != std::string::npos;
+}
+
+// Raw TCP client for the plain-HTTP cases: malformed input and slow clients.
+class RawSocket {
+ public:
+  explicit RawSocket(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    timeval timeout{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~RawSocket() { ::close(fd_); }
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  bool connected() const { return connected_; }
+  bool Send(std::string_view data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  // Reads until the peer closes or 10 s pass without data. `closed` tells which.
+  std::string ReadAll(bool* closed = nullptr) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        out.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (closed != nullptr) {
+        *closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+      }
+      return out;
+    }
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+TEST(ServerTest, GetOverTls12AndTls13) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.ssl_version =
+      static_cast<long>(CURL_SSLVERSION_TLSv1_2) | static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_2);
+  auto reply = Request(server.port(), "/echo?x=1", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+
+  options.ssl_version =
+      static_cast<long>(CURL_SSLVERSION_TLSv1_3) | static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_3);
+  reply = Request(server.port(), "/echo?x=1", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+}
+
+TEST(ServerTest, Tls11IsRefused) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.ssl_version =
+      static_cast<long>(CURL_SSLVERSION_TLSv1_1) | static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_1);
+  auto reply = Request(server.port(), "/echo", options);
+  EXPECT_NE(reply.code, CURLE_OK);
+  EXPECT_EQ(reply.status, 0);
+  EXPECT_EQ(server.handler().requests.load(), 0);
+}
+
+TEST(ServerTest, RequestReachesHandlerTransportNeutral) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.method = "POST";
+  options.body = R"({"resourceType":"Patient"})";
+  options.headers = {"Content-Type: application/fhir+json", "X-Mixed-Case: yes"};
+  auto reply = Request(server.port(), "/echo/Patient?name=a%20b", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, options.body);
+  EXPECT_NE(reply.headers.find("x-method: POST"), std::string::npos) << reply.headers;
+  EXPECT_NE(reply.headers.find("x-target: /echo/Patient?name=a%20b"), std::string::npos);
+  EXPECT_NE(reply.headers.find("x-remote: 127.0.0.1:"), std::string::npos);
+  EXPECT_NE(reply.headers.find("content-type,"), std::string::npos);
+  EXPECT_NE(reply.headers.find("x-mixed-case,"), std::string::npos);
+  EXPECT_NE(reply.headers.find("Content-Length: 26"), std::string::npos);
+}
+
+TEST(ServerTest, KeepAliveReusesTheConnection) {
+  RunningServer server(TestConfig(true));
+  auto curl = NewCurl();
+  auto first = Perform(curl.get(), server.port(), "/echo");
+  ASSERT_EQ(first.code, CURLE_OK) << curl_easy_strerror(first.code);
+  EXPECT_EQ(first.connects, 1);
+  auto second = Perform(curl.get(), server.port(), "/echo");
+  ASSERT_EQ(second.code, CURLE_OK) << curl_easy_strerror(second.code);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.connects, 0);
+}
+
+TEST(ServerTest, HeadersOverTheLimitGet431) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.headers = {"X-Big: " + std::string(8000, 'a')};
+  auto reply = Request(server.port(), "/echo", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 431);
+  EXPECT_TRUE(IsOperationOutcome(reply)) << reply.headers << reply.body;
+  EXPECT_NE(reply.body.find("too-long"), std::string::npos);
+  EXPECT_EQ(server.handler().requests.load(), 0);
+}
+
+TEST(ServerTest, BodyOverTheLimitGets413) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.method = "POST";
+  options.body = std::string(200 * 1024, 'x');
+  auto reply = Request(server.port(), "/echo", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 413);
+  EXPECT_TRUE(IsOperationOutcome(reply)) << reply.headers << reply.body;
+  EXPECT_EQ(server.handler().requests.load(), 0);
+}
+
+TEST(ServerTest, HugeDeclaredBodyIsRefusedWithoutReadingIt) {
+  RunningServer server(TestConfig(true));
+  auto curl = NewCurl();
+  CurlReply reply;
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/echo";
+  const std::string ca = (CertDir() / "ca.crt").string();
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_CAINFO, ca.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 15L);
+  curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t{8'000'000'000});
+  // curl sends `Expect: 100-continue` for a body this large and waits: the server must answer
+  // from the headers alone.
+  curl_easy_setopt(
+      curl.get(), CURLOPT_READFUNCTION,
+      +[](char* buffer, size_t size, size_t count, void*) -> size_t {
+        std::memset(buffer, 'x', size * count);
+        return size * count;
+      });
+  curl_easy_setopt(curl.get(), CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, Append);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, Append);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &reply.headers);
+  reply.code = curl_easy_perform(curl.get());
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &reply.status);
+  EXPECT_EQ(reply.status, 413) << curl_easy_strerror(reply.code);
+  EXPECT_TRUE(IsOperationOutcome(reply)) << reply.headers << reply.body;
+}
+
+TEST(ServerTest, HugeDeclaredBodyOnRawSocketGets413) {
+  RunningServer server(TestConfig(false));
+  RawSocket socket(server.port());
+  ASSERT_TRUE(socket.connected());
+  ASSERT_TRUE(socket.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000000\r\n\r\n"));
+  bool closed = false;
+  const std::string reply = socket.ReadAll(&closed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 413", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("OperationOutcome"), std::string::npos);
+  EXPECT_TRUE(closed);
+}
+
+TEST(ServerTest, ExpectContinueIsHonoured) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.method = "POST";
+  options.body = "hello";
+  options.headers = {"Expect: 100-continue"};
+  auto reply = Request(server.port(), "/echo", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "hello");
+  EXPECT_NE(reply.headers.find("100 Continue"), std::string::npos) << reply.headers;
+}
+
+TEST(ServerTest, MalformedRequestLineGets400) {
+  RunningServer server(TestConfig(false));
+  RawSocket socket(server.port());
+  ASSERT_TRUE(socket.connected());
+  ASSERT_TRUE(socket.Send("THIS IS NOT HTTP\r\n\r\n"));
+  bool closed = false;
+  const std::string reply = socket.ReadAll(&closed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  EXPECT_NE(reply.find("OperationOutcome"), std::string::npos) << reply;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(server.handler().requests.load(), 0);
+}
+
+TEST(ServerTest, MalformedRequestOverTlsGets400) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.method = "GE T";  // request line "GE T /echo HTTP/1.1"
+  auto reply = Request(server.port(), "/echo", options);
+  EXPECT_EQ(reply.status, 400) << curl_easy_strerror(reply.code);
+  EXPECT_TRUE(IsOperationOutcome(reply)) << reply.headers << reply.body;
+}
+
+TEST(ServerTest, SlowLorisIsDisconnected) {
+  RunningServer server(TestConfig(false));  // header_timeout 1 s
+  RawSocket socket(server.port());
+  ASSERT_TRUE(socket.connected());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(socket.Send("GET /echo HTTP/1.1\r\nHost: x\r\n"));
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {
+    if (!socket.Send("X")) {
+      closed = true;
+      break;
+    }
+    std::this_thread::sleep_for(250ms);
+    if (std::chrono::steady_clock::now() - start > 10s) {
+      break;
+    }
+  }
+  if (!closed) {
+    socket.ReadAll(&closed);
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 12s);
+  EXPECT_EQ(server.handler().requests.load(), 0);
+}
+
+TEST(ServerTest, SilentTlsClientIsDisconnected) {
+  RunningServer server(TestConfig(true));  // handshake deadline: header_timeout, 1 s
+  RawSocket socket(server.port());
+  ASSERT_TRUE(socket.connected());
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  socket.ReadAll(&closed);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+TEST(ServerTest, HandlerExceptionGets500) {
+  RunningServer server(TestConfig(true));
+  auto reply = Request(server.port(), "/throw");
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 500);
+  EXPECT_TRUE(IsOperationOutcome(reply)) << reply.headers << reply.body;
+  // The server keeps serving.
+  EXPECT_EQ(Request(server.port(), "/echo").status, 200);
+}
+
+TEST(ServerTest, HandlerStatusAndHeadPassThrough) {
+  RunningServer server(TestConfig(true));
+  EXPECT_EQ(Request(server.port(), "/status/404").status, 404);
+  EXPECT_EQ(Request(server.port(), "/status/204").status, 204);
+  RequestOptions head;
+  head.method = "HEAD";
+  auto curl = NewCurl();
+  curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
+  auto reply = Perform(curl.get(), server.port(), "/status/200", head);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_TRUE(reply.body.empty());
+  EXPECT_NE(reply.headers.find("Content-Length: 6"), std::string::npos) << reply.headers;
+}
+
+TEST(ServerTest, StopLetsAnInFlightRequestFinish) {
+  auto config = TestConfig(true);
+  RunningServer server(config);
+  // An idle keep-alive connection must not hold up the shutdown.
+  auto idle = NewCurl();
+  ASSERT_EQ(Perform(idle.get(), server.port(), "/echo").status, 200);
+
+  auto in_flight =
+      std::async(std::launch::async, [&] { return Request(server.port(), "/slow?ms=1500"); });
+  while (server.handler().requests.load() < 2) {
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(200ms);
+  server.server().Stop();
+  const auto reply = in_flight.get();
+  EXPECT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "slow");
+  EXPECT_NE(reply.headers.find("Connection: close"), std::string::npos) << reply.headers;
+  // Well before write_timeout (20 s): idle connections were closed, not waited for.
+  EXPECT_TRUE(server.WaitStopped(10s));
+  // Nothing listens any more.
+  EXPECT_NE(Request(server.port(), "/echo").code, CURLE_OK);
+}
+
+TEST(ServerTest, ConnectionsBeyondTheLimitAreClosed) {
+  auto config = TestConfig(false);
+  config.max_connections = 2;
+  config.header_timeout = 10s;
+  RunningServer server(config);
+  RawSocket a(server.port());
+  RawSocket b(server.port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  std::this_thread::sleep_for(200ms);  // let the server register both
+  RawSocket c(server.port());
+  bool closed = false;
+  c.ReadAll(&closed);
+  EXPECT_TRUE(closed);
+  // The admitted ones still work.
+  ASSERT_TRUE(a.Send("GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(a.ReadAll().rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST(ServerTest, StartWritesThePortFile) {
+  auto config = TestConfig(true);
+  config.port_file = (CertDir() / "port").string();
+  RunningServer server(config);
+  std::ifstream in(config.port_file);
+  int port = 0;
+  in >> port;
+  EXPECT_EQ(port, server.port());
+  EXPECT_NE(port, 0);
+}
+
+TEST(ServerTest, StartNamesAMissingCertificateFile) {
+  auto config = TestConfig(true);
+  config.tls_cert_file = (CertDir() / "nope.crt").string();
+  TestHandler handler;
+  Server server(config, handler);
+  std::string message;
+  auto started = server.Start(message);
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error(), make_error_code(errc::kTls));
+  EXPECT_NE(message.find("nope.crt"), std::string::npos) << message;
+  server.Run();  // returns at once
+}
+
+TEST(ServerTest, StartReportsAnAddressInUse) {
+  RunningServer first(TestConfig(false));
+  auto config = TestConfig(false);
+  config.listen_port = first.port();
+  TestHandler handler;
+  Server second(config, handler);
+  std::string message;
+  auto started = second.Start(message);
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error(), make_error_code(errc::kListen));
+  EXPECT_NE(message.find(std::to_string(first.port())), std::string::npos) << message;
+}
+
+TEST(ServerTest, ClientCertificateIsRequestedNotRequired) {
+  auto config = TestConfig(true);
+  config.client_ca_file = (CertDir() / "ca.crt").string();
+  RunningServer server(config);
+  // Without a certificate.
+  EXPECT_EQ(Request(server.port(), "/echo").status, 200);
+  // With a partner certificate.
+  auto curl = NewCurl();
+  const std::string cert = (CertDir() / "riverside-ehr.crt").string();
+  const std::string key = (CertDir() / "riverside-ehr.key").string();
+  curl_easy_setopt(curl.get(), CURLOPT_SSLCERT, cert.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_SSLKEY, key.c_str());
+  auto reply = Perform(curl.get(), server.port(), "/echo");
+  EXPECT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+}
+
+}  // namespace
+}  // namespace carebridge::server
