@@ -268,6 +268,21 @@ const TypeRules* FindRules(std::string_view type) {
   return nullptr;
 }
 
+// A partner's text in a diagnostic, cut short (on a UTF-8 boundary) when it is long.
+std::string Excerpt(std::string_view s) {
+  constexpr std::size_t kMax = 64;
+  if (s.size() <= kMax) {
+    return std::string(s);
+  }
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  return std::string(s.substr(0, cut)) + "...";
+}
+
+std::string Quote(std::string_view s) { return "'" + Excerpt(s) + "'"; }
+
 std::string JoinCodes(Codes codes) {
   std::string out;
   for (std::string_view code : codes) {
@@ -562,9 +577,22 @@ class Validator {
   }
 
  private:
+  // A partner can make a resource with a million empty strings; the outcome stays readable (and
+  // small) by stopping after kMaxIssues.
   void Error(IssueType type, std::string expression, std::string diagnostics) {
+    if (full()) {
+      return;
+    }
+    if (++errors_ == kMaxIssues) {
+      outcome_.Error(
+          IssueType::kTooCostly, "",
+          "more than " + std::to_string(kMaxIssues - 1) + " problems; validation stopped here");
+      return;
+    }
     outcome_.Error(type, std::move(expression), std::move(diagnostics));
   }
+
+  bool full() const { return errors_ >= kMaxIssues; }
 
   void CheckTypeRules(const Value& resource, std::string_view type, const std::string& path) {
     const TypeRules* rules = FindRules(type);
@@ -586,7 +614,7 @@ class Validator {
       }
       if (std::find(rule.codes.begin(), rule.codes.end(), v->text()) == rule.codes.end()) {
         Error(IssueType::kCodeInvalid, where,
-              "'" + v->text() + "' is not a valid " + where + " (expected one of " +
+              Quote(v->text()) + " is not a valid " + where + " (expected one of " +
                   JoinCodes(rule.codes) + ")");
       }
     }
@@ -634,12 +662,20 @@ class Validator {
   }
 
   void WalkMember(const Value& parent, const Member& m, std::string& path, int depth) {
+    if (full()) {
+      return;
+    }
     const std::size_t size = path.size();
     path += '.';
-    path += m.key;
     if (!IsValidElementName(m.key)) {
-      Error(IssueType::kStructure, path, "'" + m.key + "' is not a valid FHIR element name");
-    } else if (m.key[0] == '_') {
+      // Not an element, so nothing below it can be named either; report it and move on.
+      path += Excerpt(m.key);
+      Error(IssueType::kStructure, path, Quote(m.key) + " is not a valid FHIR element name");
+      path.resize(size);
+      return;
+    }
+    path += m.key;
+    if (m.key[0] == '_') {
       CheckPrimitiveExtension(m.value, path);
     }
     const Value& v = m.value;
@@ -693,8 +729,8 @@ class Validator {
         }
         if (key == "reference" && !IsValidReferenceText(value.text())) {
           Error(IssueType::kValue, path,
-                "'" + value.text() +
-                    "' is not a valid reference (expected Type/id, Type/id/_history/vid, an "
+                Quote(value.text()) +
+                    " is not a valid reference (expected Type/id, Type/id/_history/vid, an "
                     "absolute URL, #local, urn:uuid: or urn:oid:)");
           return;
         }
@@ -738,21 +774,21 @@ class Validator {
       case PrimitiveCheck::kDate:
         if (!IsValidDate(s)) {
           Error(IssueType::kValue, path,
-                "'" + s + "' is not a valid date (YYYY, YYYY-MM, YYYY-MM-DD)");
+                Quote(s) + " is not a valid date (YYYY, YYYY-MM, YYYY-MM-DD)");
         }
         break;
       case PrimitiveCheck::kDateTime:
         if (!IsValidDateTime(s)) {
           Error(IssueType::kValue, path,
-                "'" + s +
-                    "' is not a valid dateTime (YYYY, YYYY-MM, YYYY-MM-DD or "
+                Quote(s) +
+                    " is not a valid dateTime (YYYY, YYYY-MM, YYYY-MM-DD or "
                     "YYYY-MM-DDThh:mm:ss with a time zone)");
         }
         break;
       case PrimitiveCheck::kInstant:
         if (!IsValidInstant(s)) {
           Error(IssueType::kValue, path,
-                "'" + s + "' is not a valid instant (YYYY-MM-DDThh:mm:ss(.sss) with a time zone)");
+                Quote(s) + " is not a valid instant (YYYY-MM-DDThh:mm:ss(.sss) with a time zone)");
         }
         break;
       default:
@@ -773,7 +809,10 @@ class Validator {
     }
   }
 
+  static constexpr std::size_t kMaxIssues = 101;
+
   Outcome& outcome_;
+  std::size_t errors_ = 0;
 };
 
 }  // namespace

@@ -179,6 +179,17 @@ TEST(JsonParse, DuplicateKeys) {
   ExpectError(R"({"ab":1,"\u0061b":2})", errc::kDuplicateKey);
 }
 
+TEST(JsonParse, MessagesQuotePartnerTextShort) {
+  const std::string key = std::string(62, 'k') + "\xE2\x82\xAC" + std::string(1000, 'k');
+  std::string m = ExpectError("{\"" + key + "\":1,\"" + key + "\":2}", errc::kDuplicateKey);
+  EXPECT_LT(m.size(), 200u) << m;
+  // Cut on a character boundary: the euro sign straddles byte 64, so none of it is kept.
+  EXPECT_EQ(m.find('\xE2'), std::string::npos) << m;
+  EXPECT_NE(m.find(std::string(62, 'k') + "..."), std::string::npos) << m;
+  m = ExpectError("[1" + std::string(500, '0') + "]", errc::kNumberOutOfRange);
+  EXPECT_LT(m.size(), 200u) << m;
+}
+
 TEST(JsonParse, DuplicateKeysInLargeObjects) {
   std::string text = "{";
   for (int i = 0; i < 100; ++i) {

@@ -504,6 +504,21 @@ TEST(ResourceWalk, ReportsEveryProblem) {
   EXPECT_GE(o.issues().size(), 4u) << Describe(o);  // id, status, intent, subject, name
 }
 
+TEST(ResourceWalk, IssueCountIsCappedAndValuesAreQuotedShort) {
+  std::string names;
+  for (int i = 0; i < 500; ++i) {
+    names += std::string(i == 0 ? "" : ",") + R"({"family":""})";
+  }
+  Outcome o = Check(Res("Patient", R"("name":[)" + names + "]"), "Patient");
+  ASSERT_EQ(o.issues().size(), 101u);
+  EXPECT_EQ(o.issues().back().type, IssueType::kTooCostly);
+
+  Outcome long_value =
+      Check(Res("Patient", R"("gender":")" + std::string(5000, 'x') + "\""), "Patient");
+  ASSERT_EQ(long_value.issues().size(), 1u);
+  EXPECT_LT(long_value.issues()[0].diagnostics.size(), 300u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // PatientIdOf and StampMeta.
 
