@@ -61,9 +61,7 @@ std::string Excerpt(std::string_view s) {
 // keeps a partner's 10'000-member object from costing 50 million comparisons.
 constexpr std::size_t kLinearKeyScanLimit = 16;
 
-// Builds a Value from RapidJSON's SAX events with an explicit stack (RapidJSON's iterative mode
-// keeps its own stack off the call stack too), so nesting depth never becomes C++ recursion.
-// Every handler returns false to stop the parse; the reason is kept in error_ / message_.
+// Heterogeneous lookup, so a key can be checked without building a std::string first.
 struct KeyHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -179,6 +179,29 @@ TEST(JsonParse, DuplicateKeys) {
   ExpectError(R"({"ab":1,"\u0061b":2})", errc::kDuplicateKey);
 }
 
+TEST(JsonParse, OffsetsPointAtTheProblem) {
+  std::string m = ExpectError(R"({"status":"a","x":1,"status":"b"})", errc::kDuplicateKey);
+  EXPECT_EQ(m, "duplicate key \"status\" at byte 20");
+  m = ExpectError("[\"ok\",\"\xC3\x28\"]", errc::kInvalidUtf8);
+  EXPECT_EQ(m, "invalid UTF-8 byte sequence at byte 7");
+  m = ExpectError(R"(["ok","\u00e9\uDC00"])", errc::kInvalidUtf8);
+  EXPECT_EQ(m, "lone UTF-16 surrogate in a \\u escape at byte 6");
+  m = ExpectError(R"({"a":[1,2e999]})", errc::kNumberOutOfRange);
+  EXPECT_EQ(m, "number 2e999 does not fit a double at byte 8");
+  Limits limits;
+  limits.max_string_bytes = 3;
+  m = ExpectError(R"({"ab":"abcd"})", errc::kStringTooLong, limits);
+  EXPECT_EQ(m, "string of 4 bytes exceeds the limit of 3 at byte 6");
+  // Offsets count the byte order mark the parser skipped.
+  m = ExpectError("\xEF\xBB\xBF[1 2]", errc::kSyntax);
+  EXPECT_NE(m.find("at byte 6"), std::string::npos) << m;
+}
+
+TEST(JsonParse, EscapedBackslashBeforeUdIsNotASurrogate) {
+  // The text contains "\\uDC00": an escaped backslash, then plain "uDC00".
+  EXPECT_EQ(ParseOk(R"(["\\uDC00"])").items()[0].text(), "\\uDC00");
+}
+
 TEST(JsonParse, MessagesQuotePartnerTextShort) {
   const std::string key = std::string(62, 'k') + "\xE2\x82\xAC" + std::string(1000, 'k');
   std::string m = ExpectError("{\"" + key + "\":1,\"" + key + "\":2}", errc::kDuplicateKey);
