@@ -1,1 +1,267 @@
-int main() { return 0; }
+// carebridge: the command-line entry point.
+//
+//   carebridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]
+//                    [--no-tls]
+//   carebridge version
+//   carebridge --help
+//
+// Exit codes: 0 success (serve: after a graceful shutdown), 2 usage or start-up error (bad
+// flags, bad config, certificates, address in use, store cannot open).
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "gateway/api/fhir_api.h"
+#include "gateway/config/config.h"
+#include "gateway/server/log.h"
+#include "gateway/server/server.h"
+#include "gateway/store/sqlite/sqlite_store.h"
+
+namespace carebridge {
+namespace {
+
+constexpr std::string_view kVersion = "0.1.0";
+
+constexpr int kExitOk = 0;
+constexpr int kExitStartup = 2;
+
+using Args = std::vector<std::string_view>;
+
+struct Command {
+  std::string_view name;
+  std::string_view synopsis;
+  int (*run)(const Args& args);  // args: what follows the command name
+};
+
+void PrintUsage(std::FILE* out);
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "carebridge: %s\n", message.c_str());
+  return kExitStartup;
+}
+
+// --- serve ------------------------------------------------------------------------------------
+
+struct ServeFlags {
+  std::string config_file;
+  std::string listen;
+  std::string data_dir;
+  std::string port_file;
+  bool no_tls = false;
+};
+
+// Parses serve's flags (both "--flag value" and "--flag=value"). Returns false with `error` set.
+bool ParseServeFlags(const Args& args, ServeFlags& flags, std::string& error) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    std::string_view value;
+    bool has_inline_value = false;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline_value = true;
+    }
+    if (arg == "--no-tls") {
+      if (has_inline_value) {
+        error = "--no-tls takes no value";
+        return false;
+      }
+      flags.no_tls = true;
+      continue;
+    }
+    std::string* target = nullptr;
+    if (arg == "--config") {
+      target = &flags.config_file;
+    } else if (arg == "--listen") {
+      target = &flags.listen;
+    } else if (arg == "--data-dir") {
+      target = &flags.data_dir;
+    } else if (arg == "--port-file") {
+      target = &flags.port_file;
+    } else {
+      error = "unknown argument to serve: " + std::string(arg);
+      return false;
+    }
+    if (!has_inline_value) {
+      if (i + 1 >= args.size()) {
+        error = std::string(arg) + " needs a value";
+        return false;
+      }
+      value = args[++i];
+    }
+    if (value.empty()) {
+      error = std::string(arg) + " needs a non-empty value";
+      return false;
+    }
+    *target = std::string(value);
+  }
+  return true;
+}
+
+std::string ListenUrl(const config::ServerConfig& server, std::uint16_t port) {
+  std::string host = server.listen_host;
+  if (host.find(':') != std::string::npos) {
+    host = "[" + host + "]";
+  }
+  return std::string(server.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+}
+
+int Serve(const Args& args) {
+  ServeFlags flags;
+  std::string error;
+  if (!ParseServeFlags(args, flags, error)) {
+    return Fail(error + " (see carebridge --help)");
+  }
+
+  // Configuration: the file (if any), then flags on top.
+  config::Config config;
+  if (!flags.config_file.empty()) {
+    std::string message;
+    auto loaded = config::LoadConfig(flags.config_file, message);
+    if (!loaded) {
+      return Fail(message);
+    }
+    config = std::move(*loaded);
+  }
+  if (!flags.listen.empty() && !config::ParseListenAddress(flags.listen, config.server.listen_host,
+                                                           config.server.listen_port)) {
+    return Fail("--listen expects HOST:PORT (IPv6 as [::1]:PORT), got " + flags.listen);
+  }
+  if (!flags.data_dir.empty()) {
+    config.store.data_dir = flags.data_dir;
+  }
+  if (!flags.port_file.empty()) {
+    config.server.port_file = flags.port_file;
+  }
+  if (flags.no_tls) {
+    config.server.tls = false;
+  }
+  server::SetLogLevel(config.log_level);
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.store.data_dir, ec);
+  if (ec) {
+    return Fail("cannot create data directory " + config.store.data_dir + ": " + ec.message());
+  }
+  store::SqliteOptions store_options;
+  store_options.path = (std::filesystem::path(config.store.data_dir) / "carebridge.db").string();
+  store_options.read_connections = config.store.read_connections;
+  auto store = store::OpenSqliteStore(store_options);
+  if (!store) {
+    return Fail("cannot open store " + store_options.path + ": " + store.error().message());
+  }
+
+  boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
+  api::FhirApi api(config, **store, blocking);
+  server::Server server(config.server, api);
+
+  std::string message;
+  if (auto started = server.Start(message); !started) {
+    blocking.join();
+    (*store)->Close();
+    return Fail(message);
+  }
+
+  // SIGINT/SIGTERM: readiness off first (load balancers stop sending), then a graceful stop.
+  boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);
+  signals.async_wait([&api, &server](const boost::system::error_code& wait_ec, int signal) {
+    if (wait_ec) {
+      return;
+    }
+    server::Log(server::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal)}});
+    api.SetReady(false);
+    server.Stop();
+  });
+
+  api.SetReady(true);
+  std::printf("carebridge listening on %s\n", ListenUrl(config.server, server.port()).c_str());
+  std::fflush(stdout);
+
+  server.Run();  // until a signal's graceful stop has drained every connection
+
+  api.SetReady(false);
+  boost::system::error_code ignored;
+  signals.cancel(ignored);
+  blocking.join();
+  (*store)->Close();
+  server::Log(server::LogLevel::kInfo, "stopped");
+  return kExitOk;
+}
+
+// --- version, help ----------------------------------------------------------------------------
+
+int Version(const Args& /*args*/) {
+  std::printf("carebridge %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
+  return kExitOk;
+}
+
+int Help(const Args& /*args*/) {
+  PrintUsage(stdout);
+  return kExitOk;
+}
+
+// Subcommands. New ones (e.g. `audit verify`, `mappings check`) are added here: a name, a
+// one-line synopsis for --help, and a function taking the remaining arguments.
+constexpr Command kCommands[] = {
+    {"serve",
+     "serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE] [--no-tls]\n"
+     "        Run the FHIR gateway until SIGINT/SIGTERM, then shut down gracefully.\n"
+     "        Flags override the config file; without --config the built-in defaults apply.",
+     Serve},
+    {"version", "version\n        Print the version.", Version},
+    {"help", "help, --help, -h\n        Print this help.", Help},
+};
+
+void PrintUsage(std::FILE* out) {
+  std::fprintf(out, "carebridge %.*s: FHIR R4 gateway for behavioral-health care coordination\n\n",
+               static_cast<int>(kVersion.size()), kVersion.data());
+  std::fprintf(out, "usage: carebridge COMMAND [ARGS]\n\ncommands:\n");
+  for (const Command& command : kCommands) {
+    std::fprintf(out, "  carebridge %.*s\n", static_cast<int>(command.synopsis.size()),
+                 command.synopsis.data());
+  }
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return kExitStartup;
+  }
+  std::string_view name = argv[1];
+  if (name == "--help" || name == "-h") {
+    name = "help";
+  } else if (name == "--version") {
+    name = "version";
+  }
+  Args args(argv + 2, argv + argc);
+  for (const Command& command : kCommands) {
+    if (command.name == name) {
+      return command.run(args);
+    }
+  }
+  std::fprintf(stderr, "carebridge: unknown command '%s'\n\n", argv[1]);
+  PrintUsage(stderr);
+  return kExitStartup;
+}
+
+}  // namespace
+}  // namespace carebridge
+
+int main(int argc, char** argv) {
+  // Exceptions are for start-up failures only (see STYLE.md); report them and exit.
+  try {
+    return carebridge::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "carebridge: %s\n", e.what());
+  }
+  return carebridge::kExitStartup;
+}

@@ -142,31 +142,6 @@ class Reader {
     server.listen_port = port;
   }
 
-  static bool ParseListenAddress(std::string_view text, std::string& host, std::uint16_t& port) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-      return false;
-    }
-    std::string_view host_part = text.substr(0, colon);
-    std::string_view port_part = text.substr(colon + 1);
-    if (host_part.front() == '[') {
-      if (host_part.size() < 3 || host_part.back() != ']') {
-        return false;
-      }
-      host_part = host_part.substr(1, host_part.size() - 2);
-    } else if (host_part.find(':') != std::string_view::npos) {
-      return false;  // IPv6 needs brackets
-    }
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port_part.data(), port_part.data() + port_part.size(), value);
-    if (ec != std::errc() || end != port_part.data() + port_part.size() || value > 65535) {
-      return false;
-    }
-    host = std::string(host_part);
-    port = static_cast<std::uint16_t>(value);
-    return true;
-  }
-
  private:
   fs::path folder_;
   std::string error_;
@@ -313,6 +288,31 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
     return std::make_error_code(std::errc::invalid_argument);
   }
   return config;
+}
+
+bool ParseListenAddress(std::string_view text, std::string& host, std::uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return false;
+  }
+  std::string_view host_part = text.substr(0, colon);
+  std::string_view port_part = text.substr(colon + 1);
+  if (host_part.front() == '[') {
+    if (host_part.size() < 3 || host_part.back() != ']') {
+      return false;
+    }
+    host_part = host_part.substr(1, host_part.size() - 2);
+  } else if (host_part.find(':') != std::string_view::npos) {
+    return false;  // IPv6 needs brackets
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port_part.data(), port_part.data() + port_part.size(), value);
+  if (ec != std::errc() || end != port_part.data() + port_part.size() || value > 65535) {
+    return false;
+  }
+  host = std::string(host_part);
+  port = static_cast<std::uint16_t>(value);
+  return true;
 }
 
 }  // namespace carebridge::config

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "fhir/base/result.h"
 #include "fhir/bundle/bundle.h"
@@ -16,16 +17,16 @@ struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8443;  // 0: pick a free port (tests)
   bool tls = true;
-  std::string tls_cert_file;  // PEM server certificate chain
-  std::string tls_key_file;   // PEM private key
-  std::string client_ca_file; // PEM CA bundle for client certificates (issue 3)
+  std::string tls_cert_file;   // PEM server certificate chain
+  std::string tls_key_file;    // PEM private key
+  std::string client_ca_file;  // PEM CA bundle for client certificates (issue 3)
   int io_threads = 2;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 8 * 1024 * 1024;
   std::chrono::seconds header_timeout{10};  // to receive a request's headers
   std::chrono::seconds body_timeout{30};    // to receive its body
   std::chrono::seconds write_timeout{30};
-  std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request
+  std::chrono::seconds idle_timeout{60};  // keep-alive wait for the next request
   int max_connections = 1024;
   // Written once the listener is bound, with the actual port (for tests using port 0).
   std::string port_file;
@@ -56,5 +57,9 @@ struct Config {
 // Reads a JSON config file; unknown keys are errors (a typo must not silently fall back to a
 // default). Relative file paths in it are resolved against the file's folder.
 Result<Config> LoadConfig(const std::string& path, std::string& message);
+
+// Parses "HOST:PORT" ("[::1]:PORT" for IPv6; PORT 0-65535) as used by server.listen and the
+// --listen flag. Returns false, leaving the outputs alone, when `text` is not of that form.
+bool ParseListenAddress(std::string_view text, std::string& host, std::uint16_t& port);
 
 }  // namespace carebridge::config

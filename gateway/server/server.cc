@@ -78,7 +78,7 @@ constexpr auto kNoThrow = net::as_tuple(net::use_awaitable);
 
 constexpr std::size_t kInitialBuffer = 16 * 1024;  // pre-sized: avoids regrowth on every POST
 constexpr std::size_t kReadChunk = 16 * 1024;
-constexpr auto kMaxShutdownWait = 5s;  // TLS close_notify exchange at the end of a connection
+constexpr auto kMaxShutdownWait = 2s;  // TLS close_notify exchange after Connection: close
 constexpr auto kLingerWait = 1s;       // plain HTTP: drain unread input before close
 constexpr std::size_t kLingerBytes = 1 << 20;
 constexpr auto kForceStopGrace = 2s;  // after force-closing stuck connections
@@ -556,7 +556,8 @@ net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) 
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), kNoThrow);
       conn.idle = false;
       if (ec) {
-        orderly_close = ec == net::error::operation_aborted;  // Stop closed an idle connection
+        // Closed, timed out, or cancelled by Stop. An idle connection is simply closed, as HTTP
+        // servers do: waiting for the client's close_notify would hold up the shutdown.
         break;
       }
       buffer.commit(n);

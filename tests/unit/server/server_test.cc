@@ -511,6 +511,17 @@ TEST(ServerTest, StopLetsAnInFlightRequestFinish) {
   EXPECT_NE(Request(server.port(), "/echo").code, CURLE_OK);
 }
 
+TEST(ServerTest, StopClosesIdleKeepAliveConnectionsAtOnce) {
+  RunningServer server(TestConfig(true));  // write_timeout 20 s bounds the drain
+  auto idle = NewCurl();
+  ASSERT_EQ(Perform(idle.get(), server.port(), "/echo").status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  server.server().Stop();
+  // The idle client is not asked for anything (no close_notify wait): Run returns promptly.
+  EXPECT_TRUE(server.WaitStopped(10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
 TEST(ServerTest, ConnectionsBeyondTheLimitAreClosed) {
   auto config = TestConfig(false);
   config.max_connections = 2;
