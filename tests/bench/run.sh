@@ -66,9 +66,11 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 # Temporary directory and cleanup: every process we start is recorded and killed on exit.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/carebridge-bench.XXXXXX")
 pids=()
+exec 3>&2 # the cleanup reports here even if a trap fires inside a redirected command
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  [[ $status -eq 130 || $status -eq 143 ]] && echo "bench: interrupted, stopping the servers" >&3
   for pid in "${pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
@@ -80,8 +82,8 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [[ $keep -eq 1 || $status -ne 0 ]]; then
-    echo "bench: kept $tmp (logs, configs, data)" >&2
+  if [[ $keep -eq 1 || ($status -ne 0 && $status -ne 130 && $status -ne 143) ]]; then
+    echo "bench: kept $tmp (logs, configs, data)" >&3
   else
     rm -rf "$tmp"
   fi
@@ -289,7 +291,7 @@ if wants peer; then
   read_url[peer]="$base/4_0_0/CarePlan/$id"
   check_read peer "${read_url[peer]}" "$tmp/peer.read.json"
   grep -q '"resourceType":"CarePlan"' "$tmp/peer.read.json" || die "peer: read did not return the CarePlan"
-  server_note[peer]="TLS (the core's server.ssl), in-memory Map service, node $(node -v), create answers 201 without a body"
+  server_note[peer]="TLS (the core's server.ssl), in-memory Map service$([[ ${PEER_SCHEMA:-} == 1 ]] && echo " with the R4 schema class (PEER_SCHEMA=1)"), node $(node -v), create answers 201 without a body"
 fi
 
 servers=()
