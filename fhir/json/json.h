@@ -12,7 +12,7 @@ namespace carebridge::fhir::json {
 
 enum class errc {
   kSyntax = 1,
-  kInvalidUtf8,       // includes lone surrogates in \u escapes
+  kInvalidUtf8,  // includes lone surrogates in \u escapes
   kDuplicateKey,
   kTooDeep,
   kStringTooLong,

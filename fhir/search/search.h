@@ -88,9 +88,9 @@ struct SearchQuery {
   std::string type;
   std::vector<SearchCriterion> all_of;
   std::vector<SortKey> sort;  // empty = _lastUpdated descending, then _id
-  int count = 20;              // page size, 0..max
+  int count = 20;             // page size, 0..max
   int offset = 0;
-  bool total_only = false;     // _summary=count
+  bool total_only = false;  // _summary=count
 };
 
 struct SearchLimits {

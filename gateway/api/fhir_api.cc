@@ -32,7 +32,8 @@ std::string_view MediaType(std::string_view header) {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
   });
 }
 
@@ -153,8 +154,8 @@ HttpResponse ProbeResponse(bool ok, std::string_view what) {
   HttpResponse response;
   response.status = ok ? 200 : 503;
   response.headers.emplace_back("content-type", "application/json");
-  response.body = std::string(R"({"status":")") + (ok ? "ok" : "unavailable") +
-                  R"(","check":")" + std::string(what) + "\"}";
+  response.body = std::string(R"({"status":")") + (ok ? "ok" : "unavailable") + R"(","check":")" +
+                  std::string(what) + "\"}";
   return response;
 }
 
@@ -184,8 +185,7 @@ net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
     co_return ProbeResponse(ready, segments[0]);
   }
   if (segments.empty() || segments[0] != "fhir") {
-    co_return ErrorResponse(404, IssueType::kNotFound,
-                            "No such endpoint; the FHIR base is /fhir");
+    co_return ErrorResponse(404, IssueType::kNotFound, "No such endpoint; the FHIR base is /fhir");
   }
   auto response_type = NegotiateResponseType(request, target->query);
   if (!response_type) {
@@ -329,9 +329,9 @@ ParsedBody FhirApi::Impl::ParseResource(std::string_view body, std::string_view 
   }
   std::string_view declared = value->StringAt("resourceType");
   if (declared.empty()) {
-    parsed.error = ErrorResponse(400, IssueType::kRequired,
-                                 "The body has no resourceType: it is not a FHIR resource",
-                                 "resourceType");
+    parsed.error =
+        ErrorResponse(400, IssueType::kRequired,
+                      "The body has no resourceType: it is not a FHIR resource", "resourceType");
     return parsed;
   }
   if (declared != type) {
@@ -430,17 +430,17 @@ net::awaitable<HttpResponse> FhirApi::Impl::VRead(CallPtr call, std::string type
   auto [end, ec] =
       std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
   if (ec != std::errc() || end != version_text.data() + version_text.size() || version < 1) {
-    co_return ErrorResponse(404, IssueType::kNotFound,
-                            "'" + version_text.substr(0, 40) + "' is not a version of " + type +
-                                "/" + id);
+    co_return ErrorResponse(
+        404, IssueType::kNotFound,
+        "'" + version_text.substr(0, 40) + "' is not a version of " + type + "/" + id);
   }
   auto found =
       co_await OnPool([this, &type, &id, version] { return store.ReadVersion(type, id, version); });
   if (!found) {
-    co_return ErrorResponse(found.error(), type + "/" + id + "/_history/" + version_text +
-                                               (found.error() == store::errc::kGone
-                                                    ? " is a deletion"
-                                                    : " is not known"));
+    co_return ErrorResponse(
+        found.error(),
+        type + "/" + id + "/_history/" + version_text +
+            (found.error() == store::errc::kGone ? " is a deletion" : " is not known"));
   }
   co_return ResourceResponse(call, 200, *found, false);
 }
@@ -450,8 +450,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(CallPtr call, std::string typ
   if (parsed.error) {
     co_return std::move(*parsed.error);
   }
-  store::WriteOp op = MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(),
-                                  std::move(*parsed.resource));
+  store::WriteOp op =
+      MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(), std::move(*parsed.resource));
   if (const std::string* if_none_exist = call->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
@@ -465,8 +465,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(CallPtr call, std::string typ
     }
     if (!query) {
       outcome.Error(IssueType::kInvalid, "If-None-Exist",
-                    "If-None-Exist must hold search criteria for " + type + ", e.g. "
-                    "identifier=http://example.org|123");
+                    "If-None-Exist must hold search criteria for " + type +
+                        ", e.g. "
+                        "identifier=http://example.org|123");
       co_return OutcomeResponse(400, outcome);
     }
     op.if_none_exist = std::move(query);
@@ -476,10 +477,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(CallPtr call, std::string typ
   store::WriteResult result = co_await Commit(std::move(batch));
   auto& written = result.ops.front();
   if (!written) {
-    co_return ErrorResponse(written.error(),
-                            written.error() == store::errc::kMultipleMatches
-                                ? "If-None-Exist matched more than one " + type
-                                : "Could not create the " + type);
+    co_return ErrorResponse(written.error(), written.error() == store::errc::kMultipleMatches
+                                                 ? "If-None-Exist matched more than one " + type
+                                                 : "Could not create the " + type);
   }
   bool existing = written->kind == store::WriteOutcome::Kind::kExisting;
   co_return ResourceResponse(call, existing ? 200 : 201, type, written->stamp,
@@ -495,7 +495,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(CallPtr call, std::string typ
   if (body_id != id) {
     co_return ErrorResponse(400, IssueType::kInvalid,
                             body_id.empty() ? "The resource has no id; an update must carry the "
-                                              "id of the URL (" + id + ")"
+                                              "id of the URL (" +
+                                                  id + ")"
                                             : "The resource id '" + std::string(body_id) +
                                                   "' differs from the URL id '" + id + "'",
                             type + ".id");
@@ -505,8 +506,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(CallPtr call, std::string typ
   if (const std::string* if_match = call->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {
-      co_return ErrorResponse(400, IssueType::kInvalid,
-                              "If-Match must be an ETag such as W/\"3\"", "If-Match");
+      co_return ErrorResponse(400, IssueType::kInvalid, "If-Match must be an ETag such as W/\"3\"",
+                              "If-Match");
     }
   }
   std::optional<std::int64_t> expected = op.if_match;
@@ -535,8 +536,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Delete(CallPtr call, std::string typ
   if (const std::string* if_match = call->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {
-      co_return ErrorResponse(400, IssueType::kInvalid,
-                              "If-Match must be an ETag such as W/\"3\"", "If-Match");
+      co_return ErrorResponse(400, IssueType::kInvalid, "If-Match must be an ETag such as W/\"3\"",
+                              "If-Match");
     }
   }
   store::WriteBatch batch;

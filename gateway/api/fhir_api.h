@@ -1,9 +1,8 @@
 #pragma once
 
 #include <atomic>
-#include <memory>
-
 #include <boost/asio/thread_pool.hpp>
+#include <memory>
 
 #include "gateway/api/http.h"
 #include "gateway/config/config.h"

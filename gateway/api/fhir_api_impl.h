@@ -2,18 +2,17 @@
 
 // Internal to gateway/api: the pieces of FhirApi shared by its .cc files.
 
-#include <memory>
-#include <optional>
-#include <string>
-#include <type_traits>
-#include <utility>
-
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #include "fhir/json/json.h"
 #include "fhir/outcome.h"
@@ -84,10 +83,10 @@ struct FhirApi::Impl {
           net::post(blocking, [handler = std::move(handler), work = std::move(work)]() mutable {
             R result = work();
             auto executor = net::get_associated_executor(handler);
-            net::dispatch(executor, [handler = std::move(handler),
-                                     result = std::move(result)]() mutable {
-              std::move(handler)(std::move(result));
-            });
+            net::dispatch(executor,
+                          [handler = std::move(handler), result = std::move(result)]() mutable {
+                            std::move(handler)(std::move(result));
+                          });
           });
         },
         net::use_awaitable, std::move(fn));

@@ -12,26 +12,66 @@ namespace carebridge::api {
 std::string StatusLine(int status) {
   std::string_view reason;
   switch (status) {
-    case 200: reason = "OK"; break;
-    case 201: reason = "Created"; break;
-    case 204: reason = "No Content"; break;
-    case 304: reason = "Not Modified"; break;
-    case 400: reason = "Bad Request"; break;
-    case 401: reason = "Unauthorized"; break;
-    case 403: reason = "Forbidden"; break;
-    case 404: reason = "Not Found"; break;
-    case 405: reason = "Method Not Allowed"; break;
-    case 406: reason = "Not Acceptable"; break;
-    case 409: reason = "Conflict"; break;
-    case 410: reason = "Gone"; break;
-    case 412: reason = "Precondition Failed"; break;
-    case 413: reason = "Payload Too Large"; break;
-    case 415: reason = "Unsupported Media Type"; break;
-    case 422: reason = "Unprocessable Entity"; break;
-    case 429: reason = "Too Many Requests"; break;
-    case 500: reason = "Internal Server Error"; break;
-    case 503: reason = "Service Unavailable"; break;
-    default: reason = ""; break;
+    case 200:
+      reason = "OK";
+      break;
+    case 201:
+      reason = "Created";
+      break;
+    case 204:
+      reason = "No Content";
+      break;
+    case 304:
+      reason = "Not Modified";
+      break;
+    case 400:
+      reason = "Bad Request";
+      break;
+    case 401:
+      reason = "Unauthorized";
+      break;
+    case 403:
+      reason = "Forbidden";
+      break;
+    case 404:
+      reason = "Not Found";
+      break;
+    case 405:
+      reason = "Method Not Allowed";
+      break;
+    case 406:
+      reason = "Not Acceptable";
+      break;
+    case 409:
+      reason = "Conflict";
+      break;
+    case 410:
+      reason = "Gone";
+      break;
+    case 412:
+      reason = "Precondition Failed";
+      break;
+    case 413:
+      reason = "Payload Too Large";
+      break;
+    case 415:
+      reason = "Unsupported Media Type";
+      break;
+    case 422:
+      reason = "Unprocessable Entity";
+      break;
+    case 429:
+      reason = "Too Many Requests";
+      break;
+    case 500:
+      reason = "Internal Server Error";
+      break;
+    case 503:
+      reason = "Service Unavailable";
+      break;
+    default:
+      reason = "";
+      break;
   }
   std::string line = std::to_string(status);
   if (!reason.empty()) {

@@ -1,11 +1,10 @@
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/awaitable.hpp>
 
 namespace carebridge::api {
 

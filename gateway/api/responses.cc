@@ -52,11 +52,9 @@ HttpResponse ErrorResponse(int status, IssueType type, std::string diagnostics,
                          fhir::MakeOutcome(type, std::move(diagnostics), std::move(expression)));
 }
 
-HttpResponse ErrorResponse(std::error_code error, std::string diagnostics,
-                           std::string expression) {
+HttpResponse ErrorResponse(std::error_code error, std::string diagnostics, std::string expression) {
   ErrorMapping mapping = MapError(error);
-  return ErrorResponse(mapping.status, mapping.type, std::move(diagnostics),
-                       std::move(expression));
+  return ErrorResponse(mapping.status, mapping.type, std::move(diagnostics), std::move(expression));
 }
 
 }  // namespace carebridge::api

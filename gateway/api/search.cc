@@ -1,9 +1,10 @@
 // Search and history interactions: searchset and history Bundles, assembled as text around the
 // stored JSON of each resource so that no stored resource is parsed again on the way out.
 
+#include "fhir/search/search.h"
+
 #include <algorithm>
 
-#include "fhir/search/search.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
@@ -142,8 +143,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(CallPtr call, std::string ty
     if (name == "_count" || name == "_offset") {
       auto number = ParseNonNegative(value);
       if (!number) {
-        co_return ErrorResponse(400, IssueType::kInvalid,
-                                name + " must be a non-negative integer", name);
+        co_return ErrorResponse(400, IssueType::kInvalid, name + " must be a non-negative integer",
+                                name);
       }
       if (name == "_count") {
         query.count = std::min(*number, config.fhir.search.max_count);
@@ -158,10 +159,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(CallPtr call, std::string ty
       }
       query.since_ms = range->first;
     } else if (name != "_format" && name != "_pretty") {
-      co_return ErrorResponse(400, IssueType::kNotSupported,
-                              "Unsupported _history parameter '" + name +
-                                  "'; supported: _count, _offset, _since",
-                              name);
+      co_return ErrorResponse(
+          400, IssueType::kNotSupported,
+          "Unsupported _history parameter '" + name + "'; supported: _count, _offset, _since",
+          name);
     }
   }
   auto page = co_await OnPool([this, &query] { return store.History(query); });

@@ -144,13 +144,15 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
     std::string_view type = url.substr(0, url.find('/'));
     const fhir::ResourceTypeInfo* info = fhir::FindSupportedType(type);
     if (info == nullptr) {
-      fail(i, 404, EntryOutcome(i, IssueType::kNotSupported,
-                                "Resource type '" + std::string(type) + "' is not supported"));
+      fail(i, 404,
+           EntryOutcome(i, IssueType::kNotSupported,
+                        "Resource type '" + std::string(type) + "' is not supported"));
       continue;
     }
     if (!info->writable) {
-      fail(i, 405, EntryOutcome(i, IssueType::kNotSupported,
-                                std::string(type) + " is read-only: the gateway writes it"));
+      fail(i, 405,
+           EntryOutcome(i, IssueType::kNotSupported,
+                        std::string(type) + " is read-only: the gateway writes it"));
       continue;
     }
     EntryPlan& plan = plans[i];
@@ -160,23 +162,26 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
     } else {
       plan.id = std::string(url.substr(type.size() + 1));
       if (!fhir::IsValidId(plan.id)) {
-        fail(i, 400, EntryOutcome(i, IssueType::kValue, "Invalid id in '" + std::string(url) + "'"));
+        fail(i, 400,
+             EntryOutcome(i, IssueType::kValue, "Invalid id in '" + std::string(url) + "'"));
         continue;
       }
     }
     if (!entry.request.if_match.empty()) {
       plan.if_match = ParseETagVersion(entry.request.if_match);
       if (!plan.if_match) {
-        fail(i, 400, EntryOutcome(i, IssueType::kInvalid, "ifMatch must be an ETag like W/\"3\"",
-                                  "request.ifMatch"));
+        fail(i, 400,
+             EntryOutcome(i, IssueType::kInvalid, "ifMatch must be an ETag like W/\"3\"",
+                          "request.ifMatch"));
         continue;
       }
     }
     if (transaction && !targets.insert(plan.type + "/" + plan.id).second) {
-      fail(i, 409, EntryOutcome(i, IssueType::kDuplicate,
-                                plan.type + "/" + plan.id +
-                                    " appears twice in the transaction; a resource may be "
-                                    "touched by one entry only"));
+      fail(i, 409,
+           EntryOutcome(i, IssueType::kDuplicate,
+                        plan.type + "/" + plan.id +
+                            " appears twice in the transaction; a resource may be "
+                            "touched by one entry only"));
       continue;
     }
     if (method == "POST" && !entry.request.if_none_exist.empty()) {
@@ -191,9 +196,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
             fhir::ParseSearchQuery(plan.type, *params, config.fhir.search, query_outcome);
       }
       if (!plan.if_none_exist) {
-        fail(i, 400, EntryOutcome(i, IssueType::kInvalid,
-                                  "ifNoneExist must hold search criteria for " + plan.type,
-                                  "request.ifNoneExist"));
+        fail(i, 400,
+             EntryOutcome(i, IssueType::kInvalid,
+                          "ifNoneExist must hold search criteria for " + plan.type,
+                          "request.ifNoneExist"));
         continue;
       }
       if (transaction) {
@@ -207,9 +213,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
           continue;
         }
         if (found->total > 1) {
-          fail(i, 412, EntryOutcome(i, IssueType::kConflict,
-                                    "ifNoneExist matched more than one " + plan.type,
-                                    "request.ifNoneExist"));
+          fail(i, 412,
+               EntryOutcome(i, IssueType::kConflict,
+                            "ifNoneExist matched more than one " + plan.type,
+                            "request.ifNoneExist"));
           continue;
         }
         if (found->total == 1) {
@@ -217,8 +224,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
           plan.id = match.id;
           plan.resolved_existing = true;
           results[i].status = 200;
-          results[i].location = plan.type + "/" + match.id + "/_history/" +
-                                std::to_string(match.version);
+          results[i].location =
+              plan.type + "/" + match.id + "/_history/" + std::to_string(match.version);
           results[i].etag = "W/\"" + std::to_string(match.version) + "\"";
           results[i].last_modified = match.last_updated;
           results[i].resource_json = match.json;
@@ -289,8 +296,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
           mapping.status,
           EntryOutcome(i, mapping.type,
                        "The transaction was not applied: entry " + std::to_string(i) + " (" +
-                           bundle->entries[i].request.method + " " + bundle->entries[i].request.url +
-                           ") failed: " + error.message()));
+                           bundle->entries[i].request.method + " " +
+                           bundle->entries[i].request.url + ") failed: " + error.message()));
     }
     for (std::size_t k = 0; k < written.ops.size(); ++k) {
       std::size_t i = op_entry[k];
@@ -319,8 +326,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
         continue;
       }
       result.full_url = call->base + "/" + plans[i].type + "/" + done.stamp.id;
-      result.location = plans[i].type + "/" + done.stamp.id + "/_history/" +
-                        std::to_string(done.stamp.version);
+      result.location =
+          plans[i].type + "/" + done.stamp.id + "/_history/" + std::to_string(done.stamp.version);
       result.etag = "W/\"" + std::to_string(done.stamp.version) + "\"";
       result.last_modified = done.stamp.last_updated;
       result.resource_json = done.json;
@@ -355,8 +362,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
           i, IssueType::kProcessing, "request failed with " + StatusLine(response.status));
       if (body) {
         if (const json::Value* issues = body->Find("issue"); issues && !issues->items().empty()) {
-          entry_outcome = EntryOutcome(i, IssueType::kProcessing,
-                                       std::string(issues->items().front().StringAt("diagnostics")));
+          entry_outcome =
+              EntryOutcome(i, IssueType::kProcessing,
+                           std::string(issues->items().front().StringAt("diagnostics")));
         }
       }
       results[i].outcome = std::move(entry_outcome);

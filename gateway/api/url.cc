@@ -54,8 +54,8 @@ std::optional<QueryParams> ParseQuery(std::string_view query) {
     }
     std::size_t eq = pair.find('=');
     auto name = PercentDecode(pair.substr(0, eq), true);
-    auto value = PercentDecode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1),
-                               true);
+    auto value = PercentDecode(
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
     if (!name || !value) {
       return std::nullopt;
     }

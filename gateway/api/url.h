@@ -20,7 +20,7 @@ std::optional<QueryParams> ParseQuery(std::string_view query);
 // An origin-form request target split into decoded path segments and query parameters.
 struct Target {
   std::vector<std::string> segments;  // "/fhir/Patient/1" -> {"fhir", "Patient", "1"}
-  std::string raw_query;               // without '?', still encoded
+  std::string raw_query;              // without '?', still encoded
   QueryParams query;
 };
 // nullopt when the target is not origin-form or an escape is malformed. A trailing slash is

@@ -15,13 +15,13 @@
 namespace carebridge::store {
 
 enum class errc {
-  kNotFound = 1,         // no such resource / version
-  kGone,                 // the current (or requested) version is a delete
-  kVersionConflict,      // If-Match did not name the current version
-  kMultipleMatches,      // conditional create matched more than one resource
-  kUnsupportedQuery,     // a criterion the backend cannot evaluate
-  kIo,                   // the database failed; after a failed commit every later write fails
-  kClosed,               // the store is shutting down
+  kNotFound = 1,      // no such resource / version
+  kGone,              // the current (or requested) version is a delete
+  kVersionConflict,   // If-Match did not name the current version
+  kMultipleMatches,   // conditional create matched more than one resource
+  kUnsupportedQuery,  // a criterion the backend cannot evaluate
+  kIo,                // the database failed; after a failed commit every later write fails
+  kClosed,            // the store is shutting down
 };
 const std::error_category& store_category();
 std::error_code make_error_code(errc e);
@@ -46,10 +46,10 @@ struct WriteOp {
   enum class Kind { kCreate, kUpdate, kDelete };
   Kind kind = Kind::kCreate;
   std::string type;
-  std::string id;                          // always set: the API assigns server ids for creates
-  std::optional<std::int64_t> if_match;    // update/delete: the version the caller last saw
+  std::string id;                        // always set: the API assigns server ids for creates
+  std::optional<std::int64_t> if_match;  // update/delete: the version the caller last saw
   std::optional<fhir::SearchQuery> if_none_exist;  // create: conditional create criteria
-  std::vector<fhir::IndexEntry> index;     // search rows of the new version (not for deletes)
+  std::vector<fhir::IndexEntry> index;  // search rows of the new version (not for deletes)
   // Produces the JSON to store for the version the store assigns (the API stamps meta with it).
   // Runs on the writer thread inside the transaction; must not block. Not used for deletes.
   std::function<std::string(const VersionStamp&)> render;
@@ -85,8 +85,8 @@ struct SearchPage {
 };
 
 struct HistoryQuery {
-  std::string type;                 // empty: whole-system history
-  std::optional<std::string> id;    // set: instance history
+  std::string type;                      // empty: whole-system history
+  std::optional<std::string> id;         // set: instance history
   std::optional<std::int64_t> since_ms;  // _since, epoch ms
   int count = 20;
   int offset = 0;

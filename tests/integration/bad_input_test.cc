@@ -29,7 +29,9 @@ class BadInputTest : public ::testing::Test {
     client_ = std::make_unique<Client>(gateway_->BaseUrl());
     patients_before_ = PatientCount();
   }
-  void TearDown() override { EXPECT_EQ(PatientCount(), patients_before_) << "something was stored"; }
+  void TearDown() override {
+    EXPECT_EQ(PatientCount(), patients_before_) << "something was stored";
+  }
 
   std::string PatientCount() {
     Response response = client_->Get("/fhir/Patient?_summary=count");
@@ -66,9 +68,9 @@ TEST_F(BadInputTest, MalformedJson) {
 }
 
 TEST_F(BadInputTest, DuplicateKeys) {
-  ExpectOutcome(
-      client_->Post("/fhir/Patient", R"({"resourceType":"Patient","gender":"male","gender":"female"})"),
-      400);
+  ExpectOutcome(client_->Post("/fhir/Patient",
+                              R"({"resourceType":"Patient","gender":"male","gender":"female"})"),
+                400);
 }
 
 TEST_F(BadInputTest, WrongOrMissingResourceType) {
@@ -85,8 +87,8 @@ TEST_F(BadInputTest, UnknownAndUnsupportedTypes) {
 }
 
 TEST_F(BadInputTest, BodyOverTheLimit) {
-  std::string huge = R"({"resourceType":"Patient","name":[{"text":")" + std::string(300000, 'a') +
-                     R"("}]})";
+  std::string huge =
+      R"({"resourceType":"Patient","name":[{"text":")" + std::string(300000, 'a') + R"("}]})";
   ExpectOutcome(client_->Post("/fhir/Patient", huge), 413);
 }
 
@@ -99,15 +101,17 @@ TEST_F(BadInputTest, DepthBomb) {
 }
 
 TEST_F(BadInputTest, InvalidUtf8AndLoneSurrogates) {
-  ExpectOutcome(client_->Post("/fhir/Patient", "{\"resourceType\":\"Patient\",\"name\":[{\"text\":"
-                                               "\"\xC3\x28\"}]}"),
-                400);
-  ExpectOutcome(client_->Post("/fhir/Patient", "{\"resourceType\":\"Patient\",\"name\":[{\"text\":"
-                                               "\"\xED\xA0\x80\"}]}"),
+  ExpectOutcome(client_->Post("/fhir/Patient",
+                              "{\"resourceType\":\"Patient\",\"name\":[{\"text\":"
+                              "\"\xC3\x28\"}]}"),
                 400);
   ExpectOutcome(client_->Post("/fhir/Patient",
-                              R"({"resourceType":"Patient","name":[{"text":"\uD800"}]})"),
+                              "{\"resourceType\":\"Patient\",\"name\":[{\"text\":"
+                              "\"\xED\xA0\x80\"}]}"),
                 400);
+  ExpectOutcome(
+      client_->Post("/fhir/Patient", R"({"resourceType":"Patient","name":[{"text":"\uD800"}]})"),
+      400);
 }
 
 TEST_F(BadInputTest, NumbersOutOfRange) {
@@ -117,10 +121,10 @@ TEST_F(BadInputTest, NumbersOutOfRange) {
 }
 
 TEST_F(BadInputTest, WrongContentTypeIsRefusedUnread) {
-  ExpectOutcome(client_->Request("POST", "/fhir/Patient",
-                                 "<Patient xmlns=\"http://hl7.org/fhir\"/>",
-                                 {"Content-Type: application/fhir+xml"}),
-                415);
+  ExpectOutcome(
+      client_->Request("POST", "/fhir/Patient", "<Patient xmlns=\"http://hl7.org/fhir\"/>",
+                       {"Content-Type: application/fhir+xml"}),
+      415);
   ExpectOutcome(client_->Request("POST", "/fhir/Patient", R"({"resourceType":"Patient"})",
                                  {"Content-Type: text/plain"}),
                 415);
@@ -175,10 +179,12 @@ TEST_F(BadInputTest, UnknownResourceIsNotFound) {
 
 TEST_F(BadInputTest, StaleIfMatchOnUnknownResource) {
   ExpectOutcome(client_->Put("/fhir/Patient/ifmatch-new", R"({"resourceType":"Patient",
-      "id":"ifmatch-new"})", {"If-Match: W/\"4\""}),
+      "id":"ifmatch-new"})",
+                             {"If-Match: W/\"4\""}),
                 412);
   ExpectOutcome(client_->Put("/fhir/Patient/ifmatch-new", R"({"resourceType":"Patient",
-      "id":"ifmatch-new"})", {"If-Match: garbage"}),
+      "id":"ifmatch-new"})",
+                             {"If-Match: garbage"}),
                 400);
 }
 
@@ -199,7 +205,8 @@ TEST_F(BadInputTest, TooManyBundleEntries) {
   std::string bundle = R"({"resourceType":"Bundle","type":"batch","entry":[)";
   for (int i = 0; i < 6; ++i) {
     bundle += (i ? "," : "");
-    bundle += R"({"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}})";
+    bundle +=
+        R"({"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}})";
   }
   bundle += "]}";
   ExpectOutcome(client_->Post("/fhir", bundle), 400);

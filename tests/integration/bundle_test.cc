@@ -160,7 +160,8 @@ TEST_F(BundleTest, ConditionalCreateInsideATransactionPointsReferencesAtTheMatch
      "request":{"method":"POST","url":"Goal"}}]})";
   Response response = client_->Post("/fhir", bundle);
   ASSERT_EQ(response.status, 200) << response.body;
-  const auto& entries = response.Json().Find("entry")->items();
+  json::Value result = response.Json();
+  const auto& entries = result.Find("entry")->items();
   EXPECT_EQ(entries[0].Find("response")->StringAt("status"), "200 OK");
   EXPECT_EQ(Total("/fhir/Goal?subject=Patient/" + id), "1");
   EXPECT_EQ(Total("/fhir/Patient?identifier=urn:test:mrn%7CTX-COND"), "1");

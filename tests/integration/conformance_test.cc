@@ -55,15 +55,14 @@ TEST(ConformanceTest, OfficialR4ExamplesRoundTrip) {
       EXPECT_TRUE(got_meta == sent_meta) << file.path().filename();
     }
     EXPECT_TRUE(WithoutMeta(std::move(got)) == expected)
-        << file.path().filename() << "\nsent: " << json::Write(expected)
-        << "\nread: " << read.body;
+        << file.path().filename() << "\nsent: " << json::Write(expected) << "\nread: " << read.body;
     Response by_id = client.Get("/fhir/" + type + "?_id=" + id);
     EXPECT_EQ(by_id.Json().Find("total")->text(), "1") << file.path().filename();
     if (const json::Value* code = example->Find("code")) {
       if (const json::Value* codings = code->Find("coding"); codings && !codings->items().empty()) {
         const json::Value& coding = codings->items()[0];
-        std::string query = "/fhir/" + type + "?_id=" + id + "&code=" +
-                            std::string(coding.StringAt("system")) + "%7C" +
+        std::string query = "/fhir/" + type + "?_id=" + id +
+                            "&code=" + std::string(coding.StringAt("system")) + "%7C" +
                             std::string(coding.StringAt("code"));
         Response by_code = client.Get(query);
         EXPECT_EQ(by_code.Json().Find("total")->text(), "1") << query;

@@ -29,7 +29,8 @@ TEST(DurabilityTest, RestartAfterCrashKeepsEveryAcknowledgedWrite) {
       Client client(gateway.BaseUrl());
       for (int i = 0; !stop.load(); ++i) {
         std::string body = R"({"resourceType":"Patient","identifier":[{"system":"urn:test:dur",
-            "value":")" + std::to_string(t) + "-" + std::to_string(i) + "\"}]}";
+            "value":")" + std::to_string(t) +
+                           "-" + std::to_string(i) + "\"}]}";
         Response response = client.Post("/fhir/Patient", body);
         if (response.status != 201) {
           break;  // the crash
@@ -72,7 +73,8 @@ TEST(DurabilityTest, GracefulStopAndRestartKeepsVersionsAndHistory) {
     GatewayProcess gateway(dir.path() / "data");
     ASSERT_TRUE(gateway.Start());
     Client client(gateway.BaseUrl());
-    Response created = client.Post("/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})");
+    Response created =
+        client.Post("/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})");
     ASSERT_EQ(created.status, 201);
     id = std::string(created.Json().StringAt("id"));
     json::Value patient = created.Json();

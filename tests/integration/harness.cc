@@ -1,6 +1,7 @@
 #include "tests/integration/harness.h"
 
 #include <curl/curl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,8 +15,6 @@
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 namespace carebridge::testing {
 
 namespace fs = std::filesystem;
@@ -25,8 +24,9 @@ namespace {
 fs::path MakeTempDir(std::string_view prefix) {
   std::random_device random;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    fs::path candidate = fs::temp_directory_path() /
-                         (std::string(prefix) + std::to_string(random()) + std::to_string(getpid()));
+    fs::path candidate =
+        fs::temp_directory_path() /
+        (std::string(prefix) + std::to_string(random()) + std::to_string(getpid()));
     std::error_code error;
     if (fs::create_directory(candidate, error)) {
       return candidate;
@@ -56,7 +56,8 @@ size_t AppendHeader(char* data, size_t size, size_t count, void* user) {
     while (!value.empty() && (value.front() == ' ')) {
       value.remove_prefix(1);
     }
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+    while (!value.empty() &&
+           (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
       value.remove_suffix(1);
     }
     headers->emplace_back(std::move(name), std::string(value));
@@ -115,8 +116,7 @@ fhir::json::Value Response::Json() const {
   return std::move(*parsed);
 }
 
-GatewayProcess::GatewayProcess(fs::path data_dir, std::string server_extra,
-                               std::string fhir_extra)
+GatewayProcess::GatewayProcess(fs::path data_dir, std::string server_extra, std::string fhir_extra)
     : data_dir_(std::move(data_dir)),
       server_extra_(std::move(server_extra)),
       fhir_extra_(std::move(fhir_extra)),
@@ -140,10 +140,9 @@ bool GatewayProcess::Start() {
         << (certs / "server.key").string() << '"' << (server_extra_.empty() ? "" : ",")
         << server_extra_ << R"(},"fhir":{)" << fhir_extra_ << "}}";
   }
-  std::vector<std::string> args = {CAREBRIDGE_BINARY, "serve",      "--config",
-                                   config.string(),   "--listen",   "127.0.0.1:0",
-                                   "--data-dir",      data_dir_.string(), "--port-file",
-                                   port_file_.string()};
+  std::vector<std::string> args = {
+      CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",
+      "127.0.0.1:0",     "--data-dir", data_dir_.string(), "--port-file",   port_file_.string()};
   pid_ = fork();
   if (pid_ == 0) {
     std::FILE* log = std::fopen(log_path_.c_str(), "a");
@@ -204,9 +203,7 @@ void GatewayProcess::Kill() {
   pid_ = -1;
 }
 
-std::string GatewayProcess::BaseUrl() const {
-  return "https://127.0.0.1:" + std::to_string(port_);
-}
+std::string GatewayProcess::BaseUrl() const { return "https://127.0.0.1:" + std::to_string(port_); }
 
 Client::Client(std::string base_url) : base_url_(std::move(base_url)) {
   static CurlGlobal global;
@@ -224,6 +221,8 @@ Response Client::Request(const std::string& method, const std::string& path,
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_CAINFO, (CertsDir() / "ca.crt").c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  // Send paths as written: the tests probe "..", "%2e%2e" and friends on purpose.
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
   if (method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   }

@@ -52,9 +52,9 @@ class GatewayProcess {
   GatewayProcess(const GatewayProcess&) = delete;
   GatewayProcess& operator=(const GatewayProcess&) = delete;
 
-  bool Start();          // waits for /readyz; false on failure (with the log on stderr)
-  int Stop();            // SIGTERM, waits; returns the exit status
-  void Kill();           // SIGKILL: a crash
+  bool Start();  // waits for /readyz; false on failure (with the log on stderr)
+  int Stop();    // SIGTERM, waits; returns the exit status
+  void Kill();   // SIGKILL: a crash
   int port() const { return port_; }
   std::string BaseUrl() const;  // https://127.0.0.1:PORT
   const std::filesystem::path& log_path() const { return log_path_; }

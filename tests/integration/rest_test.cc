@@ -215,11 +215,10 @@ TEST_F(RestTest, ConditionalCreateReturnsTheExistingResource) {
 TEST_F(RestTest, SearchByTheParametersACoordinatorUses) {
   std::string patient = NewPatient();
   std::string other_patient = NewPatient();
-  std::string sr = CreateFixture("ServiceRequest", "servicerequest.json",
-                                 {{"PATIENT_ID", patient}});
+  std::string sr =
+      CreateFixture("ServiceRequest", "servicerequest.json", {{"PATIENT_ID", patient}});
   CreateFixture("ServiceRequest", "servicerequest.json", {{"PATIENT_ID", other_patient}});
-  std::string task =
-      CreateFixture("Task", "task.json", {{"PATIENT_ID", patient}, {"SR_ID", sr}});
+  std::string task = CreateFixture("Task", "task.json", {{"PATIENT_ID", patient}, {"SR_ID", sr}});
 
   auto total = [&](const std::string& query) {
     Response response = client_->Get(query);
@@ -243,18 +242,18 @@ TEST_F(RestTest, SearchByTheParametersACoordinatorUses) {
   EXPECT_EQ(total("/fhir/ServiceRequest?patient=" + patient + "&intent=order"), "1");
   EXPECT_EQ(total("/fhir/ServiceRequest?patient=" + patient + "&authored=ge2026-03-01"), "1");
   EXPECT_EQ(total("/fhir/ServiceRequest?patient=" + patient + "&authored=lt2026-03-01"), "0");
-  EXPECT_EQ(total("/fhir/ServiceRequest?patient=" + patient +
-                  "&requester=Practitioner/coordinator-7"),
-            "1");
-  EXPECT_EQ(total("/fhir/ServiceRequest?patient=" + patient +
-                  "&performer=Organization/northside-food"),
-            "1");
+  EXPECT_EQ(
+      total("/fhir/ServiceRequest?patient=" + patient + "&requester=Practitioner/coordinator-7"),
+      "1");
+  EXPECT_EQ(
+      total("/fhir/ServiceRequest?patient=" + patient + "&performer=Organization/northside-food"),
+      "1");
   EXPECT_EQ(total("/fhir/ServiceRequest?_id=" + sr), "1");
   EXPECT_EQ(total("/fhir/ServiceRequest?_id=" + sr + "&_lastUpdated=gt2000-01-01"), "1");
   EXPECT_EQ(total("/fhir/ServiceRequest?_id=" + sr + "&_lastUpdated=lt2000-01-01"), "0");
-  EXPECT_EQ(total("/fhir/Task?owner=Organization/northside-food&status=requested&patient=" +
-                  patient),
-            "1");
+  EXPECT_EQ(
+      total("/fhir/Task?owner=Organization/northside-food&status=requested&patient=" + patient),
+      "1");
   EXPECT_EQ(total("/fhir/Task?focus=ServiceRequest/" + sr), "1");
   EXPECT_EQ(total("/fhir/Task?_id=" + task + "&status=requested,accepted"), "1");
 
@@ -310,7 +309,8 @@ TEST_F(RestTest, SearchPagesWithTotalAndLinks) {
   Response sorted = client_->Get("/fhir/ServiceRequest?patient=" + patient + "&_sort=_lastUpdated");
   ASSERT_EQ(sorted.status, 200);
   std::string previous;
-  for (const auto& entry : sorted.Json().Find("entry")->items()) {
+  json::Value sorted_bundle = sorted.Json();
+  for (const auto& entry : sorted_bundle.Find("entry")->items()) {
     std::string updated(entry.Find("resource")->Find("meta")->StringAt("lastUpdated"));
     EXPECT_LE(previous, updated);
     previous = updated;
@@ -324,9 +324,8 @@ TEST_F(RestTest, SearchPagesWithTotalAndLinks) {
 TEST_F(RestTest, PostSearchTakesFormParameters) {
   std::string patient = NewPatient();
   CreateFixture("ServiceRequest", "servicerequest.json", {{"PATIENT_ID", patient}});
-  Response response =
-      client_->Request("POST", "/fhir/ServiceRequest/_search", "patient=" + patient,
-                       {"Content-Type: application/x-www-form-urlencoded"});
+  Response response = client_->Request("POST", "/fhir/ServiceRequest/_search", "patient=" + patient,
+                                       {"Content-Type: application/x-www-form-urlencoded"});
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.Json().Find("total")->text(), "1");
 }

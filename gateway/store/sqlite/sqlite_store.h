@@ -7,9 +7,9 @@
 namespace carebridge::store {
 
 struct SqliteOptions {
-  std::string path;                 // the database file; created with its schema when missing
-  int read_connections = 4;         // pooled read connections (WAL lets them run beside the writer)
-  int max_batches_per_commit = 256; // group-commit bound
+  std::string path;          // the database file; created with its schema when missing
+  int read_connections = 4;  // pooled read connections (WAL lets them run beside the writer)
+  int max_batches_per_commit = 256;  // group-commit bound
 };
 
 // SQLite backend: WAL, synchronous=FULL (a reported write survives power loss), one writer thread
