@@ -32,6 +32,9 @@ say(`${meta.duration_s} s per case after ${meta.warmup_s} s warm-up; loopback, T
 for (const [name, s] of Object.entries(meta.servers)) {
   say(`  ${name.padEnd(10)} idle RSS ${mb(s.idle_rss_kb)} MB; ${s.note}`);
 }
+if (meta.fdatasync_per_s) {
+  say(`disk: ${meta.fdatasync_per_s} write+fdatasync of 8 KB per second on the data directory's filesystem, alone`);
+}
 say(`peak RSS = VmHWM of the server process${meta.hwm_per_case ? ' (reset before each case)' : ' (cumulative: could not reset)'}; ` +
   'nginx = master + workers');
 

@@ -58,6 +58,7 @@ for c in $connections; do
   [[ "$c" =~ ^[0-9]+$ && "$c" -ge 1 ]] || { echo "bad connection count: $c" >&2; exit 2; }
 done
 wants() { [[ " $only " == *" $1 "* ]]; }
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -211,7 +212,7 @@ EOF
   [[ -n "$id" ]] || die "carebridge: no id in the create response (Location: $location)"
   read_url[carebridge]="$base/fhir/CarePlan/$id"
   check_read carebridge "${read_url[carebridge]}" "$tmp/carebridge.read.json"
-  server_note[carebridge]="TLS, SQLite WAL synchronous=FULL (durable), build $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo '+dirty')"
+  server_note[carebridge]="TLS, SQLite WAL synchronous=FULL (durable), $binary, tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo '+dirty')"
 fi
 
 # The JSON body nginx serves for both read and create: carebridge's own read when we have it.
@@ -291,7 +292,7 @@ if wants peer; then
   read_url[peer]="$base/4_0_0/CarePlan/$id"
   check_read peer "${read_url[peer]}" "$tmp/peer.read.json"
   grep -q '"resourceType":"CarePlan"' "$tmp/peer.read.json" || die "peer: read did not return the CarePlan"
-  server_note[peer]="TLS (the core's server.ssl), in-memory Map service$([[ ${PEER_SCHEMA:-} == 1 ]] && echo " with the R4 schema class (PEER_SCHEMA=1)"), node $(node -v), create answers 201 without a body"
+  server_note[peer]="TLS (the core's server.ssl), in-memory Map service$([[ ${PEER_SCHEMA:-} == 1 ]] && echo " with the R4 schema class (PEER_SCHEMA=1)" || true), node $(node -v), create answers 201 without a body"
 fi
 
 servers=()
@@ -324,6 +325,14 @@ reset_hwm() {
     echo 5 >"/proc/$p/clear_refs" 2>/dev/null || hwm_resettable=0
   done
 }
+
+# Context for the durable creates: how many 8 KB write+fdatasync per second the filesystem of the
+# data directory does by itself (carebridge's data directory is under $tmp).
+fsync_rate=$(node -e 'const fs=require("fs");const f=process.argv[1];const fd=fs.openSync(f,"w");
+  const b=Buffer.alloc(8192,120);const n=200;const t=process.hrtime.bigint();
+  for(let i=0;i<n;i++){fs.writeSync(fd,b);fs.fdatasyncSync(fd)}
+  const s=Number(process.hrtime.bigint()-t)/1e9;fs.closeSync(fd);fs.unlinkSync(f);console.log(Math.round(n/s))' \
+  "$tmp/fsync-probe")
 
 sleep 1
 for s in "${servers[@]}"; do
@@ -381,11 +390,12 @@ done
 meta="$tmp/meta.json"
 {
   printf '{'
-  printf '"started":"%s",' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  printf '"started":"%s","finished":"%s",' "$started" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   printf '"duration_s":%d,"warmup_s":%d,' "$duration" "$warmup"
   printf '"host":{"nproc":%d,"cpu":"%s","kernel":"%s","wrk":"%s"},' "$(nproc)" \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr -d '"')" "$(uname -r)" \
     "$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
+  printf '"fdatasync_per_s":%d,' "$fsync_rate"
   printf '"hwm_per_case":%s,' "$([[ $hwm_resettable -eq 1 ]] && echo true || echo false)"
   printf '"servers":{'
   first=1
