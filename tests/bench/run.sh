@@ -111,8 +111,9 @@ if wants carebridge; then
     binary="$root/build/release/gateway/carebridge"
     if [[ $build -eq 1 ]]; then
       log "building carebridge (Release, -j ${BENCH_BUILD_JOBS:-2})"
-      cmake --preset release >/dev/null
-      cmake --build --preset release --target carebridge -j "${BENCH_BUILD_JOBS:-2}"
+      cmake --preset release >/dev/null || die "cmake --preset release failed"
+      cmake --build --preset release --target carebridge -j "${BENCH_BUILD_JOBS:-2}" ||
+        die "the carebridge Release build failed (fix it, or measure another build with --binary PATH)"
     fi
   fi
   [[ -x "$binary" ]] || die "carebridge binary not found: $binary"
