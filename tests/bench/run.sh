@@ -337,6 +337,7 @@ fsync_rate=$(node -e 'const fs=require("fs");const f=process.argv[1];const fd=fs
 
 sleep 1
 for s in "${servers[@]}"; do
+  # shellcheck disable=SC2046 # one word per pid
   idle_rss[$s]=$(sum_status_kb VmRSS $(server_pids "${server_pid[$s]}"))
 done
 
