@@ -248,6 +248,8 @@ class Listener {
   static net::awaitable<void> Session(ConnectionPtr connection, Stream stream);
 
   void OnAccepted(tcp::socket socket);
+  // The connections still alive. REQUIRES: mutex_ is not held.
+  std::vector<ConnectionPtr> LiveConnections();
   void BeginStop();   // on the acceptor's strand
   void ForceClose();  // on the acceptor's strand
   static void StopConnection(const ConnectionPtr& connection, bool force);
@@ -414,6 +416,18 @@ void Listener::StopConnection(const ConnectionPtr& connection, bool force) {
   });
 }
 
+std::vector<ConnectionPtr> Listener::LiveConnections() {
+  std::vector<ConnectionPtr> live;
+  std::lock_guard lock(mutex_);
+  live.reserve(connections_.size());
+  for (auto& [raw, weak] : connections_) {
+    if (auto connection = weak.lock()) {
+      live.push_back(std::move(connection));
+    }
+  }
+  return live;
+}
+
 void Listener::BeginStop() {
   beast::error_code ec;
   acceptor_.close(ec);
@@ -424,11 +438,10 @@ void Listener::BeginStop() {
       ioc_.stop();
       return;
     }
-    for (auto& [raw, weak] : connections_) {
-      if (auto connection = weak.lock()) {
-        StopConnection(connection, false);
-      }
-    }
+  }
+  // Outside the lock: dropping the last reference to a Connection takes the lock again.
+  for (const auto& connection : LiveConnections()) {
+    StopConnection(connection, false);
   }
   drain_timer_.expires_after(config_.write_timeout);
   drain_timer_.async_wait([this](beast::error_code wait_ec) {
@@ -439,15 +452,11 @@ void Listener::BeginStop() {
 }
 
 void Listener::ForceClose() {
-  {
-    std::lock_guard lock(mutex_);
-    Log(LogLevel::kWarn, "closing connections still busy at the shutdown deadline",
-        {{"connections", std::to_string(connections_.size())}});
-    for (auto& [raw, weak] : connections_) {
-      if (auto connection = weak.lock()) {
-        StopConnection(connection, true);
-      }
-    }
+  const auto live = LiveConnections();
+  Log(LogLevel::kWarn, "closing connections still busy at the shutdown deadline",
+      {{"connections", std::to_string(live.size())}});
+  for (const auto& connection : live) {
+    StopConnection(connection, true);
   }
   drain_timer_.expires_after(kForceStopGrace);
   drain_timer_.async_wait([this](beast::error_code wait_ec) {
@@ -544,8 +553,9 @@ net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) 
   bool first_request = true;
   bool orderly_close = false;  // end with close_notify / FIN rather than just dropping the socket
   for (;;) {
-    if (conn.stopping) {
-      orderly_close = true;
+    if (conn.stopping && buffer.size() == 0) {
+      // Stop: no new requests (closed like an idle connection); bytes already received are
+      // still served.
       break;
     }
     // Wait for the first byte of the next request: the keep-alive idle period, where Stop may
