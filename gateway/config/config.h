@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fhir/base/result.h"
 #include "fhir/bundle/bundle.h"
 #include "fhir/json/limits.h"
+#include "fhir/json/value.h"
 #include "fhir/search/search.h"
 
 namespace carebridge::config {
@@ -19,7 +21,10 @@ struct ServerConfig {
   bool tls = true;
   std::string tls_cert_file;   // PEM server certificate chain
   std::string tls_key_file;    // PEM private key
-  std::string client_ca_file;  // PEM CA bundle for client certificates (issue 3)
+  std::string client_ca_file;  // PEM CA bundle that partner client certificates must chain to
+  std::string crl_file;        // PEM CRL(s) of that CA, checked at the handshake; empty: none
+  // Certificates refused at the handshake whatever their chain says (SHA-256, lower-case hex).
+  std::vector<std::string> revoked_fingerprints;
   int io_threads = 2;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 8 * 1024 * 1024;
@@ -28,6 +33,8 @@ struct ServerConfig {
   std::chrono::seconds write_timeout{30};
   std::chrono::seconds idle_timeout{60};  // keep-alive wait for the next request
   int max_connections = 1024;
+  // Per client identity: the certificate fingerprint, or the remote IP without a certificate.
+  int max_connections_per_client = 64;
   // Written once the listener is bound, with the actual port (for tests using port 0).
   std::string port_file;
 };
@@ -52,6 +59,12 @@ struct Config {
   FhirConfig fhir;
   int blocking_threads = 4;  // thread pool for SQLite and file I/O
   std::string log_level = "info";
+  // The partner registry as configured ("partners": [...]), kept as JSON so that config does not
+  // depend on gateway/auth, which validates it (auth::PartnerRegistry::FromJson).
+  fhir::json::Value partners = fhir::json::Value::Array();
+  std::chrono::seconds token_lifetime{300};  // access tokens issued at /auth/token
+  // The folder of the config file: relative paths in `partners` resolve against it.
+  std::string config_dir;
 };
 
 // Reads a JSON config file; unknown keys are errors (a typo must not silently fall back to a
