@@ -460,6 +460,14 @@ ConsentSet ConsentSet::Compile(std::string_view patient_id, std::span<const Valu
       continue;
     }
 
+    if (consent.Find("modifierExtension") != nullptr) {
+      ++set.skipped_.malformed;
+      set.issues_.Add(fhir::Severity::kWarning, fhir::IssueType::kNotSupported,
+                      "Consent.modifierExtension",
+                      ref + " has a modifierExtension we cannot interpret; ignored");
+      continue;
+    }
+
     Compiled compiled;
     compiled.id = std::string(consent.StringAt("id"));
     const Value* meta = consent.Find("meta");

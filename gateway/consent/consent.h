@@ -234,6 +234,9 @@ class ConsentSet {
                             std::span<const fhir::json::Value> consents, const Policy& policy,
                             std::int64_t now_ms,
                             std::span<const fhir::json::Value> referenced = {});
+  // The set keeps a pointer to the policy: a temporary one would dangle.
+  static ConsentSet Compile(std::string_view, std::span<const fhir::json::Value>, Policy&&,
+                            std::int64_t, std::span<const fhir::json::Value> = {}) = delete;
 
   // The decision for disclosing `item` to `recipient` for `purpose` (a v3-ActReason code:
   // TREAT, HPAYMT, HOPERAT, ETREAT...). Cheap: no allocation except for the explanation.

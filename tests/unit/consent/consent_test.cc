@@ -740,6 +740,9 @@ TEST(ConsentSet, CountsSkippedConsents) {
       Complete(R"({"provision":{"period":{"start":"2030-01-01"}}})", 6),
       Complete(R"({"provision":{"type":"maybe"}})", 7),
       Complete(R"({"provision":{"type":"permit"}})", 8),
+      Complete(R"({"modifierExtension":[{"url":"urn:example:unless","valueBoolean":true}],
+          "provision":{"type":"permit"}})",
+               9),
   };
   const Policy policy;
   const ConsentSet set = ConsentSet::Compile("p1", consents, policy, Ms("2025-06-01"));
@@ -751,9 +754,10 @@ TEST(ConsentSet, CountsSkippedConsents) {
   EXPECT_EQ(set.skipped().other_scope, 1);
   EXPECT_EQ(set.skipped().expired, 1);
   EXPECT_EQ(set.skipped().not_yet_valid, 1);
-  EXPECT_EQ(set.skipped().malformed, 1);
-  ASSERT_EQ(set.issues().issues().size(), 1u);
+  EXPECT_EQ(set.skipped().malformed, 2);
+  ASSERT_EQ(set.issues().issues().size(), 2u);
   EXPECT_EQ(set.issues().issues()[0].expression, "Consent.provision.type");
+  EXPECT_EQ(set.issues().issues()[1].expression, "Consent.modifierExtension");
 }
 
 TEST(ConsentSet, MalformedDenyIsReportedNotSilentlyApplied) {
