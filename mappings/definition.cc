@@ -63,7 +63,7 @@ std::vector<std::string_view> KeysOf(RuleKind kind) {
 }
 
 std::string Join(const std::string& where, std::string_view key) {
-  return where.empty() ? std::string(key) : Join(where, key);
+  return where.empty() ? std::string(key) : where + "." + std::string(key);
 }
 
 bool IsResourceTypeName(std::string_view s) {
@@ -209,7 +209,7 @@ class Reader {
           const std::optional<Equivalence> e = EquivalenceFromCode(code);
           if (!e || !IsMapping(*e)) {
             outcome_.Error(IssueType::kCodeInvalid, where + ".accept",
-                           "'" + code + "' is not an equivalence that can be accepted");
+                           "'" + code + "' is not a mapping equivalence and cannot be accepted");
             ok = false;
           } else {
             spec.accept.push_back(*e);
