@@ -79,8 +79,8 @@ constexpr auto kNoThrow = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kInitialBuffer = 16 * 1024;  // pre-sized: avoids regrowth on every POST
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr auto kMaxShutdownWait = 2s;  // TLS close_notify exchange after Connection: close
-constexpr auto kLingerWait = 1s;       // plain HTTP: drain unread input before close
-constexpr std::size_t kLingerBytes = 1 << 20;
+constexpr auto kLingerWait = 1s;  // drain unread input before closing, so the reply is not reset
+constexpr std::size_t kLingerBytes = 4 << 20;
 constexpr auto kForceStopGrace = 2s;  // after force-closing stuck connections
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -552,6 +552,7 @@ net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) 
   buffer.reserve(kInitialBuffer);
   bool first_request = true;
   bool orderly_close = false;  // end with close_notify / FIN rather than just dropping the socket
+  bool linger = false;  // the server refused a request whose body the client may still be sending
   for (;;) {
     if (conn.stopping && buffer.size() == 0) {
       // Stop: no new requests (closed like an idle connection); bytes already received are
@@ -643,6 +644,7 @@ net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) 
     api::HttpResponse response;
     if (error) {
       response = std::move(*error);
+      linger = true;
     } else {
       response = co_await CallHandler(handler, ToApiRequest(parser.release(), conn.remote));
     }
@@ -678,22 +680,34 @@ net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) 
     transport.socket().close(ec);
     co_return;
   }
-  if constexpr (kIsTls<Stream>) {
+  if (linger) {
+    // The client may still be sending the request we refused: read and discard it for a moment
+    // (it stops once it has our response) so that closing with unread input does not reset the
+    // connection before the client has read the response.
+    beast::error_code ec;
+    if constexpr (!kIsTls<Stream>) {
+      transport.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+    std::size_t drained = 0;
+    transport.expires_after(kLingerWait);
+    while (!ec && drained < kLingerBytes) {
+      auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), kNoThrow);
+      ec = read_ec;
+      drained += n;
+    }
+  } else if constexpr (kIsTls<Stream>) {
     transport.expires_after(
         std::min<std::chrono::steady_clock::duration>(config.write_timeout, kMaxShutdownWait));
     auto [ec] = co_await stream.async_shutdown(kNoThrow);
     (void)ec;  // the peer may just drop the connection; that is fine
   } else {
-    // Half-close, then read and discard what the client still sends so that closing does not
-    // reset the connection before it has read our response.
+    // Half-close; read what the client still sends until it closes too.
     beast::error_code ec;
     transport.socket().shutdown(tcp::socket::shutdown_send, ec);
-    std::size_t drained = 0;
     transport.expires_after(kLingerWait);
-    while (!ec && drained < kLingerBytes) {
+    while (!ec) {
       auto [read_ec, n] = co_await transport.async_read_some(buffer.prepare(kReadChunk), kNoThrow);
       ec = read_ec;
-      drained += n;
     }
   }
   beast::error_code ec;

@@ -323,6 +323,32 @@ TEST(ServerTest, KeepAliveReusesTheConnection) {
   EXPECT_EQ(second.connects, 0);
 }
 
+TEST(ServerTest, ConcurrentKeepAliveClients) {
+  RunningServer server(TestConfig(true));
+  constexpr int kClients = 6;
+  constexpr int kRequests = 15;
+  std::vector<std::future<int>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::async(std::launch::async, [&server, c] {
+      auto curl = NewCurl();
+      int ok = 0;
+      for (int i = 0; i < kRequests; ++i) {
+        RequestOptions options;
+        options.method = "POST";
+        options.body = "client " + std::to_string(c) + " request " + std::to_string(i);
+        auto reply =
+            Perform(curl.get(), server.port(), i % 3 == 0 ? "/slow?ms=20" : "/echo", options);
+        ok += reply.status == 200 && (i % 3 == 0 || reply.body == options.body);
+      }
+      return ok;
+    }));
+  }
+  for (auto& client : clients) {
+    EXPECT_EQ(client.get(), kRequests);
+  }
+  EXPECT_EQ(server.handler().requests.load(), kClients * kRequests);
+}
+
 TEST(ServerTest, HeadersOverTheLimitGet431) {
   RunningServer server(TestConfig(true));
   RequestOptions options;
