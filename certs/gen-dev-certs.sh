@@ -4,6 +4,8 @@
 #   server.crt/server.key      localhost: SAN DNS:localhost, IP:127.0.0.1, IP:::1 (serverAuth)
 #   <partner>.crt/<partner>.key  client certificates (clientAuth), CN = partner id,
 #                              URI SAN urn:carebridge:partner:<id>
+#   <partner>.jwt.key/.jwt.pub   EC P-384 key pair signing its SMART Backend Services client
+#                              assertions (ES384); the gateway is configured with the .pub
 # With --test-extras, also (for the mutual-TLS tests):
 #   expired-client.crt/.key    riverside-ehr identity, issued by the dev CA, expired in 2020
 #   rogue-ca.crt/.key, rogue-client.crt/.key   a second CA and a riverside-ehr cert it issued
@@ -113,6 +115,18 @@ subjectKeyIdentifier=hash"
 
 for id in "${partners[@]}"; do
   issue "$id" ca "$id" "$(client_ext "$id")"
+done
+
+# Token signing keys: independent of the CA, but regenerated with --force like everything else.
+for id in "${partners[@]}"; do
+  if [[ $force -eq 0 && -s "$out/$id.jwt.key" && -s "$out/$id.jwt.pub" ]]; then
+    continue
+  fi
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$out/$id.jwt.key" \
+    2>/dev/null
+  chmod 600 "$out/$id.jwt.key"
+  openssl pkey -in "$out/$id.jwt.key" -pubout -out "$out/$id.jwt.pub"
+  chmod 644 "$out/$id.jwt.pub"
 done
 
 if [[ $extras -eq 1 ]]; then

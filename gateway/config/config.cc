@@ -1,5 +1,6 @@
 #include "gateway/config/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -126,6 +127,37 @@ class Reader {
     }
   }
 
+  // SHA-256 fingerprints as `openssl x509 -fingerprint` prints them or as bare hex; stored
+  // lower-case without separators, the form the handshake compares against.
+  void Fingerprints(const Value& value, const std::string& path, std::vector<std::string>& out) {
+    if (!value.is_array()) {
+      Fail(path, "expected an array of SHA-256 fingerprints");
+      return;
+    }
+    out.clear();
+    for (std::size_t i = 0; i < value.items().size(); ++i) {
+      const Value& item = value.items()[i];
+      const std::string item_path = path + "[" + std::to_string(i) + "]";
+      std::string hex;
+      bool ok = item.is_string();
+      for (char c : item.text()) {
+        if (c == ':') {
+          continue;
+        }
+        if (!std::isxdigit(static_cast<unsigned char>(c))) {
+          ok = false;
+          break;
+        }
+        hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      if (!ok || hex.size() != 64) {
+        Fail(item_path, "expected a SHA-256 fingerprint (64 hex digits, ':' separators allowed)");
+        return;
+      }
+      out.push_back(std::move(hex));
+    }
+  }
+
   void Listen(const Value& value, const std::string& path, ServerConfig& server) {
     std::string text;
     String(value, path, text);
@@ -177,6 +209,12 @@ void ReadServer(Reader& r, const Value& value, ServerConfig& s) {
       r.Integer(v, path, s.max_connections, 1);
     } else if (key == "port_file") {
       r.Path(v, path, s.port_file);
+    } else if (key == "crl") {
+      r.Path(v, path, s.crl_file);
+    } else if (key == "revoked_fingerprints") {
+      r.Fingerprints(v, path, s.revoked_fingerprints);
+    } else if (key == "max_connections_per_client") {
+      r.Integer(v, path, s.max_connections_per_client, 1);
     } else {
       return false;
     }
@@ -257,8 +295,11 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
 
   std::error_code fs_ec;
   fs::path absolute = fs::absolute(fs::path(path), fs_ec);
-  Reader reader(fs_ec ? fs::path(path).parent_path() : absolute.parent_path());
+  const fs::path folder =
+      (fs_ec ? fs::path(path).parent_path() : absolute.parent_path()).lexically_normal();
+  Reader reader(folder);
   Config config;
+  config.config_dir = folder.string();
   reader.Object(
       *document, "", [&](std::string_view key, const Value& v, const std::string& key_path) {
         if (key == "server") {
@@ -267,6 +308,20 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
           ReadStore(reader, v, config.store);
         } else if (key == "fhir") {
           ReadFhir(reader, v, config.fhir);
+        } else if (key == "partners") {
+          // Validated by auth::PartnerRegistry::FromJson, which knows what a partner is.
+          if (!v.is_array()) {
+            reader.Fail(key_path, "expected an array of partners");
+          } else {
+            config.partners = v;
+          }
+        } else if (key == "token_lifetime_s") {
+          // SMART recommends access tokens of at most 5 minutes; an hour is the outer bound.
+          long long seconds = 0;
+          reader.Integer(v, key_path, seconds, 1, 3600);
+          if (!reader.failed()) {
+            config.token_lifetime = std::chrono::seconds(seconds);
+          }
         } else if (key == "blocking_threads") {
           reader.Integer(v, key_path, config.blocking_threads, 1, 1024);
         } else if (key == "log_level") {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace carebridge::config {
 namespace {
@@ -49,13 +50,18 @@ TEST_F(ConfigTest, FullFile) {
                "key": "/abs/server.key", "client_ca": "ca.crt", "io_threads": 3,
                "max_header_bytes": 8192, "max_body_bytes": 1048576, "header_timeout_s": 5,
                "body_timeout_s": 6, "write_timeout_s": 7, "idle_timeout_s": 8,
-               "max_connections": 99, "port_file": "port"},
+               "max_connections": 99, "port_file": "port", "crl": "ca.crl",
+               "revoked_fingerprints": ["AB:CD:EF:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89",
+                                        "0000000000000000000000000000000000000000000000000000000000000000"],
+               "max_connections_per_client": 5},
     "store": {"data_dir": "../var/data", "read_connections": 2},
     "fhir": {"base_url": "https://fhir.example.org/fhir/", "max_json_depth": 32,
              "max_string_bytes": 1000, "max_bundle_entries": 50, "default_count": 10,
              "max_count": 100},
     "blocking_threads": 6,
-    "log_level": "debug"
+    "log_level": "debug",
+    "partners": [{"id": "p1", "anything": ["is kept for auth to check"]}],
+    "token_lifetime_s": 120
   })"),
                            message);
   ASSERT_TRUE(config) << message;
@@ -75,6 +81,12 @@ TEST_F(ConfigTest, FullFile) {
   EXPECT_EQ(s.write_timeout, std::chrono::seconds(7));
   EXPECT_EQ(s.idle_timeout, std::chrono::seconds(8));
   EXPECT_EQ(s.max_connections, 99);
+  EXPECT_EQ(s.max_connections_per_client, 5);
+  EXPECT_EQ(s.crl_file, (dir_ / "etc" / "ca.crl").string());
+  EXPECT_EQ(s.revoked_fingerprints,
+            (std::vector<std::string>{
+                "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+                "0000000000000000000000000000000000000000000000000000000000000000"}));
   EXPECT_EQ(config->store.data_dir, (dir_ / "var" / "data").string());
   EXPECT_EQ(config->store.read_connections, 2);
   EXPECT_EQ(config->fhir.base_url, "https://fhir.example.org/fhir");
@@ -85,6 +97,44 @@ TEST_F(ConfigTest, FullFile) {
   EXPECT_EQ(config->fhir.search.max_count, 100);
   EXPECT_EQ(config->blocking_threads, 6);
   EXPECT_EQ(config->log_level, "debug");
+  EXPECT_EQ(config->token_lifetime, std::chrono::seconds(120));
+  ASSERT_TRUE(config->partners.is_array());
+  ASSERT_EQ(config->partners.items().size(), 1u);
+  EXPECT_EQ(config->partners.items()[0].StringAt("id"), "p1");
+  EXPECT_EQ(config->config_dir, (dir_ / "etc").string());
+}
+
+TEST_F(ConfigTest, ConfigDirIsAbsoluteForARelativePath) {
+  const std::string absolute = Write("{}");
+  const fs::path previous = fs::current_path();
+  fs::current_path(dir_);
+  std::string message;
+  auto config = LoadConfig("etc/carebridge.json", message);
+  fs::current_path(previous);
+  ASSERT_TRUE(config) << message;
+  EXPECT_EQ(config->config_dir, fs::path(absolute).parent_path().string());
+  EXPECT_TRUE(fs::path(config->config_dir).is_absolute());
+}
+
+TEST_F(ConfigTest, AuthFieldsAreChecked) {
+  EXPECT_NE(LoadError(R"({"partners": {}})").find("partners: expected an array"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"token_lifetime_s": 0})").find("token_lifetime_s"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"token_lifetime_s": 3601})").find("token_lifetime_s"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"revoked_fingerprints": "ab"}})")
+                .find("server.revoked_fingerprints"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"revoked_fingerprints": ["abcd"]}})")
+                .find("server.revoked_fingerprints[0]: expected a SHA-256 fingerprint"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"revoked_fingerprints": [7]}})")
+                .find("server.revoked_fingerprints[0]"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"max_connections_per_client": 0}})")
+                .find("server.max_connections_per_client"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"server": {"crl": 1}})").find("server.crl"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"partner": []})").find("partner: unknown key"), std::string::npos);
 }
 
 TEST_F(ConfigTest, EmptyObjectGivesDefaults) {
@@ -97,6 +147,12 @@ TEST_F(ConfigTest, EmptyObjectGivesDefaults) {
   EXPECT_EQ(config->server.max_body_bytes, defaults.server.max_body_bytes);
   EXPECT_EQ(config->store.data_dir, defaults.store.data_dir);
   EXPECT_EQ(config->blocking_threads, defaults.blocking_threads);
+  EXPECT_TRUE(config->server.crl_file.empty());
+  EXPECT_TRUE(config->server.revoked_fingerprints.empty());
+  EXPECT_EQ(config->server.max_connections_per_client, defaults.server.max_connections_per_client);
+  EXPECT_TRUE(config->partners.is_array());
+  EXPECT_TRUE(config->partners.items().empty());
+  EXPECT_EQ(config->token_lifetime, defaults.token_lifetime);
 }
 
 TEST_F(ConfigTest, Ipv6ListenAddress) {
@@ -168,6 +224,10 @@ TEST_F(ConfigTest, ExampleConfigLoads) {
   EXPECT_EQ(config->server.tls_cert_file, (root / "var" / "certs" / "server.crt").string());
   EXPECT_EQ(config->server.client_ca_file, (root / "var" / "certs" / "ca.crt").string());
   EXPECT_EQ(config->store.data_dir, (root / "var" / "data").string());
+  EXPECT_EQ(config->config_dir, (root / "deploy").string());
+  // The example partner set (validated in tests/unit/auth against generated keys).
+  ASSERT_TRUE(config->partners.is_array());
+  EXPECT_EQ(config->partners.items().size(), 6u);
 }
 
 }  // namespace
