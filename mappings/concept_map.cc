@@ -59,7 +59,14 @@ bool RequiredString(const Value& object, std::string_view key, const std::string
     outcome.Error(IssueType::kRequired, path + "." + std::string(key), "is required");
     return false;
   }
-  return OptionalString(object, key, path, out, outcome) && !out.empty();
+  if (!OptionalString(object, key, path, out, outcome)) {
+    return false;
+  }
+  if (out.empty()) {
+    outcome.Error(IssueType::kRequired, path + "." + std::string(key), "must not be empty");
+    return false;
+  }
+  return true;
 }
 
 const std::vector<Value>* OptionalArray(const Value& object, std::string_view key,
