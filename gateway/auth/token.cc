@@ -163,7 +163,8 @@ std::string RandomHex(std::size_t bytes) {
 // RFC 7523 section 3: "aud" is the token endpoint, as a string or in an array of strings.
 bool HasAudience(const Value& payload, std::string_view audience) {
   const Value* aud = payload.Find("aud");
-  if (aud == nullptr) {
+  // An unconfigured audience matches nothing, not an empty "aud".
+  if (aud == nullptr || audience.empty()) {
     return false;
   }
   if (aud->is_string()) {
@@ -262,6 +263,11 @@ TokenResponse TokenService::Issue(const std::vector<std::pair<std::string, std::
     if (!param(name, out)) {
       return InvalidRequest(std::string(name) + " is given more than once");
     }
+  }
+  // RFC 6749 section 2.3: one authentication method per request.
+  if (std::any_of(form.begin(), form.end(),
+                  [](const auto& p) { return p.first == "client_secret"; })) {
+    return InvalidRequest("client_secret cannot be combined with a client assertion");
   }
   if (grant_type == nullptr || grant_type->empty()) {
     return InvalidRequest("grant_type is required (client_credentials)");
@@ -425,8 +431,11 @@ Result<AccessClaims> TokenService::Verify(std::string_view token, std::int64_t n
     return make_error_code(errc::kBadSignature);
   }
   const Value& claims = jws->payload;
-  if (claims.StringAt("iss") != kIssuer || claims.StringAt("aud") != kAccessAudience) {
+  if (claims.StringAt("iss") != kIssuer) {
     return make_error_code(errc::kMalformed);
+  }
+  if (claims.StringAt("aud") != kAccessAudience) {
+    return make_error_code(errc::kWrongAudience);
   }
   bool bad_date = false;
   const auto exp = jwt::NumericDate(claims, "exp", bad_date);

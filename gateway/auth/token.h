@@ -14,12 +14,12 @@
 namespace carebridge::auth {
 
 enum class errc {
-  kMalformed = 1,   // not a JWT / not our token
+  kMalformed = 1,  // not a JWT / not our token
   kBadSignature,
   kExpired,
   kNotYetValid,
   kWrongAudience,
-  kReplayed,        // client assertion jti seen before
+  kReplayed,  // client assertion jti seen before
   kUnknownClient,
   kDisabledClient,
   kUnsupportedAlgorithm,
@@ -55,6 +55,8 @@ struct TokenResponse {
 // the access tokens the gateway issues and checks. Thread-safe.
 class TokenService {
  public:
+  // REQUIRES: `partners` outlives the service. Issue and Verify look partners up in it on every
+  // call, so a partner disabled there is refused at once, tokens already issued included.
   TokenService(const PartnerRegistry& partners, TokenConfig config);
   ~TokenService();
 

@@ -360,6 +360,10 @@ TEST_F(TokenServiceTest, FormIsChecked) {
   form.emplace_back("scope", "system/*.write");
   EXPECT_NE(ExpectError(form, 400, "invalid_request").find("more than once"), std::string::npos);
 
+  form = MakeForm(assertion);
+  form.emplace_back("client_secret", "hunter2");
+  ExpectError(form, 400, "invalid_request");
+
   ExpectError({}, 400, "invalid_request");
   // None of that used up the assertion.
   ExpectToken(MakeForm(assertion));
@@ -406,6 +410,14 @@ TEST_F(TokenServiceTest, TamperedAccessTokenIsRefused) {
   EXPECT_FALSE(service_->Verify(EcAssertion(Claims("ec-client", "t3")), kNow));
   EXPECT_FALSE(service_->Verify("", kNow));
   EXPECT_FALSE(service_->Verify("garbage", kNow));
+}
+
+TEST_F(TokenServiceTest, UnconfiguredAudienceMatchesNothing) {
+  TokenService unconfigured(registry_, TokenConfig{});
+  Value claims = Claims("ec-client", "no-aud");
+  claims.Set("aud", Value::String(""));
+  const TokenResponse response = unconfigured.Issue(MakeForm(EcAssertion(claims)), kNow);
+  EXPECT_EQ(response.status, 401) << response.body;
 }
 
 TEST_F(TokenServiceTest, TokensOfAnotherServiceAreRefused) {
