@@ -23,7 +23,7 @@ constexpr std::string_view kAlphabet =
 
 // Assertions are a few hundred bytes; 16 KB leaves room for a long scope list while keeping a
 // hostile client from making us decode and parse megabytes.
-constexpr std::size_t kMaxTokenBytes = 16 * 1024;
+constexpr std::size_t kMaxTokenBytes = std::size_t{16} * 1024;
 
 // A JOSE header or claim set is a flat object of a dozen members.
 fhir::json::Limits JoseLimits() {

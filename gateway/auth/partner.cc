@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 using fhir::json::Value;
 
 // A partner's key file is a few hundred bytes of PEM; refuse to slurp anything much larger.
-constexpr std::uintmax_t kMaxKeyFileBytes = 64 * 1024;
+constexpr std::uintmax_t kMaxKeyFileBytes = std::uintmax_t{64} * 1024;
 
 // "AB:cd:..." → "abcd...": the forms people paste from `openssl x509 -fingerprint` and from
 // browsers. Returns empty when the result is not 64 hex digits.
@@ -60,8 +60,8 @@ std::optional<PartnerKind> ParseKind(std::string_view text) {
 // Reads one partner object, reporting the first problem as "<path>: <what>".
 class PartnerReader {
  public:
-  PartnerReader(const fs::path& base_dir, std::string path)
-      : base_dir_(base_dir), path_(std::move(path)) {}
+  PartnerReader(fs::path base_dir, std::string path)
+      : base_dir_(std::move(base_dir)), path_(std::move(path)) {}
 
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }

@@ -121,7 +121,7 @@ class Reader {
 
   void Seconds(const Value& value, const std::string& path, std::chrono::seconds& out) {
     long long seconds = 0;
-    Integer(value, path, seconds, 1, 24 * 3600);
+    Integer(value, path, seconds, 1, 24LL * 3600);
     if (!failed()) {
       out = std::chrono::seconds(seconds);
     }

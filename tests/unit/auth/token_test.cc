@@ -93,7 +93,7 @@ class TokenServiceTest : public ::testing::Test {
     const Value body = testing::ParseJson(response.body);
     EXPECT_EQ(body.StringAt("error"), error) << response.body;
     EXPECT_EQ(body.Find("access_token"), nullptr);
-    const std::string description(body.StringAt("error_description"));
+    std::string description(body.StringAt("error_description"));
     EXPECT_FALSE(description.empty());
     EXPECT_EQ(description.find_first_of("\"\\"), std::string::npos) << description;
     return description;
