@@ -20,9 +20,12 @@
 #include <system_error>
 #include <vector>
 
+#include "gateway/api/directory.h"
 #include "gateway/api/fhir_api.h"
+#include "gateway/auth/partner.h"
+#include "gateway/auth/token.h"
 #include "gateway/config/config.h"
-#include "gateway/server/log.h"
+#include "gateway/log/log.h"
 #include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -115,6 +118,22 @@ std::string ListenUrl(const config::ServerConfig& server, std::uint16_t port) {
   return std::string(server.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
 }
 
+// The `aud` partners put in their client assertions: the configured one, else the token
+// endpoint under the public base URL, else under the listen address.
+std::string TokenAudience(const config::Config& config) {
+  if (!config.token_audience.empty()) {
+    return config.token_audience;
+  }
+  std::string base = config.fhir.base_url;
+  while (!base.empty() && base.back() == '/') {
+    base.pop_back();
+  }
+  if (base.size() >= 5 && base.ends_with("/fhir")) {
+    return base.substr(0, base.size() - 5) + "/auth/token";
+  }
+  return ListenUrl(config.server, config.server.listen_port) + "/auth/token";
+}
+
 int Serve(const Args& args) {
   ServeFlags flags;
   std::string error;
@@ -145,7 +164,7 @@ int Serve(const Args& args) {
   if (flags.no_tls) {
     config.server.tls = false;
   }
-  server::SetLogLevel(config.log_level);
+  log::SetLogLevel(config.log_level);
 
   std::error_code ec;
   std::filesystem::create_directories(config.store.data_dir, ec);
@@ -160,11 +179,25 @@ int Serve(const Args& args) {
     return Fail("cannot open store " + store_options.path + ": " + store.error().message());
   }
 
+  std::string message;
+  auto partners = auth::PartnerRegistry::FromJson(config.partners, config.config_dir, message);
+  if (!partners) {
+    (*store)->Close();
+    return Fail("partners: " + message);
+  }
+  if (auto published = api::PublishPartnerDirectory(**store, *partners); !published) {
+    (*store)->Close();
+    return Fail("cannot publish the partner directory: " + published.error().message());
+  }
+  auth::TokenConfig token_config;
+  token_config.audience = TokenAudience(config);
+  token_config.lifetime = config.token_lifetime;
+  auth::TokenService tokens(*partners, token_config);
+
   boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
-  api::FhirApi api(config, **store, blocking);
+  api::FhirApi api(config, **store, blocking, *partners, tokens);
   server::Server server(config.server, api);
 
-  std::string message;
   if (auto started = server.Start(message); !started) {
     blocking.join();
     (*store)->Close();
@@ -177,7 +210,7 @@ int Serve(const Args& args) {
     if (wait_ec) {
       return;
     }
-    server::Log(server::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal)}});
+    log::Log(log::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal)}});
     api.SetReady(false);
     server.Stop();
   });
@@ -193,7 +226,7 @@ int Serve(const Args& args) {
   signals.cancel(ignored);
   blocking.join();
   (*store)->Close();
-  server::Log(server::LogLevel::kInfo, "stopped");
+  log::Log(log::LogLevel::kInfo, "stopped");
   return kExitOk;
 }
 

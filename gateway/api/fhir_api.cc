@@ -9,10 +9,14 @@
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
+#include "gateway/log/log.h"
 
 namespace carebridge::api {
 
+using auth::Partner;
 using fhir::IssueType;
+using log::Log;
+using log::LogLevel;
 namespace json = fhir::json;
 
 namespace {
@@ -150,6 +154,20 @@ bool PreferMinimal(const HttpRequest& request) {
   return prefer != nullptr && prefer->find("return=minimal") != std::string::npos;
 }
 
+std::int64_t UnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponse Unauthorized(const HttpRequest& request, std::string message) {
+  Log(LogLevel::kWarn, "authentication refused",
+      {{"remote", request.remote_address}, {"reason", message}});
+  HttpResponse response = ErrorResponse(401, IssueType::kLogin, std::move(message));
+  response.headers.emplace_back("www-authenticate", R"(Bearer realm="carebridge")");
+  return response;
+}
+
 HttpResponse ProbeResponse(bool ok, std::string_view what) {
   HttpResponse response;
   response.status = ok ? 200 : 503;
@@ -161,13 +179,20 @@ HttpResponse ProbeResponse(bool ok, std::string_view what) {
 
 }  // namespace
 
-FhirApi::FhirApi(const config::Config& config, store::Store& store, net::thread_pool& blocking)
-    : impl_(std::make_unique<Impl>(config, store, blocking)) {}
+FhirApi::FhirApi(const config::Config& config, store::Store& store, net::thread_pool& blocking,
+                 const auth::PartnerRegistry& partners, auth::TokenService& tokens)
+    : impl_(std::make_unique<Impl>(config, store, blocking, partners, tokens)) {}
 
 FhirApi::~FhirApi() = default;
 
-FhirApi::Impl::Impl(const config::Config& cfg, store::Store& st, net::thread_pool& pool)
-    : config(cfg), store(st), blocking(pool), capability_statement(BuildCapabilityStatement()) {}
+FhirApi::Impl::Impl(const config::Config& cfg, store::Store& st, net::thread_pool& pool,
+                    const auth::PartnerRegistry& registry, auth::TokenService& token_service)
+    : config(cfg),
+      store(st),
+      blocking(pool),
+      partners(registry),
+      tokens(token_service),
+      capability_statement(BuildCapabilityStatement()) {}
 
 net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
   auto target = ParseTarget(request.target);
@@ -184,37 +209,141 @@ net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
     bool ready = segments[0] == "healthz" || ready_.load(std::memory_order_relaxed);
     co_return ProbeResponse(ready, segments[0]);
   }
+  if (segments.size() == 2 && segments[0] == ".well-known" &&
+      segments[1] == "smart-configuration") {
+    if (request.method != "GET") {
+      co_return MethodNotAllowed("GET", "/.well-known/smart-configuration");
+    }
+    HttpResponse response;
+    response.headers.emplace_back("content-type", "application/json");
+    std::string base = BaseUrl(impl_->config, request);
+    response.body = impl_->tokens.SmartConfiguration(base.substr(0, base.size() - 5));
+    co_return response;
+  }
+  if (segments.size() == 2 && segments[0] == "auth" && segments[1] == "token") {
+    co_return impl_->IssueToken(request);
+  }
   if (segments.empty() || segments[0] != "fhir") {
     co_return ErrorResponse(404, IssueType::kNotFound, "No such endpoint; the FHIR base is /fhir");
   }
-  auto response_type = NegotiateResponseType(request, target->query);
+  auto ex = std::make_shared<Exchange>();
+  ex->base = BaseUrl(impl_->config, request);
+  ex->request = std::move(request);
+  ex->target = std::move(*target);
+  if (auto refused = impl_->Admit(*ex)) {
+    co_return std::move(*refused);
+  }
+  auto response_type = NegotiateResponseType(ex->request, ex->target.query);
   if (!response_type) {
     co_return ErrorResponse(406, IssueType::kNotSupported,
                             "This server answers in JSON only (application/fhir+json); "
                             "ask for it with Accept or _format=json");
   }
-  auto call = std::make_shared<Call>();
-  call->base = BaseUrl(impl_->config, request);
-  call->request = std::move(request);
-  call->target = std::move(*target);
-  call->response_type = std::move(*response_type);
-  HttpResponse response = co_await impl_->Route(call);
+  ex->response_type = std::move(*response_type);
+  HttpResponse response = co_await impl_->Route(ex);
   for (auto& [name, value] : response.headers) {
     if (name == "content-type" && value == kFhirJsonType) {
-      value = call->response_type;
+      value = ex->response_type;
     }
   }
   co_return response;
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
-  const std::string& method = call->request.method;
-  const auto& segments = call->target.segments;
+HttpResponse FhirApi::Impl::IssueToken(const HttpRequest& request) {
+  if (request.method != "POST") {
+    return MethodNotAllowed("POST", "/auth/token");
+  }
+  const std::string* content_type = request.Header("content-type");
+  if (content_type == nullptr ||
+      !EqualsIgnoreCase(MediaType(*content_type), "application/x-www-form-urlencoded")) {
+    return ErrorResponse(415, IssueType::kNotSupported,
+                         "The token endpoint takes application/x-www-form-urlencoded");
+  }
+  auto form = ParseQuery(request.body);
+  if (!form) {
+    return ErrorResponse(400, IssueType::kInvalid, "Malformed form body");
+  }
+  auto issued = tokens.Issue(*form, UnixSeconds());
+  if (issued.status != 200) {
+    Log(LogLevel::kWarn, "token request refused",
+        {{"remote", request.remote_address}, {"status", std::to_string(issued.status)}});
+  }
+  HttpResponse response;
+  response.status = issued.status;
+  response.headers.emplace_back("content-type", "application/json");
+  response.headers.emplace_back("cache-control", "no-store");
+  response.body = std::move(issued.body);
+  return response;
+}
+
+std::optional<HttpResponse> FhirApi::Impl::Admit(Exchange& ex) {
+  const HttpRequest& request = ex.request;
+  std::string claimed_purpose;
+  if (const std::string* authorization = request.Header("authorization")) {
+    std::string_view value = *authorization;
+    if (value.size() < 7 || !EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
+      return Unauthorized(request, "Only Bearer tokens are accepted in Authorization");
+    }
+    auto claims = tokens.Verify(value.substr(7), UnixSeconds());
+    if (!claims) {
+      return Unauthorized(request, "The access token is not valid: " + claims.error().message());
+    }
+    ex.partner = partners.FindById(claims->partner_id);
+    claimed_purpose = claims->purpose;
+  } else if (request.peer_certificate) {
+    const PeerCertificate& cert = *request.peer_certificate;
+    ex.partner = partners.FindByCertificate(cert.sha256_fingerprint, cert.subject, cert.common_name,
+                                            cert.uri_sans);
+    if (ex.partner == nullptr) {
+      return Unauthorized(request, "The client certificate (" + cert.subject +
+                                       ") is not registered to any partner");
+    }
+  } else {
+    return Unauthorized(request,
+                        "Present a partner client certificate, or a Bearer token from /auth/token");
+  }
+  if (ex.partner == nullptr || !ex.partner->enabled) {
+    return Unauthorized(request, "The partner is not enabled on this gateway");
+  }
+  const Partner& partner = *ex.partner;
+  if (const std::string* header = request.Header("x-purpose-of-use")) {
+    std::string_view code = *header;
+    if (auto bar = code.rfind('|'); bar != std::string_view::npos) {
+      code.remove_prefix(bar + 1);  // "system|code" is accepted too
+    }
+    ex.purpose = std::string(code);
+  } else if (!claimed_purpose.empty()) {
+    ex.purpose = claimed_purpose;
+  } else {
+    ex.purpose = partner.default_purpose;
+  }
+  if (ex.purpose.empty() || !partner.MayClaim(ex.purpose)) {
+    Log(LogLevel::kWarn, "purpose of use refused",
+        {{"partner", partner.id}, {"purpose", ex.purpose}});
+    return ErrorResponse(403, IssueType::kForbidden,
+                         "Partner " + partner.id + " may not claim purpose of use '" +
+                             ex.purpose.substr(0, 40) + "'",
+                         "X-Purpose-Of-Use");
+  }
+  if (auto wait = rate_limiter.Acquire(partner, std::chrono::steady_clock::now())) {
+    HttpResponse response =
+        ErrorResponse(429, IssueType::kThrottled,
+                      "Partner " + partner.id + " is over its request rate; retry after " +
+                          std::to_string(*wait) + " s");
+    response.headers.emplace_back("retry-after", std::to_string(*wait));
+    return response;
+  }
+  return std::nullopt;
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
+  const std::string& method = ex->request.method;
+  const auto& segments = ex->target.segments;
   const std::size_t n = segments.size();
   bool has_body = method == "POST" || method == "PUT";
   bool is_search_post = method == "POST" && n == 3 && segments[2] == "_search";
   if (has_body && !is_search_post) {
-    if (auto refused = CheckBodyType(call->request)) {
+    if (auto refused = CheckBodyType(ex->request)) {
       co_return std::move(*refused);
     }
   }
@@ -222,7 +351,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
   // [base]
   if (n == 1) {
     if (method == "POST") {
-      co_return co_await ProcessBundle(call);
+      if (auto refused = Permit(*ex, Interaction::kBundle, "")) {
+        co_return std::move(*refused);
+      }
+      co_return co_await ProcessBundle(ex);
     }
     co_return MethodNotAllowed("POST", "The base URL");
   }
@@ -231,6 +363,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
     if (method != "GET") {
       co_return MethodNotAllowed("GET", "metadata");
     }
+    // Every authenticated partner may read what the server can do.
     HttpResponse response;
     response.headers.emplace_back("content-type", std::string(kFhirJsonType));
     response.body = capability_statement;
@@ -240,7 +373,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
     if (method != "GET") {
       co_return MethodNotAllowed("GET", "_history");
     }
-    co_return co_await History(call, "", "");
+    if (auto refused = Permit(*ex, Interaction::kSystemHistory, "")) {
+      co_return std::move(*refused);
+    }
+    co_return co_await History(ex, "", "");
   }
   const fhir::ResourceTypeInfo* type_info = fhir::FindSupportedType(first);
   if (type_info == nullptr) {
@@ -254,10 +390,16 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
   // [base]/[type]
   if (n == 2) {
     if (method == "GET") {
-      co_return co_await Search(call, type, call->target.query);
+      if (auto refused = Permit(*ex, Interaction::kSearch, type)) {
+        co_return std::move(*refused);
+      }
+      co_return co_await Search(ex, type, ex->target.query);
     }
     if (method == "POST") {
-      co_return co_await Create(call, type);
+      if (auto refused = Permit(*ex, Interaction::kCreate, type)) {
+        co_return std::move(*refused);
+      }
+      co_return co_await Create(ex, type);
     }
     co_return MethodNotAllowed("GET, POST", type);
   }
@@ -266,25 +408,35 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
     if (method != "POST") {
       co_return MethodNotAllowed("POST", type + "/_search");
     }
-    const std::string* content_type = call->request.Header("content-type");
+    const std::string* content_type = ex->request.Header("content-type");
     if (content_type == nullptr ||
         !EqualsIgnoreCase(MediaType(*content_type), "application/x-www-form-urlencoded")) {
       co_return ErrorResponse(415, IssueType::kNotSupported,
                               "POST _search takes application/x-www-form-urlencoded parameters");
     }
-    auto form = ParseQuery(call->request.body);
+    auto form = ParseQuery(ex->request.body);
     if (!form) {
       co_return ErrorResponse(400, IssueType::kInvalid, "Malformed form body in POST _search");
     }
-    QueryParams params = call->target.query;
+    QueryParams params = ex->target.query;
     params.insert(params.end(), form->begin(), form->end());
-    co_return co_await Search(call, type, std::move(params));
+    if (auto refused = Permit(*ex, Interaction::kSearch, type)) {
+      co_return std::move(*refused);
+    }
+    co_return co_await Search(ex, type, std::move(params));
   }
   if (n == 3 && second == "_history") {
     if (method != "GET") {
       co_return MethodNotAllowed("GET", type + "/_history");
     }
-    co_return co_await History(call, type, "");
+    if (auto refused = Permit(*ex, Interaction::kSearch, type)) {
+      co_return std::move(*refused);
+    }
+    if (!ex->addressed_to.empty()) {
+      co_return ErrorResponse(403, IssueType::kForbidden,
+                              "Type history is not available to agencies; search instead");
+    }
+    co_return co_await History(ex, type, "");
   }
   // [base]/[type]/[id]...
   if (!fhir::IsValidId(second)) {
@@ -292,13 +444,22 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
   }
   if (n == 3) {
     if (method == "GET") {
-      co_return co_await Read(call, type, second);
+      if (auto refused = Permit(*ex, Interaction::kRead, type)) {
+        co_return std::move(*refused);
+      }
+      co_return co_await Read(ex, type, second);
     }
     if (method == "PUT") {
-      co_return co_await Update(call, type, second);
+      if (auto refused = Permit(*ex, Interaction::kUpdate, type)) {
+        co_return std::move(*refused);
+      }
+      co_return co_await Update(ex, type, second);
     }
     if (method == "DELETE") {
-      co_return co_await Delete(call, type, second);
+      if (auto refused = Permit(*ex, Interaction::kDelete, type)) {
+        co_return std::move(*refused);
+      }
+      co_return co_await Delete(ex, type, second);
     }
     co_return MethodNotAllowed("GET, PUT, DELETE", type + "/" + second);
   }
@@ -306,13 +467,62 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(CallPtr call) {
     if (method != "GET") {
       co_return MethodNotAllowed("GET", type + "/" + second + "/_history");
     }
-    if (n == 4) {
-      co_return co_await History(call, type, second);
+    if (auto refused = Permit(*ex, Interaction::kRead, type)) {
+      co_return std::move(*refused);
     }
-    co_return co_await VRead(call, type, second, segments[4]);
+    if (n == 4) {
+      co_return co_await History(ex, type, second);
+    }
+    co_return co_await VRead(ex, type, second, segments[4]);
   }
   co_return ErrorResponse(404, IssueType::kNotFound,
                           "No such endpoint below /fhir/" + type + "/" + second);
+}
+
+std::optional<HttpResponse> FhirApi::Impl::Permit(Exchange& ex, Interaction interaction,
+                                                  std::string_view type) const {
+  Reach reach = Authorize(ex.partner->kind, interaction, type);
+  if (reach == Reach::kNone) {
+    std::string what = type.empty() ? std::string("this interaction") : std::string(type);
+    return ErrorResponse(403, IssueType::kForbidden,
+                         "Partner " + ex.partner->id + " (" +
+                             std::string(auth::ToString(ex.partner->kind)) +
+                             ") may not use this interaction on " + what);
+  }
+  if (reach == Reach::kAddressed) {
+    ex.addressed_to = ex.partner->OrganizationReference();
+  }
+  return std::nullopt;
+}
+
+bool IsAddressedTo(std::string_view type, const json::Value& resource,
+                   std::string_view organization) {
+  if (type == "Task") {
+    const json::Value* owner = resource.Find("owner");
+    return owner != nullptr && owner->StringAt("reference") == organization;
+  }
+  if (type == "ServiceRequest") {
+    const json::Value* performers = resource.Find("performer");
+    if (performers == nullptr || !performers->is_array()) {
+      return false;
+    }
+    for (const auto& performer : performers->items()) {
+      if (performer.StringAt("reference") == organization) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+bool FhirApi::Impl::StoredIsAddressedTo(const Exchange& ex, std::string_view type,
+                                        std::string_view stored_json) const {
+  if (ex.addressed_to.empty()) {
+    return true;
+  }
+  std::string message;
+  auto resource = json::Parse(stored_json, config.fhir.json, message);
+  return resource && IsAddressedTo(type, *resource, ex.addressed_to);
 }
 
 ParsedBody FhirApi::Impl::ParseResource(std::string_view body, std::string_view type) const {
@@ -350,8 +560,8 @@ ParsedBody FhirApi::Impl::ParseResource(std::string_view body, std::string_view 
   return parsed;
 }
 
-store::WriteOp FhirApi::Impl::MakeWriteOp(store::WriteOp::Kind kind, std::string type,
-                                          std::string id, json::Value resource) {
+store::WriteOp MakeWriteOp(store::WriteOp::Kind kind, std::string type, std::string id,
+                           json::Value resource) {
   store::WriteOp op;
   op.kind = kind;
   if (json::Value* existing_id = resource.Find("id")) {
@@ -369,7 +579,7 @@ store::WriteOp FhirApi::Impl::MakeWriteOp(store::WriteOp::Kind kind, std::string
   return op;
 }
 
-HttpResponse FhirApi::Impl::ResourceResponse(const CallPtr& call, int status, std::string type,
+HttpResponse FhirApi::Impl::ResourceResponse(const ExchangePtr& ex, int status, std::string type,
                                              const store::VersionStamp& stamp, std::string json,
                                              bool with_location) const {
   HttpResponse response;
@@ -381,10 +591,10 @@ HttpResponse FhirApi::Impl::ResourceResponse(const CallPtr& call, int status, st
     response.headers.emplace_back("last-modified", std::move(modified));
   }
   if (with_location) {
-    response.headers.emplace_back(
-        "location", call->base + "/" + type + "/" + stamp.id + "/_history/" + version);
+    response.headers.emplace_back("location",
+                                  ex->base + "/" + type + "/" + stamp.id + "/_history/" + version);
   }
-  if (with_location && PreferMinimal(call->request)) {
+  if (with_location && PreferMinimal(ex->request)) {
     return response;
   }
   response.headers.emplace_back("content-type", std::string(kFhirJsonType));
@@ -392,10 +602,10 @@ HttpResponse FhirApi::Impl::ResourceResponse(const CallPtr& call, int status, st
   return response;
 }
 
-HttpResponse FhirApi::Impl::ResourceResponse(const CallPtr& call, int status,
+HttpResponse FhirApi::Impl::ResourceResponse(const ExchangePtr& ex, int status,
                                              const store::ResourceVersion& v,
                                              bool with_location) const {
-  return ResourceResponse(call, status, v.type, {v.id, v.version, v.last_updated}, v.json,
+  return ResourceResponse(ex, status, v.type, {v.id, v.version, v.last_updated}, v.json,
                           with_location);
 }
 
@@ -414,17 +624,21 @@ net::awaitable<store::WriteResult> FhirApi::Impl::Commit(store::WriteBatch batch
       net::use_awaitable, std::move(batch));
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::Read(CallPtr call, std::string type, std::string id) {
+net::awaitable<HttpResponse> FhirApi::Impl::Read(ExchangePtr ex, std::string type, std::string id) {
   auto found = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
+  if (found && !StoredIsAddressedTo(*ex, type, found->json)) {
+    found = std::error_code(
+        store::errc::kNotFound);  // not theirs: answered exactly as if it did not exist
+  }
   if (!found) {
     co_return ErrorResponse(found.error(), found.error() == store::errc::kGone
                                                ? type + "/" + id + " has been deleted"
                                                : type + "/" + id + " is not known");
   }
-  co_return ResourceResponse(call, 200, *found, false);
+  co_return ResourceResponse(ex, 200, *found, false);
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::VRead(CallPtr call, std::string type, std::string id,
+net::awaitable<HttpResponse> FhirApi::Impl::VRead(ExchangePtr ex, std::string type, std::string id,
                                                   std::string version_text) {
   std::int64_t version = 0;
   auto [end, ec] =
@@ -436,23 +650,26 @@ net::awaitable<HttpResponse> FhirApi::Impl::VRead(CallPtr call, std::string type
   }
   auto found =
       co_await OnPool([this, &type, &id, version] { return store.ReadVersion(type, id, version); });
+  if (found && !StoredIsAddressedTo(*ex, type, found->json)) {
+    found = std::error_code(store::errc::kNotFound);
+  }
   if (!found) {
     co_return ErrorResponse(
         found.error(),
         type + "/" + id + "/_history/" + version_text +
             (found.error() == store::errc::kGone ? " is a deletion" : " is not known"));
   }
-  co_return ResourceResponse(call, 200, *found, false);
+  co_return ResourceResponse(ex, 200, *found, false);
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::Create(CallPtr call, std::string type) {
-  ParsedBody parsed = ParseResource(call->request.body, type);
+net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string type) {
+  ParsedBody parsed = ParseResource(ex->request.body, type);
   if (parsed.error) {
     co_return std::move(*parsed.error);
   }
   store::WriteOp op =
       MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(), std::move(*parsed.resource));
-  if (const std::string* if_none_exist = call->request.Header("if-none-exist")) {
+  if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
       criteria.remove_prefix(question + 1);  // "Patient?identifier=x" is common in the wild
@@ -482,12 +699,13 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(CallPtr call, std::string typ
                                                  : "Could not create the " + type);
   }
   bool existing = written->kind == store::WriteOutcome::Kind::kExisting;
-  co_return ResourceResponse(call, existing ? 200 : 201, type, written->stamp,
+  co_return ResourceResponse(ex, existing ? 200 : 201, type, written->stamp,
                              std::move(written->json), true);
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::Update(CallPtr call, std::string type, std::string id) {
-  ParsedBody parsed = ParseResource(call->request.body, type);
+net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string type,
+                                                   std::string id) {
+  ParsedBody parsed = ParseResource(ex->request.body, type);
   if (parsed.error) {
     co_return std::move(*parsed.error);
   }
@@ -501,14 +719,31 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(CallPtr call, std::string typ
                                                   "' differs from the URL id '" + id + "'",
                             type + ".id");
   }
+  std::optional<std::int64_t> confined_version;
+  if (!ex->addressed_to.empty()) {
+    // A confined partner updates only what is addressed to it, and may not hand it to someone
+    // else; the version it was checked at is the only one the write may replace.
+    auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
+    if (!current || !StoredIsAddressedTo(*ex, type, current->json)) {
+      co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
+    }
+    if (!IsAddressedTo(type, *parsed.resource, ex->addressed_to)) {
+      co_return ErrorResponse(403, IssueType::kForbidden,
+                              "An agency may not address a " + type + " to anyone else");
+    }
+    confined_version = current->version;
+  }
   store::WriteOp op =
       MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(*parsed.resource));
-  if (const std::string* if_match = call->request.Header("if-match")) {
+  if (const std::string* if_match = ex->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {
       co_return ErrorResponse(400, IssueType::kInvalid, "If-Match must be an ETag such as W/\"3\"",
                               "If-Match");
     }
+  }
+  if (confined_version && !op.if_match) {
+    op.if_match = confined_version;
   }
   std::optional<std::int64_t> expected = op.if_match;
   store::WriteBatch batch;
@@ -524,16 +759,17 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(CallPtr call, std::string typ
     co_return ErrorResponse(written.error(), std::move(message));
   }
   bool created = written->kind == store::WriteOutcome::Kind::kCreated;
-  co_return ResourceResponse(call, created ? 201 : 200, type, written->stamp,
+  co_return ResourceResponse(ex, created ? 201 : 200, type, written->stamp,
                              std::move(written->json), created);
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::Delete(CallPtr call, std::string type, std::string id) {
+net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string type,
+                                                   std::string id) {
   store::WriteOp op;
   op.kind = store::WriteOp::Kind::kDelete;
   op.type = type;
   op.id = id;
-  if (const std::string* if_match = call->request.Header("if-match")) {
+  if (const std::string* if_match = ex->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {
       co_return ErrorResponse(400, IssueType::kInvalid, "If-Match must be an ETag such as W/\"3\"",

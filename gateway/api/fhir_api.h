@@ -5,16 +5,22 @@
 #include <memory>
 
 #include "gateway/api/http.h"
+#include "gateway/auth/partner.h"
+#include "gateway/auth/token.h"
 #include "gateway/config/config.h"
 #include "gateway/store/store.h"
 
 namespace carebridge::api {
 
-// The FHIR R4 REST interface under /fhir plus /healthz and /readyz. Blocking store reads run on
-// `blocking`; writes go through the store's group-commit writer.
+// The FHIR R4 REST interface under /fhir, the token endpoint (/auth/token, with
+// /.well-known/smart-configuration), and /healthz and /readyz. Every /fhir request comes from a
+// known partner (client certificate or bearer token), claims a purpose of use it may claim, is
+// within its rate, and is held to its role. Blocking store reads run on `blocking`; writes go
+// through the store's group-commit writer. `partners` and `tokens` must outlive the FhirApi.
 class FhirApi final : public HttpHandler {
  public:
-  FhirApi(const config::Config& config, store::Store& store, boost::asio::thread_pool& blocking);
+  FhirApi(const config::Config& config, store::Store& store, boost::asio::thread_pool& blocking,
+          const auth::PartnerRegistry& partners, auth::TokenService& tokens);
   ~FhirApi() override;
 
   boost::asio::awaitable<HttpResponse> Handle(HttpRequest request) override;

@@ -16,6 +16,7 @@
 
 #include "fhir/json/json.h"
 #include "fhir/outcome.h"
+#include "gateway/api/access.h"
 #include "gateway/api/fhir_api.h"
 #include "gateway/api/http.h"
 #include "gateway/api/url.h"
@@ -28,13 +29,23 @@ namespace net = boost::asio;
 
 // One request on its way through the API. Shared by the coroutines that serve it, which take it
 // by value (coroutine parameters must own what they use).
-struct Call {
+struct Exchange {
   HttpRequest request;
   Target target;
-  std::string base;           // "https://host:port/fhir", no trailing slash
-  std::string response_type;  // the negotiated JSON media type
+  std::string base;                        // "https://host:port/fhir", no trailing slash
+  std::string response_type;               // the negotiated JSON media type
+  const auth::Partner* partner = nullptr;  // who is asking (set before routing)
+  std::string purpose;                     // the purpose of use in force (v3 PurposeOfUse code)
+  // Set when the partner may reach only resources addressed to it (agencies): its Organization
+  // reference. Reads of anything else answer 404, searches are confined to it.
+  std::string addressed_to;
 };
-using CallPtr = std::shared_ptr<Call>;
+
+// Whether `resource` of `type` is addressed to `organization` (Task.owner,
+// ServiceRequest.performer).
+bool IsAddressedTo(std::string_view type, const fhir::json::Value& resource,
+                   std::string_view organization);
+using ExchangePtr = std::shared_ptr<Exchange>;
 
 // A resource body parsed and checked, or the response that explains why not.
 struct ParsedBody {
@@ -42,35 +53,50 @@ struct ParsedBody {
   std::optional<HttpResponse> error;
 };
 
-struct FhirApi::Impl {
-  Impl(const config::Config& config, store::Store& store, net::thread_pool& blocking);
+// A write op that stores `resource` as `type`/`id`, with meta stamped by the version the store
+// assigns.
+store::WriteOp MakeWriteOp(store::WriteOp::Kind kind, std::string type, std::string id,
+                           fhir::json::Value resource);
 
-  net::awaitable<HttpResponse> Route(CallPtr call);
+struct FhirApi::Impl {
+  Impl(const config::Config& config, store::Store& store, net::thread_pool& blocking,
+       const auth::PartnerRegistry& partners, auth::TokenService& tokens);
+
+  // Who is asking: the partner proven by the bearer token or the client certificate, with the
+  // purpose of use it claims, within its rate. Sets ex->partner and ex->purpose, or answers.
+  std::optional<HttpResponse> Admit(Exchange& ex);
+  // The role matrix for this partner: 403, or nullopt with ex.addressed_to set when the partner
+  // only reaches what is addressed to it.
+  std::optional<HttpResponse> Permit(Exchange& ex, Interaction interaction,
+                                     std::string_view type) const;
+  // True when ex is not confined, or `stored_json` is addressed to its partner.
+  bool StoredIsAddressedTo(const Exchange& ex, std::string_view type,
+                           std::string_view stored_json) const;
+  // POST /auth/token (SMART Backend Services).
+  HttpResponse IssueToken(const HttpRequest& request);
+
+  net::awaitable<HttpResponse> Route(ExchangePtr ex);
 
   // Interactions (fhir_api.cc).
-  net::awaitable<HttpResponse> Read(CallPtr call, std::string type, std::string id);
-  net::awaitable<HttpResponse> VRead(CallPtr call, std::string type, std::string id,
+  net::awaitable<HttpResponse> Read(ExchangePtr ex, std::string type, std::string id);
+  net::awaitable<HttpResponse> VRead(ExchangePtr ex, std::string type, std::string id,
                                      std::string version);
-  net::awaitable<HttpResponse> Create(CallPtr call, std::string type);
-  net::awaitable<HttpResponse> Update(CallPtr call, std::string type, std::string id);
-  net::awaitable<HttpResponse> Delete(CallPtr call, std::string type, std::string id);
-  net::awaitable<HttpResponse> Search(CallPtr call, std::string type, QueryParams params);
-  net::awaitable<HttpResponse> History(CallPtr call, std::string type, std::string id);
+  net::awaitable<HttpResponse> Create(ExchangePtr ex, std::string type);
+  net::awaitable<HttpResponse> Update(ExchangePtr ex, std::string type, std::string id);
+  net::awaitable<HttpResponse> Delete(ExchangePtr ex, std::string type, std::string id);
+  net::awaitable<HttpResponse> Search(ExchangePtr ex, std::string type, QueryParams params);
+  net::awaitable<HttpResponse> History(ExchangePtr ex, std::string type, std::string id);
 
   // Bundle batch/transaction (transaction.cc).
-  net::awaitable<HttpResponse> ProcessBundle(CallPtr call);
+  net::awaitable<HttpResponse> ProcessBundle(ExchangePtr ex);
 
   // Parses and validates a body for `type`: 400 for JSON or resourceType problems, 422 when the
   // JSON is a resource that breaks FHIR's rules.
   ParsedBody ParseResource(std::string_view body, std::string_view type) const;
 
-  // A write op that stores `resource` (with meta stamped by the store's version).
-  static store::WriteOp MakeWriteOp(store::WriteOp::Kind kind, std::string type, std::string id,
-                                    fhir::json::Value resource);
-
-  HttpResponse ResourceResponse(const CallPtr& call, int status, const store::ResourceVersion& v,
+  HttpResponse ResourceResponse(const ExchangePtr& ex, int status, const store::ResourceVersion& v,
                                 bool with_location) const;
-  HttpResponse ResourceResponse(const CallPtr& call, int status, std::string type,
+  HttpResponse ResourceResponse(const ExchangePtr& ex, int status, std::string type,
                                 const store::VersionStamp& stamp, std::string json,
                                 bool with_location) const;
 
@@ -98,6 +124,9 @@ struct FhirApi::Impl {
   const config::Config& config;
   store::Store& store;
   net::thread_pool& blocking;
+  const auth::PartnerRegistry& partners;
+  auth::TokenService& tokens;
+  RateLimiter rate_limiter;
   std::string capability_statement;
 };
 

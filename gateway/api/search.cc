@@ -94,12 +94,21 @@ std::optional<int> ParseNonNegative(std::string_view text) {
 
 }  // namespace
 
-net::awaitable<HttpResponse> FhirApi::Impl::Search(CallPtr call, std::string type,
+net::awaitable<HttpResponse> FhirApi::Impl::Search(ExchangePtr ex, std::string type,
                                                    QueryParams params) {
   fhir::Outcome outcome;
   auto query = fhir::ParseSearchQuery(type, params, config.fhir.search, outcome);
   if (!query) {
     co_return OutcomeResponse(400, outcome);
+  }
+  if (!ex->addressed_to.empty()) {
+    // Confined partners search only what is addressed to them, whatever they asked for.
+    QueryParams confinement = {{std::string(AddressedParam(type)), ex->addressed_to}};
+    auto confined = fhir::ParseSearchQuery(type, confinement, config.fhir.search, outcome);
+    if (!confined) {
+      co_return OutcomeResponse(500, outcome);
+    }
+    query->all_of.insert(query->all_of.end(), confined->all_of.begin(), confined->all_of.end());
   }
   auto page = co_await OnPool([this, &query] { return store.Search(*query); });
   if (!page) {
@@ -108,11 +117,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::Search(CallPtr call, std::string typ
   std::string body;
   std::size_t estimate = 512;
   for (const auto& entry : page->entries) {
-    estimate += entry.json.size() + call->base.size() + 96;
+    estimate += entry.json.size() + ex->base.size() + 96;
   }
   body.reserve(estimate);
   AppendBundleHead(body, "searchset", page->total);
-  AppendLinks(body, call->base + "/" + type, params, query->offset, query->count, page->total);
+  AppendLinks(body, ex->base + "/" + type, params, query->offset, query->count, page->total);
   if (!page->entries.empty()) {
     body += R"(,"entry":[)";
     bool first = true;
@@ -120,7 +129,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Search(CallPtr call, std::string typ
       body += first ? "" : ",";
       first = false;
       body += R"({"fullUrl":)";
-      AppendJsonString(body, call->base + "/" + entry.type + "/" + entry.id);
+      AppendJsonString(body, ex->base + "/" + entry.type + "/" + entry.id);
       body += R"(,"resource":)";
       body += entry.json;
       body += R"(,"search":{"mode":"match"}})";
@@ -131,7 +140,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Search(CallPtr call, std::string typ
   co_return BundleResponse(std::move(body));
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::History(CallPtr call, std::string type,
+net::awaitable<HttpResponse> FhirApi::Impl::History(ExchangePtr ex, std::string type,
                                                     std::string id) {
   store::HistoryQuery query;
   query.type = type;
@@ -139,7 +148,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(CallPtr call, std::string ty
     query.id = id;
   }
   query.count = config.fhir.search.default_count;
-  for (const auto& [name, value] : call->target.query) {
+  for (const auto& [name, value] : ex->target.query) {
     if (name == "_count" || name == "_offset") {
       auto number = ParseNonNegative(value);
       if (!number) {
@@ -165,11 +174,17 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(CallPtr call, std::string ty
           name);
     }
   }
+  if (!ex->addressed_to.empty() && !id.empty()) {
+    auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
+    if (!current || !StoredIsAddressedTo(*ex, type, current->json)) {
+      co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
+    }
+  }
   auto page = co_await OnPool([this, &query] { return store.History(query); });
   if (!page) {
     co_return ErrorResponse(page.error(), "The history could not be read");
   }
-  std::string path = call->base;
+  std::string path = ex->base;
   if (!type.empty()) {
     path += "/" + type;
   }
@@ -179,7 +194,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(CallPtr call, std::string ty
   path += "/_history";
   std::string body;
   AppendBundleHead(body, "history", page->total);
-  AppendLinks(body, path, call->target.query, query.offset, query.count, page->total);
+  AppendLinks(body, path, ex->target.query, query.offset, query.count, page->total);
   if (!page->entries.empty()) {
     body += R"(,"entry":[)";
     bool first = true;
@@ -188,7 +203,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(CallPtr call, std::string ty
       first = false;
       std::string relative = entry.type + "/" + entry.id;
       body += R"({"fullUrl":)";
-      AppendJsonString(body, call->base + "/" + relative);
+      AppendJsonString(body, ex->base + "/" + relative);
       if (!entry.deleted) {
         body += R"(,"resource":)";
         body += entry.json;

@@ -105,9 +105,9 @@ void AppendEntry(std::string& out, const EntryResult& result, bool with_resource
 
 }  // namespace
 
-net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
+net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
   std::string message;
-  auto parsed = json::Parse(call->request.body, config.fhir.json, message);
+  auto parsed = json::Parse(ex->request.body, config.fhir.json, message);
   if (!parsed) {
     co_return ErrorResponse(parsed.error(), "The body is not valid JSON: " + message);
   }
@@ -153,6 +153,17 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
       fail(i, 405,
            EntryOutcome(i, IssueType::kNotSupported,
                         std::string(type) + " is read-only: the gateway writes it"));
+      continue;
+    }
+    Interaction interaction = method == "POST"  ? Interaction::kCreate
+                              : method == "PUT" ? Interaction::kUpdate
+                                                : Interaction::kDelete;
+    // Bundles carry no confined writes: an agency updates its Tasks one by one.
+    if (Authorize(ex->partner->kind, interaction, type) != Reach::kAll) {
+      fail(i, 403,
+           EntryOutcome(
+               i, IssueType::kForbidden,
+               "Partner " + ex->partner->id + " may not " + method + " " + std::string(type)));
       continue;
     }
     EntryPlan& plan = plans[i];
@@ -235,7 +246,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
     if (!entry.full_url.empty()) {
       replacements[entry.full_url] = plan.type + "/" + plan.id;
     }
-    results[i].full_url = call->base + "/" + plan.type + "/" + plan.id;
+    results[i].full_url = ex->base + "/" + plan.type + "/" + plan.id;
   }
 
   // Rewrite and validate the resources.
@@ -325,7 +336,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
       if (done.kind == store::WriteOutcome::Kind::kAlreadyDeleted) {
         continue;
       }
-      result.full_url = call->base + "/" + plans[i].type + "/" + done.stamp.id;
+      result.full_url = ex->base + "/" + plans[i].type + "/" + done.stamp.id;
       result.location =
           plans[i].type + "/" + done.stamp.id + "/_history/" + std::to_string(done.stamp.version);
       result.etag = "W/\"" + std::to_string(done.stamp.version) + "\"";
@@ -340,12 +351,14 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
     if (entry.request.method != "GET") {
       continue;
     }
-    auto sub = std::make_shared<Call>();
+    auto sub = std::make_shared<Exchange>();
     sub->request.method = "GET";
     sub->request.target = "/fhir/" + entry.request.url;
-    sub->request.headers = call->request.headers;
-    sub->base = call->base;
-    sub->response_type = call->response_type;
+    sub->request.headers = ex->request.headers;
+    sub->base = ex->base;
+    sub->response_type = ex->response_type;
+    sub->partner = ex->partner;
+    sub->purpose = ex->purpose;
     auto target = ParseTarget(sub->request.target);
     if (!target) {
       fail(i, 400, EntryOutcome(i, IssueType::kInvalid, "Malformed request.url"));
@@ -373,7 +386,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(CallPtr call) {
     }
   }
 
-  const bool representation = PreferRepresentation(call->request);
+  const bool representation = PreferRepresentation(ex->request);
   std::string body;
   body += R"({"resourceType":"Bundle","id":")";
   body += NewUuid();

@@ -63,6 +63,9 @@ struct Config {
   // depend on gateway/auth, which validates it (auth::PartnerRegistry::FromJson).
   fhir::json::Value partners = fhir::json::Value::Array();
   std::chrono::seconds token_lifetime{300};  // access tokens issued at /auth/token
+  // The `aud` client assertions must carry: the token endpoint's public URL. Empty: derived from
+  // fhir.base_url, else from the listen address.
+  std::string token_audience;
   // The folder of the config file: relative paths in `partners` resolve against it.
   std::string config_dir;
 };

@@ -1,4 +1,4 @@
-#include "gateway/server/log.h"
+#include "gateway/log/log.h"
 
 #include <atomic>
 #include <chrono>
@@ -6,7 +6,7 @@
 #include <ctime>
 #include <string>
 
-namespace carebridge::server {
+namespace carebridge::log {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
@@ -109,4 +109,4 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-}  // namespace carebridge::server
+}  // namespace carebridge::log

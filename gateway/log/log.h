@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-namespace carebridge::server {
+namespace carebridge::log {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
@@ -19,4 +19,4 @@ using LogField = std::pair<std::string_view, std::string_view>;
 // {"ts":"...","level":"info","msg":"...",<fields>} — values are written as JSON strings.
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
 
-}  // namespace carebridge::server
+}  // namespace carebridge::log

@@ -31,10 +31,14 @@
 
 #include "fhir/json/json.h"
 #include "fhir/outcome.h"
-#include "gateway/server/log.h"
+#include "gateway/log/log.h"
 #include "gateway/server/tls.h"
 
 namespace carebridge::server {
+
+using log::Log;
+using log::LogEnabled;
+using log::LogLevel;
 
 namespace {
 

@@ -12,21 +12,13 @@ namespace {
 
 namespace json = fhir::json;
 
-class BadInputTest : public ::testing::Test {
+class BadInputTest : public GatewaySuite {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    gateway_ = new GatewayProcess(dir_->path() / "data", R"("max_body_bytes": 262144)",
-                                  R"("max_json_depth": 32, "max_bundle_entries": 5)");
-    ASSERT_TRUE(gateway_->Start());
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(gateway_->Stop(), 0);
-    delete gateway_;
-    delete dir_;
+    StartGateway(R"("max_body_bytes": 262144)", R"("max_json_depth": 32, "max_bundle_entries": 5)");
   }
   void SetUp() override {
-    client_ = std::make_unique<Client>(gateway_->BaseUrl());
+    client_ = std::make_unique<Client>(gateway().BaseUrl());
     patients_before_ = PatientCount();
   }
   void TearDown() override {
@@ -51,14 +43,9 @@ class BadInputTest : public ::testing::Test {
     EXPECT_FALSE(issues->items()[0].StringAt("diagnostics").empty()) << response.body;
   }
 
-  static TempDir* dir_;
-  static GatewayProcess* gateway_;
   std::unique_ptr<Client> client_;
   std::string patients_before_;
 };
-
-TempDir* BadInputTest::dir_ = nullptr;
-GatewayProcess* BadInputTest::gateway_ = nullptr;
 
 TEST_F(BadInputTest, MalformedJson) {
   ExpectOutcome(client_->Post("/fhir/Patient", R"({"resourceType":"Patient",)"), 400);

@@ -11,19 +11,10 @@ namespace {
 
 namespace json = fhir::json;
 
-class BundleTest : public ::testing::Test {
+class BundleTest : public GatewaySuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    gateway_ = new GatewayProcess(dir_->path() / "data");
-    ASSERT_TRUE(gateway_->Start());
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(gateway_->Stop(), 0);
-    delete gateway_;
-    delete dir_;
-  }
-  void SetUp() override { client_ = std::make_unique<Client>(gateway_->BaseUrl()); }
+  static void SetUpTestSuite() { StartGateway(); }
+  void SetUp() override { client_ = std::make_unique<Client>(gateway().BaseUrl()); }
 
   std::string Total(const std::string& query) {
     Response response = client_->Get(query);
@@ -31,13 +22,8 @@ class BundleTest : public ::testing::Test {
     return total == nullptr ? "?" : total->text();
   }
 
-  static TempDir* dir_;
-  static GatewayProcess* gateway_;
   std::unique_ptr<Client> client_;
 };
-
-TempDir* BundleTest::dir_ = nullptr;
-GatewayProcess* BundleTest::gateway_ = nullptr;
 
 constexpr const char* kReferral = R"({"resourceType":"Bundle","type":"transaction","entry":[
   {"fullUrl":"urn:uuid:6c9a4c4e-0d1b-4a55-9d8e-1a2b3c4d5e01",

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +70,49 @@ struct CurlGlobal {
   CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 };
 
+// The example partner set of deploy/carebridge.example.json, with the test run's keys, plus a
+// disabled partner.
+std::string TestPartners(const fs::path& certs) {
+  struct Spec {
+    const char* id;
+    const char* kind;
+    const char* purposes;
+    bool enabled;
+  };
+  const Spec specs[] = {
+      {"riverside-ehr", "ehr", R"(["TREAT","HPAYMT","HOPERAT","ETREAT"])", true},
+      {"lakeside-cmhc", "ehr", R"(["TREAT","HPAYMT","HOPERAT","ETREAT"])", true},
+      {"harbor-housing", "agency", R"(["TREAT"])", true},
+      {"northside-food", "agency", R"(["TREAT"])", true},
+      {"privacy-office", "privacy-officer", R"(["HOPERAT"])", true},
+      {"care-coordination", "coordinator", R"(["TREAT","ETREAT"])", true},
+      {"disabled-partner", "ehr", R"(["TREAT"])", false},
+  };
+  std::string out = "[";
+  for (const Spec& spec : specs) {
+    if (out.size() > 1) {
+      out += ",";
+    }
+    std::string id = spec.id;
+    std::string purposes = spec.purposes;
+    std::string first_purpose = purposes.substr(2, purposes.find('"', 2) - 2);
+    // lakeside-cmhc is kept to a low rate so that the rate limit can be tested; the others
+    // never meet theirs.
+    std::string rate = id == "lakeside-cmhc" ? R"("requests_per_second":5,"burst":10)"
+                                             : R"("requests_per_second":1000,"burst":2000)";
+    out += R"({"id":")" + id + R"(","name":")" + id + R"(","kind":")" + spec.kind +
+           R"(","enabled":)" + (spec.enabled ? "true" : "false") +
+           R"(,"cert_subjects":["urn:carebridge:partner:)" + id + R"("],"purposes":)" + purposes +
+           R"(,"default_purpose":")" + first_purpose + R"(",)" + rate;
+    fs::path key = certs / (id + ".jwt.pub");
+    if (fs::exists(key)) {
+      out += R"(,"jwt_public_key_file":")" + key.string() + '"';
+    }
+    out += "}";
+  }
+  return out + "]";
+}
+
 }  // namespace
 
 const fs::path& CertsDir() {
@@ -80,7 +124,8 @@ const fs::path& CertsDir() {
     }
     fs::path path = MakeTempDir("carebridge-certs-");
     std::string command = std::string("bash '") + CAREBRIDGE_SOURCE_DIR +
-                          "/certs/gen-dev-certs.sh' '" + path.string() + "' >/dev/null 2>&1";
+                          "/certs/gen-dev-certs.sh' '" + path.string() +
+                          "' --test-extras >/dev/null 2>&1";
     if (std::system(command.c_str()) != 0) {
       std::cerr << "certs/gen-dev-certs.sh failed\n";
       std::abort();
@@ -137,14 +182,18 @@ bool GatewayProcess::Start() {
   {
     std::ofstream out(config);
     out << R"({"server":{"cert":")" << (certs / "server.crt").string() << R"(","key":")"
-        << (certs / "server.key").string() << '"' << (server_extra_.empty() ? "" : ",")
-        << server_extra_ << R"(},"fhir":{)" << fhir_extra_ << "}}";
+        << (certs / "server.key").string() << R"(","client_ca":")" << (certs / "ca.crt").string()
+        << '"' << (server_extra_.empty() ? "" : ",") << server_extra_ << R"(},"fhir":{)"
+        << fhir_extra_ << R"(},"token_audience":")" << kTokenAudience << R"(","partners":)"
+        << TestPartners(certs) << "}";
   }
   std::vector<std::string> args = {
       CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",
       "127.0.0.1:0",     "--data-dir", data_dir_.string(), "--port-file",   port_file_.string()};
   pid_ = fork();
   if (pid_ == 0) {
+    // A test that crashes must not leave its gateway running.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::FILE* log = std::fopen(log_path_.c_str(), "a");
     if (log != nullptr) {
       dup2(fileno(log), STDOUT_FILENO);
@@ -205,7 +254,8 @@ void GatewayProcess::Kill() {
 
 std::string GatewayProcess::BaseUrl() const { return "https://127.0.0.1:" + std::to_string(port_); }
 
-Client::Client(std::string base_url) : base_url_(std::move(base_url)) {
+Client::Client(std::string base_url, std::string partner)
+    : base_url_(std::move(base_url)), partner_(std::move(partner)) {
   static CurlGlobal global;
   curl_ = curl_easy_init();
 }
@@ -220,6 +270,12 @@ Response Client::Request(const std::string& method, const std::string& path,
   std::string url = base_url_ + path;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_CAINFO, (CertsDir() / "ca.crt").c_str());
+  std::string cert = (CertsDir() / (partner_ + ".crt")).string();
+  std::string key = (CertsDir() / (partner_ + ".key")).string();
+  if (!partner_.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, cert.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, key.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   // Send paths as written: the tests probe "..", "%2e%2e" and friends on purpose.
   curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
@@ -266,6 +322,26 @@ Response Client::Put(const std::string& path, const std::string& body,
                      std::vector<std::string> headers) {
   headers.emplace_back("Content-Type: application/fhir+json");
   return Request("PUT", path, body, headers);
+}
+
+TempDir* GatewaySuite::dir_ = nullptr;
+GatewayProcess* GatewaySuite::gateway_ = nullptr;
+
+void GatewaySuite::StartGateway(std::string server_extra, std::string fhir_extra) {
+  dir_ = new TempDir();
+  gateway_ =
+      new GatewayProcess(dir_->path() / "data", std::move(server_extra), std::move(fhir_extra));
+  ASSERT_TRUE(gateway_->Start());
+}
+
+void GatewaySuite::TearDownTestSuite() {
+  if (gateway_ != nullptr) {
+    EXPECT_EQ(gateway_->Stop(), 0);
+  }
+  delete gateway_;
+  delete dir_;
+  gateway_ = nullptr;
+  dir_ = nullptr;
 }
 
 std::string ReadFile(const fs::path& path) {

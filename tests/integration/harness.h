@@ -3,6 +3,7 @@
 // The real `carebridge` binary on a free port, with TLS and a fresh SQLite file, driven by
 // libcurl: what a partner's client does.
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <filesystem>
@@ -69,10 +70,14 @@ class GatewayProcess {
   int port_ = 0;
 };
 
-// One libcurl easy handle: keep-alive across requests, verifies the dev CA.
+// The `aud` test gateways expect in client assertions.
+inline constexpr const char* kTokenAudience = "https://carebridge.test/auth/token";
+
+// One libcurl easy handle: keep-alive across requests, verifies the dev CA, and presents the
+// client certificate of `partner` (an id of the example partner set; empty: none).
 class Client {
  public:
-  explicit Client(std::string base_url);
+  explicit Client(std::string base_url, std::string partner = "riverside-ehr");
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -93,7 +98,21 @@ class Client {
 
  private:
   std::string base_url_;
+  std::string partner_;
   void* curl_;
+};
+
+// A test suite whose tests share one gateway, started by the suite's SetUpTestSuite through
+// StartGateway and stopped (gracefully, checked) after its last test.
+class GatewaySuite : public ::testing::Test {
+ protected:
+  static void StartGateway(std::string server_extra = {}, std::string fhir_extra = {});
+  static void TearDownTestSuite();
+  static GatewayProcess& gateway() { return *gateway_; }
+
+ private:
+  static TempDir* dir_;
+  static GatewayProcess* gateway_;
 };
 
 std::string ReadFile(const std::filesystem::path& path);

@@ -20,19 +20,10 @@ std::string Replace(std::string text, const std::string& from, const std::string
   return text;
 }
 
-class RestTest : public ::testing::Test {
+class RestTest : public GatewaySuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    gateway_ = new GatewayProcess(dir_->path() / "data");
-    ASSERT_TRUE(gateway_->Start());
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(gateway_->Stop(), 0);
-    delete gateway_;
-    delete dir_;
-  }
-  void SetUp() override { client_ = std::make_unique<Client>(gateway_->BaseUrl()); }
+  static void SetUpTestSuite() { StartGateway(); }
+  void SetUp() override { client_ = std::make_unique<Client>(gateway().BaseUrl()); }
 
   // Creates a fixture (with placeholders replaced) and returns its id.
   std::string CreateFixture(const std::string& type, const std::string& fixture,
@@ -48,13 +39,8 @@ class RestTest : public ::testing::Test {
 
   std::string NewPatient() { return CreateFixture("Patient", "patient.json"); }
 
-  static TempDir* dir_;
-  static GatewayProcess* gateway_;
   std::unique_ptr<Client> client_;
 };
-
-TempDir* RestTest::dir_ = nullptr;
-GatewayProcess* RestTest::gateway_ = nullptr;
 
 TEST_F(RestTest, MetadataIsACapabilityStatementOfWhatIsImplemented) {
   Response response = client_->Get("/fhir/metadata");
@@ -92,7 +78,7 @@ TEST_F(RestTest, CreateAssignsIdVersionAndLocation) {
   EXPECT_EQ(created.Header("etag"), "W/\"1\"");
   EXPECT_FALSE(created.Header("last-modified").empty());
   EXPECT_EQ(created.Header("location"),
-            gateway_->BaseUrl() + "/fhir/Patient/" + id + "/_history/1");
+            gateway().BaseUrl() + "/fhir/Patient/" + id + "/_history/1");
 
   Response read = client_->Get("/fhir/Patient/" + id);
   ASSERT_EQ(read.status, 200);
@@ -281,11 +267,11 @@ TEST_F(RestTest, SearchPagesWithTotalAndLinks) {
     }
   }
   ASSERT_FALSE(next.empty());
-  ASSERT_EQ(next.rfind(gateway_->BaseUrl(), 0), 0u) << next;
+  ASSERT_EQ(next.rfind(gateway().BaseUrl(), 0), 0u) << next;
   std::set<std::string> seen;
   int pages = 0;
   while (!next.empty() && pages < 10) {
-    Response page = client_->Get(next.substr(gateway_->BaseUrl().size()));
+    Response page = client_->Get(next.substr(gateway().BaseUrl().size()));
     ASSERT_EQ(page.status, 200);
     json::Value page_bundle = page.Json();
     EXPECT_EQ(page_bundle.Find("total")->text(), "5");

@@ -1,0 +1,19 @@
+#pragma once
+
+#include "fhir/base/result.h"
+#include "gateway/auth/partner.h"
+#include "gateway/store/store.h"
+
+namespace carebridge::api {
+
+// Our code system for the kind of a partner (ehr, agency, privacy-officer, ...).
+inline constexpr std::string_view kPartnerKindSystem =
+    "https://carebridge.dev/fhir/CodeSystem/partner-kind";
+
+// Makes every configured partner readable as FHIR: Organization/<id> (name, kind, active =
+// enabled) and, for partners with a FHIR endpoint, Endpoint/<id>-fhir, so that Consent
+// provisions and referrals can name partners the standard way. Writes only what changed, so a
+// restart does not add versions. Blocks until the writes are durable; call it at start-up.
+Result<void> PublishPartnerDirectory(store::Store& store, const auth::PartnerRegistry& partners);
+
+}  // namespace carebridge::api
