@@ -322,6 +322,8 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
           if (!reader.failed()) {
             config.token_lifetime = std::chrono::seconds(seconds);
           }
+        } else if (key == "token_audience") {
+          reader.String(v, key_path, config.token_audience);
         } else if (key == "blocking_threads") {
           reader.Integer(v, key_path, config.blocking_threads, 1, 1024);
         } else if (key == "log_level") {
