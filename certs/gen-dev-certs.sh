@@ -10,6 +10,11 @@
 #   expired-client.crt/.key    riverside-ehr identity, issued by the dev CA, expired in 2020
 #   rogue-ca.crt/.key, rogue-client.crt/.key   a second CA and a riverside-ehr cert it issued
 #   disabled-partner.crt/.key  a valid cert for a partner the registry lists as disabled
+#   revoked-partner.crt/.key   a cert for partner id "revoked-partner", issued by the dev CA and
+#                              revoked in ca.crl.pem
+#   ca.crl.pem                 CRL of the dev CA revoking revoked-partner (rebuilt every run)
+#   rogue-ca.crl.pem           an empty CRL of the rogue CA (for tests loading several CRLs)
+#   .ca/                       the minimal `openssl ca` state behind the CRLs (rebuilt every run)
 #
 # Usage: certs/gen-dev-certs.sh OUTDIR [--force] [--test-extras]
 # Idempotent: existing files are kept unless --force. Private keys are mode 600. Nothing here is
@@ -141,37 +146,70 @@ if [[ $extras -eq 1 ]]; then
   issue rogue-client rogue-ca riverside-ehr "$(client_ext riverside-ehr)"
   force=$rogue_force
 
+  # `openssl ca` state for the dev CA and the rogue CA, rebuilt from scratch on every run (the
+  # CAs may just have been replaced): it signs the expired certificate and makes the CRLs.
+  # ca_init NAME: a fresh database in $out/.ca/NAME for the CA $out/NAME.crt.
+  ca_init() {
+    local dir="$out/.ca/$1"
+    rm -rf "$dir"
+    mkdir -p "$dir/new"
+    : >"$dir/index.txt"
+    openssl rand -hex 16 >"$dir/serial"
+    echo 01 >"$dir/crlnumber"
+    cat >"$dir/ca.cnf" <<EOF
+[ca]
+default_ca = dev
+[dev]
+dir = $dir
+database = \$dir/index.txt
+serial = \$dir/serial
+crlnumber = \$dir/crlnumber
+new_certs_dir = \$dir/new
+certificate = $out/$1.crt
+private_key = $out/$1.key
+default_md = sha256
+default_crl_days = 825
+policy = any
+unique_subject = no
+copy_extensions = none
+[any]
+organizationName = optional
+commonName = supplied
+EOF
+  }
+  # ca_run NAME ARGS...: `openssl ca` with NAME's config; its chatter is shown only on failure.
+  ca_run() {
+    local name="$1"
+    shift
+    if ! openssl ca -batch -notext -config "$out/.ca/$name/ca.cnf" "$@" >"$tmp/ca.log" 2>&1; then
+      cat "$tmp/ca.log" >&2
+      return 1
+    fi
+  }
+  ca_init ca
+  ca_init rogue-ca
+
   # An expired certificate: OpenSSL 3.0's x509 cannot set a start date in the past, so sign it
   # with `openssl ca`, which takes explicit -startdate/-enddate.
   if ! have expired-client; then
     new_key "$out/expired-client.key"
     openssl req -new -sha256 -key "$out/expired-client.key" \
       -subj "/O=carebridge dev/CN=riverside-ehr" -out "$tmp/expired.csr"
-    mkdir -p "$tmp/ca/new"
-    : >"$tmp/ca/index.txt"
-    openssl rand -hex 16 >"$tmp/ca/serial"
     client_ext riverside-ehr >"$tmp/expired.ext"
-    cat >"$tmp/ca/ca.cnf" <<EOF
-[ca]
-default_ca = dev
-[dev]
-dir = $tmp/ca
-database = \$dir/index.txt
-serial = \$dir/serial
-new_certs_dir = \$dir/new
-default_md = sha256
-policy = any
-unique_subject = no
-copy_extensions = none
-[any]
-commonName = supplied
-organizationName = optional
-EOF
-    openssl ca -batch -notext -config "$tmp/ca/ca.cnf" -cert "$out/ca.crt" -keyfile "$out/ca.key" \
-      -startdate 20190101000000Z -enddate 20200101000000Z -extfile "$tmp/expired.ext" \
-      -in "$tmp/expired.csr" -out "$out/expired-client.crt" 2>/dev/null
+    ca_run ca -startdate 20190101000000Z -enddate 20200101000000Z -extfile "$tmp/expired.ext" \
+      -in "$tmp/expired.csr" -out "$out/expired-client.crt"
     chmod 644 "$out/expired-client.crt"
   fi
+
+  # A valid certificate that the dev CA's CRL revokes. The CRLs are rebuilt on every run, so they
+  # always match the CAs and certificates on disk.
+  issue revoked-partner ca revoked-partner "$(client_ext revoked-partner)"
+  ca_run ca -revoke "$out/revoked-partner.crt" -crl_reason keyCompromise
+  ca_run ca -gencrl -out "$tmp/ca.crl.pem"
+  ca_run rogue-ca -gencrl -out "$tmp/rogue-ca.crl.pem"
+  chmod 644 "$tmp/ca.crl.pem" "$tmp/rogue-ca.crl.pem"
+  mv -f "$tmp/ca.crl.pem" "$out/ca.crl.pem"
+  mv -f "$tmp/rogue-ca.crl.pem" "$out/rogue-ca.crl.pem"
 fi
 
 echo "dev certificates in $out"
