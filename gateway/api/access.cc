@@ -81,6 +81,60 @@ Reach Authorize(PartnerKind kind, Interaction interaction, std::string_view type
   return Reach::kNone;
 }
 
+bool ScopesAllow(const std::vector<std::string>& scopes, Interaction interaction,
+                 std::string_view type) {
+  if (interaction == Interaction::kCapabilities) {
+    return true;
+  }
+  // The SMART v2 letter each interaction needs: create, read, update, delete, search.
+  char letter = 'r';
+  switch (interaction) {
+    case Interaction::kRead:
+      letter = 'r';
+      break;
+    case Interaction::kSearch:
+    case Interaction::kSystemHistory:
+      letter = 's';
+      break;
+    case Interaction::kCreate:
+    case Interaction::kBundle:
+      letter = 'c';
+      break;
+    case Interaction::kUpdate:
+      letter = 'u';
+      break;
+    case Interaction::kDelete:
+      letter = 'd';
+      break;
+    case Interaction::kCapabilities:
+      break;
+  }
+  const bool write = letter == 'c' || letter == 'u' || letter == 'd';
+  for (std::string_view scope : scopes) {
+    if (!scope.starts_with("system/")) {
+      continue;
+    }
+    scope.remove_prefix(7);
+    std::size_t dot = scope.find('.');
+    if (dot == std::string_view::npos) {
+      continue;
+    }
+    std::string_view scope_type = scope.substr(0, dot);
+    std::string_view permission = scope.substr(dot + 1);
+    // A bundle needs some write scope here; its entries are then checked type by type.
+    if (scope_type != "*" && scope_type != type && interaction != Interaction::kBundle) {
+      continue;
+    }
+    if (permission == "*" || (permission == "write" && write) ||
+        (permission == "read" && !write) ||
+        (permission.find_first_not_of("cruds") == std::string_view::npos &&
+         permission.find(letter) != std::string_view::npos)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string_view AddressedParam(std::string_view type) {
   if (type == "Task") {
     return "owner";

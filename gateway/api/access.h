@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "gateway/auth/partner.h"
 
@@ -39,6 +40,12 @@ Reach Authorize(auth::PartnerKind kind, Interaction interaction, std::string_vie
 // The search criterion that confines an agency's search of `type` to what is addressed to it
 // ("owner" for Task, "performer" for ServiceRequest); empty when the type has none.
 std::string_view AddressedParam(std::string_view type);
+
+// Whether SMART system scopes (v1 "system/Task.read", "system/*.write", "system/*.*"; v2
+// "system/Task.cruds") cover `interaction` on `type`. Capabilities are always covered; a bundle
+// is covered by any write scope (its entries are then checked one by one).
+bool ScopesAllow(const std::vector<std::string>& scopes, Interaction interaction,
+                 std::string_view type);
 
 // Per-partner token buckets. Thread-safe.
 class RateLimiter {

@@ -290,6 +290,7 @@ std::optional<HttpResponse> FhirApi::Impl::Admit(Exchange& ex) {
     }
     ex.partner = partners.FindById(claims->partner_id);
     claimed_purpose = claims->purpose;
+    ex.scopes = std::move(claims->scopes);
   } else if (request.peer_certificate) {
     const PeerCertificate& cert = *request.peer_certificate;
     ex.partner = partners.FindByCertificate(cert.sha256_fingerprint, cert.subject, cert.common_name,
@@ -488,6 +489,11 @@ std::optional<HttpResponse> FhirApi::Impl::Permit(Exchange& ex, Interaction inte
                          "Partner " + ex.partner->id + " (" +
                              std::string(auth::ToString(ex.partner->kind)) +
                              ") may not use this interaction on " + what);
+  }
+  if (ex.scopes && !ScopesAllow(*ex.scopes, interaction, type)) {
+    return ErrorResponse(403, IssueType::kForbidden,
+                         "The access token's scopes do not cover this interaction on " +
+                             (type.empty() ? std::string("the server") : std::string(type)));
   }
   if (reach == Reach::kAddressed) {
     ex.addressed_to = ex.partner->OrganizationReference();

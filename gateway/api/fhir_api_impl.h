@@ -36,6 +36,8 @@ struct Exchange {
   std::string response_type;               // the negotiated JSON media type
   const auth::Partner* partner = nullptr;  // who is asking (set before routing)
   std::string purpose;                     // the purpose of use in force (v3 PurposeOfUse code)
+  // Set for bearer-token requests: the token's SMART scopes bound what the role allows.
+  std::optional<std::vector<std::string>> scopes;
   // Set when the partner may reach only resources addressed to it (agencies): its Organization
   // reference. Reads of anything else answer 404, searches are confined to it.
   std::string addressed_to;

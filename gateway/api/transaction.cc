@@ -159,7 +159,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
                               : method == "PUT" ? Interaction::kUpdate
                                                 : Interaction::kDelete;
     // Bundles carry no confined writes: an agency updates its Tasks one by one.
-    if (Authorize(ex->partner->kind, interaction, type) != Reach::kAll) {
+    if (Authorize(ex->partner->kind, interaction, type) != Reach::kAll ||
+        (ex->scopes && !ScopesAllow(*ex->scopes, interaction, type))) {
       fail(i, 403,
            EntryOutcome(
                i, IssueType::kForbidden,
@@ -359,6 +360,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     sub->response_type = ex->response_type;
     sub->partner = ex->partner;
     sub->purpose = ex->purpose;
+    sub->scopes = ex->scopes;
     auto target = ParseTarget(sub->request.target);
     if (!target) {
       fail(i, 400, EntryOutcome(i, IssueType::kInvalid, "Malformed request.url"));
