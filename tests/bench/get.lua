@@ -4,3 +4,9 @@ dofile(dir .. "report.lua")
 
 wrk.method = "GET"
 wrk.headers["Accept"] = "application/fhir+json"
+-- carebridge is measured on its authenticated path: "Authorization: Bearer <token>".
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then
+  local name, value = auth:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
+end

@@ -16,3 +16,9 @@ wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/fhir+json"
 wrk.headers["Accept"] = "application/fhir+json"
+-- carebridge is measured on its authenticated path: "Authorization: Bearer <token>".
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then
+  local name, value = auth:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
+end

@@ -150,7 +150,9 @@ export BENCH_BODY="$body"
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
-curl_tls() { curl -sS --max-time 10 --cacert "$certs/ca.crt" "$@"; }
+curl_tls() { curl -sS --max-time 10 --cacert "$certs/ca.crt" "${auth_header[@]}" "$@"; }
+auth_header=()  # set while talking to carebridge: its /fhir answers authenticated partners only
+carebridge_auth=""
 
 # wait_ready URL PID NAME: until URL answers 200 (30 s), or the process dies.
 wait_ready() {
@@ -189,8 +191,16 @@ declare -A read_url create_url server_pid server_note idle_rss
 if wants carebridge; then
   log "starting carebridge"
   mkdir -p "$tmp/carebridge/data"
+  # One EHR partner, authenticated by a bearer token from the token endpoint (wrk cannot present
+  # a client certificate), with a rate limit the benchmark never meets.
   cat >"$tmp/carebridge/config.json" <<EOF
-{"server":{"cert":"$certs/server.crt","key":"$certs/server.key"}}
+{"server":{"cert":"$certs/server.crt","key":"$certs/server.key","client_ca":"$certs/ca.crt"},
+ "token_audience":"https://carebridge.bench/auth/token","token_lifetime_s":3600,
+ "partners":[{"id":"riverside-ehr","name":"Riverside","kind":"ehr",
+   "cert_subjects":["urn:carebridge:partner:riverside-ehr"],
+   "purposes":["TREAT"],"default_purpose":"TREAT",
+   "jwt_public_key_file":"$certs/riverside-ehr.jwt.pub",
+   "requests_per_second":10000000,"burst":10000000}]}
 EOF
   "$binary" serve --config "$tmp/carebridge/config.json" --listen 127.0.0.1:0 \
     --data-dir "$tmp/carebridge/data" --port-file "$tmp/carebridge/port" \
@@ -205,6 +215,27 @@ EOF
   port=$(cat "$tmp/carebridge/port" 2>/dev/null) || die "carebridge wrote no port file"
   base="https://127.0.0.1:$port"
   wait_ready "$base/readyz" "${server_pid[carebridge]}" carebridge
+  # SMART Backend Services: an ES384 client assertion signed with the partner's key.
+  assertion=$(node -e '
+    const crypto = require("crypto"), fs = require("fs");
+    const [key, aud] = process.argv.slice(1);
+    const b64 = (b) => Buffer.from(b).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const head = b64(JSON.stringify({alg: "ES384", typ: "JWT"}));
+    const body = b64(JSON.stringify({iss: "riverside-ehr", sub: "riverside-ehr", aud,
+                                     exp: now + 240, iat: now, jti: crypto.randomUUID()}));
+    const sig = crypto.sign("sha384", Buffer.from(head + "." + body),
+                            {key: fs.readFileSync(key), dsaEncoding: "ieee-p1363"});
+    console.log(head + "." + body + "." + sig.toString("base64url"));' \
+    "$certs/riverside-ehr.jwt.key" "https://carebridge.bench/auth/token")
+  token=$(curl_tls -X POST --data-urlencode grant_type=client_credentials \
+    --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+    --data-urlencode "client_assertion=$assertion" --data-urlencode 'scope=system/*.*' \
+    "$base/auth/token" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+      try{console.log(JSON.parse(s).access_token||"")}catch(e){console.log("")}})')
+  [[ -n "$token" ]] || die "carebridge: the token endpoint gave no access token"
+  carebridge_auth="Authorization: Bearer $token"
+  auth_header=(-H "$carebridge_auth")
   create_url[carebridge]="$base/fhir/CarePlan"
   location=$(check_create carebridge "${create_url[carebridge]}")
   id=$(node -e 'const fs=require("fs");let id="";try{id=JSON.parse(fs.readFileSync(process.argv[1],"utf8")).id||""}catch(e){}
@@ -213,6 +244,7 @@ EOF
   [[ -n "$id" ]] || die "carebridge: no id in the create response (Location: $location)"
   read_url[carebridge]="$base/fhir/CarePlan/$id"
   check_read carebridge "${read_url[carebridge]}" "$tmp/carebridge.read.json"
+  auth_header=()
   server_note[carebridge]="TLS, SQLite WAL synchronous=FULL (durable), $binary, tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo '+dirty')"
 fi
 
@@ -349,7 +381,10 @@ run_wrk() { # CASE URL CONNS SECONDS -> wrk output on stdout
   local kind=$1 url=$2 c=$3 secs=$4 threads=$(($3 < 2 ? $3 : 2)) script
   script="$bench/get.lua"
   [[ "$kind" == create ]] && script="$bench/post.lua"
-  timeout $((secs + 30)) wrk -t "$threads" -c "$c" -d "${secs}s" --timeout 5s -s "$script" "$url"
+  local auth=""
+  [[ "$s" == carebridge ]] && auth=$carebridge_auth
+  BENCH_AUTH=$auth timeout $((secs + 30)) wrk -t "$threads" -c "$c" -d "${secs}s" --timeout 5s \
+    -s "$script" "$url"
 }
 
 total_cases=$((2 * $(wc -w <<<"$connections") * ${#servers[@]}))
