@@ -98,8 +98,12 @@ class Listener;
 // Book-keeping for one accepted connection, shared between its session coroutine and Stop.
 // Fields below `executor` are touched only on the connection's strand.
 struct Connection {
-  Connection(Listener* owner, net::any_io_executor strand, std::string remote_address)
-      : listener(owner), executor(std::move(strand)), remote(std::move(remote_address)) {}
+  Connection(Listener* owner, net::any_io_executor strand, std::string remote_address,
+             std::string remote_ip_address)
+      : listener(owner),
+        executor(std::move(strand)),
+        remote(std::move(remote_address)),
+        remote_ip(std::move(remote_ip_address)) {}
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -107,13 +111,17 @@ struct Connection {
   Listener* const listener;
   const net::any_io_executor executor;  // the session's strand
   const std::string remote;             // "ip:port"
+  const std::string remote_ip;          // "ip"
 
   beast::tcp_stream* tcp = nullptr;  // the lowest layer while the session runs
   bool idle = false;                 // waiting for the first byte of a request
   bool stopping = false;             // Stop was called: finish the current request, then close
-  // SHA-256 of the verified client certificate, empty without one. Partner identity (issue 3)
-  // is derived from it.
-  std::string peer_cert_sha256;
+  // The verified client certificate, computed once after the handshake and copied into every
+  // request of the connection.
+  std::optional<api::PeerCertificate> peer_certificate;
+  // The identity counted against max_connections_per_client; empty until admitted. Written under
+  // Listener::mutex_ on the strand, read when the Connection dies.
+  std::string client_key;
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -129,6 +137,35 @@ std::string FormatEndpoint(const tcp::endpoint& endpoint) {
   out += ':';
   out += std::to_string(endpoint.port());
   return out;
+}
+
+// Handshake failures that are just a client going away (port probes, cancelled connects).
+bool IsClientGone(const beast::error_code& ec) {
+  return ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == net::error::broken_pipe || ec == net::error::operation_aborted ||
+         ec == ssl::error::stream_truncated;
+}
+
+// Logs a failed TLS handshake: refused certificates and protocol mismatches at warn with the
+// reason, a client leaving at debug.
+void LogHandshakeFailure(const Connection& conn, const beast::error_code& ec,
+                         const CertificateRefusal& refusal) {
+  if (refusal.x509_error != 0) {
+    Log(LogLevel::kWarn, "TLS handshake refused: client certificate",
+        {{"remote", conn.remote},
+         {"reason", RefusalReason(refusal.x509_error)},
+         {"subject", refusal.subject},
+         {"sha256", refusal.sha256_fingerprint}});
+  } else if (ec == beast::error::timeout) {
+    Log(LogLevel::kWarn, "TLS handshake refused: timed out",
+        {{"remote", conn.remote}, {"reason", "no complete handshake within header_timeout"}});
+  } else if (IsClientGone(ec)) {
+    Log(LogLevel::kDebug, "client left during the TLS handshake",
+        {{"remote", conn.remote}, {"error", ec.message()}});
+  } else {
+    Log(LogLevel::kWarn, "TLS handshake refused",
+        {{"remote", conn.remote}, {"reason", ec.message()}});
+  }
 }
 
 api::HttpResponse ErrorResponse(int status, fhir::IssueType type, std::string diagnostics) {
@@ -147,7 +184,7 @@ bool IsHttpParseError(const beast::error_code& ec) {
   return ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
-api::HttpRequest ToApiRequest(http::request<http::string_body>&& in, const std::string& remote) {
+api::HttpRequest ToApiRequest(http::request<http::string_body>&& in, const Connection& conn) {
   api::HttpRequest out;
   out.method = std::string(in.method_string());
   out.target = std::string(in.target());
@@ -162,7 +199,8 @@ api::HttpRequest ToApiRequest(http::request<http::string_body>&& in, const std::
     out.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   out.body = std::move(in.body());
-  out.remote_address = remote;
+  out.remote_address = conn.remote;
+  out.peer_certificate = conn.peer_certificate;
   return out;
 }
 
@@ -241,6 +279,12 @@ class Listener {
   void OnConnectionClosed(Connection* connection) {
     std::lock_guard lock(mutex_);
     connections_.erase(connection);
+    if (!connection->client_key.empty()) {
+      auto it = per_client_.find(connection->client_key);
+      if (it != per_client_.end() && --it->second <= 0) {
+        per_client_.erase(it);
+      }
+    }
     if (stopping_ && connections_.empty() && !destroying_) {
       ioc_.stop();
     }
@@ -252,6 +296,9 @@ class Listener {
   static net::awaitable<void> Session(ConnectionPtr connection, Stream stream);
 
   void OnAccepted(tcp::socket socket);
+  // Counts `conn` against max_connections_per_client under identity `key`; false (and not
+  // counted) when that identity already has the maximum open.
+  bool AdmitClient(Connection& conn, std::string key);
   // The connections still alive. REQUIRES: mutex_ is not held.
   std::vector<ConnectionPtr> LiveConnections();
   void BeginStop();   // on the acceptor's strand
@@ -264,8 +311,9 @@ class Listener {
 
   std::mutex mutex_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;  // guarded by mutex_
-  bool stopping_ = false;                                                   // guarded by mutex_
-  bool destroying_ = false;                                                 // guarded by mutex_
+  std::unordered_map<std::string, int> per_client_;  // open connections per identity; mutex_
+  bool stopping_ = false;                            // guarded by mutex_
+  bool destroying_ = false;                          // guarded by mutex_
 
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_requested_{false};
@@ -508,7 +556,8 @@ void Listener::OnAccepted(tcp::socket socket) {
           {{"remote", FormatEndpoint(remote)}});
       return;
     }
-    connection = std::make_shared<Connection>(this, socket.get_executor(), FormatEndpoint(remote));
+    connection = std::make_shared<Connection>(this, socket.get_executor(), FormatEndpoint(remote),
+                                              remote.address().to_string());
     connections_.emplace(connection.get(), connection);
   }
   auto done = [remote_address = connection->remote](std::exception_ptr e) {
@@ -532,6 +581,20 @@ void Listener::OnAccepted(tcp::socket socket) {
   }
 }
 
+bool Listener::AdmitClient(Connection& conn, std::string key) {
+  std::lock_guard lock(mutex_);
+  int& open = per_client_[key];
+  if (config_.max_connections_per_client > 0 && open >= config_.max_connections_per_client) {
+    if (open == 0) {
+      per_client_.erase(key);
+    }
+    return false;
+  }
+  ++open;
+  conn.client_key = std::move(key);
+  return true;
+}
+
 template <class Stream>
 net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) {
   Connection& conn = *connection;
@@ -542,14 +605,33 @@ net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) 
   StreamRegistration registration{conn};
 
   if constexpr (kIsTls<Stream>) {
+    // The whole handshake shares one deadline: a client that never sends (or trickles) its
+    // ClientHello is cut off like a slow-loris.
+    CertificateRefusal refusal;
+    RecordCertificateRefusal(stream.native_handle(), &refusal);
     transport.expires_after(config.header_timeout);
     auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
+    RecordCertificateRefusal(stream.native_handle(), nullptr);
     if (ec) {
-      Log(LogLevel::kDebug, "TLS handshake failed",
-          {{"remote", conn.remote}, {"error", ec.message()}});
+      LogHandshakeFailure(conn, ec, refusal);
       co_return;
     }
-    conn.peer_cert_sha256 = VerifiedPeerCertificateSha256(stream.native_handle());
+    conn.peer_certificate = VerifiedPeerCertificate(stream.native_handle());
+  }
+
+  // The per-client limit: a client holding too many connections gets this one closed before any
+  // request is read.
+  std::string client_key = conn.peer_certificate
+                               ? "cert:" + conn.peer_certificate->sha256_fingerprint
+                               : "ip:" + conn.remote_ip;
+  if (!conn.listener->AdmitClient(conn, client_key)) {
+    Log(LogLevel::kWarn, "per-client connection limit reached; closing new connection",
+        {{"remote", conn.remote},
+         {"client", client_key},
+         {"limit", std::to_string(config.max_connections_per_client)}});
+    beast::error_code ec;
+    transport.socket().close(ec);
+    co_return;
   }
 
   beast::flat_buffer buffer;
@@ -650,7 +732,7 @@ net::awaitable<void> Listener::Session(ConnectionPtr connection, Stream stream) 
       response = std::move(*error);
       linger = true;
     } else {
-      response = co_await CallHandler(handler, ToApiRequest(parser.release(), conn.remote));
+      response = co_await CallHandler(handler, ToApiRequest(parser.release(), conn));
     }
     keep_alive = keep_alive && !conn.stopping;
     const int status = response.status;

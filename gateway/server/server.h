@@ -33,6 +33,20 @@ std::error_code make_error_code(errc e);
 // no 408 can follow). `Expect: 100-continue` is honoured once the headers pass the limits.
 // Connections beyond max_connections are accepted and closed at once, before any TLS work.
 //
+// TLS (see tls.h for the policy): the handshake must complete within header_timeout. With
+// client_ca_file set, a client certificate is requested but not required; one that does not
+// verify (unknown CA, expired, revoked by CRL or by revoked_fingerprints) fails the handshake with
+// a TLS alert. Every refused handshake is logged at warn with the reason and remote address. A
+// verified certificate is described once per connection and copied into each request's
+// peer_certificate; without one, peer_certificate is empty and the API decides what is open.
+//
+// Per-client limit: after the handshake, a connection is counted against its client identity
+// (the verified certificate's SHA-256 fingerprint, else the remote IP). When that identity already
+// holds max_connections_per_client open connections (<= 0: no limit), the new one is closed at
+// once, before any request is read, and a warn line is logged; the client sees the connection
+// drop. Closing (rather than answering 503) frees the slot immediately, so a client flooding
+// connections cannot hold the global max_connections slots that others need.
+//
 // Thread-safety: Stop() and port() may be called from any thread; the rest from one thread.
 class Server {
  public:
