@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,13 +16,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
+#include <iterator>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -33,9 +39,9 @@ namespace {
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
-// /echo: 200 with the request body; the method, target, remote address and header names come
-// back in x- headers. /status/NNN: that status. /slow?ms=N: waits N ms, then 200 "slow".
-// /throw: throws.
+// /echo: 200 with the request body; the method, target, remote address, header names and the
+// peer certificate come back in x- headers. /status/NNN: that status. /slow?ms=N: waits N ms,
+// then 200 "slow". /throw: throws.
 class TestHandler final : public api::HttpHandler {
  public:
   net::awaitable<api::HttpResponse> Handle(api::HttpRequest request) override {
@@ -69,6 +75,23 @@ class TestHandler final : public api::HttpHandler {
     response.headers.emplace_back("x-target", request.target);
     response.headers.emplace_back("x-remote", request.remote_address);
     response.headers.emplace_back("x-header-names", names);
+    if (const auto& cert = request.peer_certificate) {
+      std::string uris;
+      for (const auto& uri : cert->uri_sans) {
+        uris += uri + ";";
+      }
+      std::string dns;
+      for (const auto& name : cert->dns_sans) {
+        dns += name + ";";
+      }
+      response.headers.emplace_back("x-peer-sha256", cert->sha256_fingerprint);
+      response.headers.emplace_back("x-peer-subject", cert->subject);
+      response.headers.emplace_back("x-peer-cn", cert->common_name);
+      response.headers.emplace_back("x-peer-uri-sans", uris);
+      response.headers.emplace_back("x-peer-dns-sans", dns);
+    } else {
+      response.headers.emplace_back("x-peer", "none");
+    }
     response.body = std::move(request.body);
     co_return response;
   }
@@ -88,7 +111,8 @@ class ServerEnvironment : public ::testing::Environment {
     CertDir() = std::filesystem::temp_directory_path() /
                 ("carebridge-server-test-" + std::to_string(::getpid()));
     const std::string command = std::string("bash '") + CAREBRIDGE_SOURCE_DIR +
-                                "/certs/gen-dev-certs.sh' '" + CertDir().string() + "' >/dev/null";
+                                "/certs/gen-dev-certs.sh' '" + CertDir().string() +
+                                "' --test-extras >/dev/null";
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   }
   void TearDown() override {
@@ -173,6 +197,8 @@ struct RequestOptions {
   std::vector<std::string> headers;
   long ssl_version = CURL_SSLVERSION_DEFAULT;
   bool tls = true;
+  std::string client_cert;  // NAME: present CertDir()/NAME.crt with NAME.key
+  std::string ciphers;      // CURLOPT_SSL_CIPHER_LIST (TLS 1.2 and below)
 };
 
 CurlPtr NewCurl() { return CurlPtr(curl_easy_init()); }
@@ -206,6 +232,15 @@ CurlReply Perform(CURL* curl, std::uint16_t port, const std::string& path,
     list = curl_slist_append(list, header.c_str());
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  const std::string cert = (CertDir() / (options.client_cert + ".crt")).string();
+  const std::string key = (CertDir() / (options.client_cert + ".key")).string();
+  if (!options.client_cert.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, cert.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, key.c_str());
+  }
+  if (!options.ciphers.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSL_CIPHER_LIST, options.ciphers.c_str());
+  }
   reply.code = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
   curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &reply.connects);
@@ -618,6 +653,459 @@ TEST(ServerTest, ClientCertificateIsRequestedNotRequired) {
   auto reply = Perform(curl.get(), server.port(), "/echo");
   EXPECT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
   EXPECT_EQ(reply.status, 200);
+}
+
+// ---- Mutual TLS, TLS policy, per-client limits -------------------------------------------
+
+// The value of response header `name` (as the test handler writes it), or "" when absent.
+std::string HeaderValue(const CurlReply& reply, const std::string& name) {
+  const std::string prefix = name + ": ";
+  std::size_t pos = 0;
+  while ((pos = reply.headers.find(prefix, pos)) != std::string::npos) {
+    if (pos == 0 || reply.headers[pos - 1] == '\n') {
+      const std::size_t start = pos + prefix.size();
+      const std::size_t end = reply.headers.find("\r\n", start);
+      return reply.headers.substr(start, end == std::string::npos ? end : end - start);
+    }
+    pos += prefix.size();
+  }
+  return {};
+}
+
+// `openssl x509 -fingerprint -sha256` of CertDir()/NAME.crt as printed: "AB:CD:...".
+std::string OpenSslCliFingerprint(const std::string& name) {
+  const std::string command = "openssl x509 -noout -fingerprint -sha256 -in '" +
+                              (CertDir() / (name + ".crt")).string() + "'";
+  std::string out;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, pipe) != nullptr) {
+      out += buf;
+    }
+    ::pclose(pipe);
+  }
+  const auto eq = out.find('=');
+  if (eq == std::string::npos) {
+    return {};
+  }
+  out = out.substr(eq + 1);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
+    out.pop_back();
+  }
+  return out;
+}
+
+// "AB:CD:..." -> "abcd...".
+std::string LowerHex(const std::string& fingerprint) {
+  std::string out;
+  for (char c : fingerprint) {
+    if (c != ':') {
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return out;
+}
+
+// Sends this process's stderr (where the server logs) to a file while it lives.
+class StderrCapture {
+ public:
+  StderrCapture() : path_(CertDir() / ("stderr-" + std::to_string(++counter_) + ".log")) {
+    std::fflush(stderr);
+    saved_ = ::dup(STDERR_FILENO);
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  ~StderrCapture() {
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    // Show what was captured, as if it had not been.
+    std::fputs(Text().c_str(), stderr);
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+
+  std::string Text() const {
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // The first captured line containing every one of `needles`, waiting up to 5 s for it (the
+  // server logs on its own threads); "" when none appears.
+  std::string WaitForLine(const std::vector<std::string>& needles) const {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+      std::istringstream lines(Text());
+      std::string line;
+      while (std::getline(lines, line)) {
+        bool all = true;
+        for (const auto& needle : needles) {
+          all = all && line.find(needle) != std::string::npos;
+        }
+        if (all) {
+          return line;
+        }
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        return {};
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+  int saved_ = -1;
+};
+
+config::ServerConfig MutualTlsConfig() {
+  auto config = TestConfig(true);
+  config.client_ca_file = (CertDir() / "ca.crt").string();
+  return config;
+}
+
+constexpr long kTls12Only =
+    static_cast<long>(CURL_SSLVERSION_TLSv1_2) | static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_2);
+constexpr long kTls13Only =
+    static_cast<long>(CURL_SSLVERSION_TLSv1_3) | static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_3);
+
+TEST(MutualTlsTest, VerifiedCertificateReachesTheHandlerOnEveryRequest) {
+  RunningServer server(MutualTlsConfig());
+  const std::string expected_sha256 = LowerHex(OpenSslCliFingerprint("riverside-ehr"));
+  ASSERT_EQ(expected_sha256.size(), 64u);
+  for (long version : {kTls12Only, kTls13Only}) {
+    RequestOptions options;
+    options.client_cert = "riverside-ehr";
+    options.ssl_version = version;
+    auto curl = NewCurl();
+    for (int i = 0; i < 2; ++i) {  // the second request reuses the connection
+      auto reply = Perform(curl.get(), server.port(), "/echo", options);
+      ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+      EXPECT_EQ(reply.status, 200);
+      EXPECT_EQ(reply.connects, i == 0 ? 1 : 0);
+      EXPECT_EQ(HeaderValue(reply, "x-peer-sha256"), expected_sha256) << reply.headers;
+      EXPECT_EQ(HeaderValue(reply, "x-peer-subject"), "CN=riverside-ehr,O=carebridge dev");
+      EXPECT_EQ(HeaderValue(reply, "x-peer-cn"), "riverside-ehr");
+      EXPECT_EQ(HeaderValue(reply, "x-peer-uri-sans"), "urn:carebridge:partner:riverside-ehr;");
+      EXPECT_EQ(HeaderValue(reply, "x-peer-dns-sans"), "");
+      EXPECT_EQ(HeaderValue(reply, "x-peer"), "");
+    }
+  }
+}
+
+TEST(MutualTlsTest, DisabledPartnerCertificateStillVerifies) {
+  // Whether the partner may do anything is the API's decision; the transport passes it on.
+  RunningServer server(MutualTlsConfig());
+  RequestOptions options;
+  options.client_cert = "disabled-partner";
+  auto reply = Request(server.port(), "/echo", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(HeaderValue(reply, "x-peer-sha256"),
+            LowerHex(OpenSslCliFingerprint("disabled-partner")));
+  EXPECT_EQ(HeaderValue(reply, "x-peer-uri-sans"), "urn:carebridge:partner:disabled-partner;");
+}
+
+TEST(MutualTlsTest, WithoutACertificateTheRequestArrivesWithoutPeer) {
+  RunningServer server(MutualTlsConfig());
+  auto reply = Request(server.port(), "/echo");
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(HeaderValue(reply, "x-peer"), "none");
+  EXPECT_EQ(HeaderValue(reply, "x-peer-sha256"), "");
+}
+
+TEST(MutualTlsTest, WithoutClientCaNoCertificateIsAskedFor) {
+  RunningServer server(TestConfig(true));
+  RequestOptions options;
+  options.client_cert = "riverside-ehr";
+  auto reply = Request(server.port(), "/echo", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(HeaderValue(reply, "x-peer"), "none");
+}
+
+struct RefusalCase {
+  std::string certificate;
+  std::string reason;  // in the warn log line
+};
+
+// Connects with `certificate` over TLS 1.2 and 1.3: the handshake must fail (TLS 1.2: curl's
+// connect fails with an SSL error, CURLE_PEER_FAILED_VERIFICATION for a "certificate expired"
+// alert; TLS 1.3: the server's alert arrives after the client's Finished, so curl sees
+// it when reading), nothing reaches the handler, and a warn line gives the reason and the remote.
+void ExpectRefused(RunningServer& server, const RefusalCase& refusal) {
+  const int handled_before = server.handler().requests.load();
+  for (long version : {kTls12Only, kTls13Only}) {
+    StderrCapture capture;
+    RequestOptions options;
+    options.client_cert = refusal.certificate;
+    options.ssl_version = version;
+    const auto reply = Request(server.port(), "/echo", options);
+    const char* label = version == kTls12Only ? "TLS 1.2" : "TLS 1.3";
+    if (version == kTls12Only) {
+      EXPECT_TRUE(reply.code == CURLE_SSL_CONNECT_ERROR ||
+                  reply.code == CURLE_PEER_FAILED_VERIFICATION)
+          << refusal.certificate << " " << label << ": " << curl_easy_strerror(reply.code);
+    } else {
+      EXPECT_NE(reply.code, CURLE_OK) << refusal.certificate << " " << label;
+    }
+    EXPECT_EQ(reply.status, 0) << refusal.certificate << " " << label;
+    const std::string line = capture.WaitForLine(
+        {"\"level\":\"warn\"", "\"reason\":\"" + refusal.reason, "\"remote\":\"127.0.0.1:"});
+    EXPECT_FALSE(line.empty()) << refusal.certificate << " " << label << ": no log line in\n"
+                               << capture.Text();
+  }
+  EXPECT_EQ(server.handler().requests.load(), handled_before) << refusal.certificate;
+}
+
+TEST(MutualTlsTest, UnknownCaIsRefusedAtTheHandshake) {
+  RunningServer server(MutualTlsConfig());
+  ExpectRefused(server, {"rogue-client", "unknown CA"});
+}
+
+TEST(MutualTlsTest, ExpiredCertificateIsRefusedAtTheHandshake) {
+  RunningServer server(MutualTlsConfig());
+  ExpectRefused(server, {"expired-client", "certificate expired"});
+}
+
+TEST(MutualTlsTest, CertificateRevokedByCrlIsRefused) {
+  auto config = MutualTlsConfig();
+  config.crl_file = (CertDir() / "ca.crl.pem").string();
+  RunningServer server(config);
+  ExpectRefused(server, {"revoked-partner", "certificate revoked (CRL)"});
+  // Certificates the CRL does not list still pass the CRL check.
+  RequestOptions options;
+  options.client_cert = "riverside-ehr";
+  auto reply = Request(server.port(), "/echo", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(HeaderValue(reply, "x-peer-cn"), "riverside-ehr");
+}
+
+TEST(MutualTlsTest, WithoutTheCrlTheRevokedCertificateVerifies) {
+  RunningServer server(MutualTlsConfig());
+  RequestOptions options;
+  options.client_cert = "revoked-partner";
+  auto reply = Request(server.port(), "/echo", options);
+  ASSERT_EQ(reply.code, CURLE_OK) << curl_easy_strerror(reply.code);
+  EXPECT_EQ(HeaderValue(reply, "x-peer-cn"), "revoked-partner");
+}
+
+TEST(MutualTlsTest, EveryCrlOfTheFileIsLoaded) {
+  // Two trusted CAs, their CRLs in one file (the dev CA's second): each CA's clients pass the
+  // CRL check only if its CRL was found.
+  const auto bundle = CertDir() / "two-cas.pem";
+  const auto crls = CertDir() / "two-crls.pem";
+  {
+    std::ofstream out(bundle);
+    out << std::ifstream(CertDir() / "ca.crt").rdbuf()
+        << std::ifstream(CertDir() / "rogue-ca.crt").rdbuf();
+  }
+  {
+    std::ofstream out(crls);
+    out << std::ifstream(CertDir() / "rogue-ca.crl.pem").rdbuf()
+        << std::ifstream(CertDir() / "ca.crl.pem").rdbuf();
+  }
+  auto config = TestConfig(true);
+  config.client_ca_file = bundle.string();
+  config.crl_file = crls.string();
+  RunningServer server(config);
+  for (const char* name : {"riverside-ehr", "rogue-client"}) {
+    RequestOptions options;
+    options.client_cert = name;
+    auto reply = Request(server.port(), "/echo", options);
+    EXPECT_EQ(reply.code, CURLE_OK) << name << ": " << curl_easy_strerror(reply.code);
+    EXPECT_EQ(HeaderValue(reply, "x-peer-sha256"), LowerHex(OpenSslCliFingerprint(name)));
+  }
+  ExpectRefused(server, {"revoked-partner", "certificate revoked (CRL)"});
+}
+
+TEST(MutualTlsTest, CertificateOnTheFingerprintListIsRefused) {
+  auto config = MutualTlsConfig();
+  // As openssl prints it: upper case with ':' separators.
+  config.revoked_fingerprints = {OpenSslCliFingerprint("lakeside-cmhc")};
+  ASSERT_EQ(config.revoked_fingerprints[0].size(), 95u);
+  RunningServer server(config);
+  ExpectRefused(server, {"lakeside-cmhc", "certificate fingerprint on the revoked list"});
+  RequestOptions options;
+  options.client_cert = "riverside-ehr";
+  EXPECT_EQ(Request(server.port(), "/echo", options).status, 200);
+}
+
+TEST(MutualTlsTest, FingerprintListAppliesToTheIssuingCaToo) {
+  auto config = MutualTlsConfig();
+  config.revoked_fingerprints = {LowerHex(OpenSslCliFingerprint("ca"))};
+  RunningServer server(config);
+  ExpectRefused(server, {"riverside-ehr", "certificate fingerprint on the revoked list"});
+  EXPECT_EQ(Request(server.port(), "/echo").status, 200);  // no certificate: still served
+}
+
+TEST(MutualTlsTest, StartRefusesBadRevocationSettings) {
+  struct Case {
+    std::function<void(config::ServerConfig&)> change;
+    std::string in_message;
+  };
+  const std::vector<Case> cases = {
+      {[](config::ServerConfig& c) { c.crl_file = (CertDir() / "ca.crl.pem").string(); },
+       "server.crl is set but server.client_ca is not"},
+      {[](config::ServerConfig& c) {
+         c.client_ca_file = (CertDir() / "ca.crt").string();
+         c.crl_file = (CertDir() / "missing.crl.pem").string();
+       },
+       "missing.crl.pem"},
+      {[](config::ServerConfig& c) {
+         c.client_ca_file = (CertDir() / "ca.crt").string();
+         c.crl_file = (CertDir() / "ca.crt").string();  // a certificate, no CRL
+       },
+       "holds no CRL"},
+      {[](config::ServerConfig& c) {
+         c.client_ca_file = (CertDir() / "ca.crt").string();
+         c.revoked_fingerprints = {"abcd"};
+       },
+       "server.revoked_fingerprints[0]"},
+  };
+  for (const auto& c : cases) {
+    auto config = TestConfig(true);
+    c.change(config);
+    TestHandler handler;
+    Server server(config, handler);
+    std::string message;
+    auto started = server.Start(message);
+    ASSERT_FALSE(started) << c.in_message;
+    EXPECT_EQ(started.error(), make_error_code(errc::kTls));
+    EXPECT_NE(message.find(c.in_message), std::string::npos) << message;
+  }
+}
+
+TEST(TlsPolicyTest, WeakTls12CipherSuitesAreRefused) {
+  RunningServer server(MutualTlsConfig());
+  // CBC, RSA key exchange, and CBC even with ECDHE: none is offered by the server.
+  for (const char* ciphers :
+       {"AES128-SHA", "AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384"}) {
+    StderrCapture capture;
+    RequestOptions options;
+    options.ssl_version = kTls12Only;
+    options.ciphers = ciphers;
+    auto reply = Request(server.port(), "/echo", options);
+    EXPECT_EQ(reply.code, CURLE_SSL_CONNECT_ERROR)
+        << ciphers << ": " << curl_easy_strerror(reply.code);
+    EXPECT_FALSE(capture.WaitForLine({"TLS handshake refused", "no shared cipher"}).empty())
+        << capture.Text();
+  }
+  EXPECT_EQ(server.handler().requests.load(), 0);
+  // The modern suites work.
+  for (const char* ciphers : {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"}) {
+    RequestOptions options;
+    options.ssl_version = kTls12Only;
+    options.ciphers = ciphers;
+    auto reply = Request(server.port(), "/echo", options);
+    EXPECT_EQ(reply.code, CURLE_OK) << ciphers << ": " << curl_easy_strerror(reply.code);
+  }
+}
+
+TEST(ConnectionLimitTest, PerClientLimitRefusesTheExtraConnectionOnly) {
+  auto config = MutualTlsConfig();
+  config.max_connections_per_client = 2;
+  RunningServer server(config);
+  RequestOptions riverside;
+  riverside.client_cert = "riverside-ehr";
+  // Two kept-alive connections with the same certificate.
+  auto first = NewCurl();
+  auto second = NewCurl();
+  ASSERT_EQ(Perform(first.get(), server.port(), "/echo", riverside).status, 200);
+  ASSERT_EQ(Perform(second.get(), server.port(), "/echo", riverside).status, 200);
+  {
+    StderrCapture capture;
+    for (long version : {kTls12Only, kTls13Only}) {
+      riverside.ssl_version = version;
+      auto extra = Request(server.port(), "/echo", riverside);
+      EXPECT_NE(extra.code, CURLE_OK);
+      EXPECT_EQ(extra.status, 0);
+    }
+    riverside.ssl_version = CURL_SSLVERSION_DEFAULT;
+    const std::string line = capture.WaitForLine(
+        {"per-client connection limit reached",
+         "\"client\":\"cert:" + LowerHex(OpenSslCliFingerprint("riverside-ehr"))});
+    EXPECT_FALSE(line.empty()) << capture.Text();
+  }
+  EXPECT_EQ(server.handler().requests.load(), 2);
+  // Other clients are still served: another certificate, and a client without one.
+  RequestOptions lakeside;
+  lakeside.client_cert = "lakeside-cmhc";
+  EXPECT_EQ(Request(server.port(), "/echo", lakeside).status, 200);
+  EXPECT_EQ(Request(server.port(), "/echo").status, 200);
+  // The held connections keep working.
+  auto again = Perform(first.get(), server.port(), "/echo", riverside);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.connects, 0);
+  // Once one closes, the client may connect again.
+  second.reset();
+  bool admitted = false;
+  for (int i = 0; i < 50 && !admitted; ++i) {
+    admitted = Request(server.port(), "/echo", riverside).status == 200;
+    if (!admitted) {
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  EXPECT_TRUE(admitted);
+}
+
+TEST(ConnectionLimitTest, WithoutACertificateTheLimitIsPerAddress) {
+  auto config = TestConfig(false);
+  config.max_connections_per_client = 2;
+  config.header_timeout = 10s;
+  RunningServer server(config);
+  RawSocket a(server.port());
+  RawSocket b(server.port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  std::this_thread::sleep_for(200ms);  // let the server admit both
+  RawSocket c(server.port());
+  bool closed = false;
+  c.ReadAll(&closed);
+  EXPECT_TRUE(closed);
+  ASSERT_TRUE(a.Send("GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(a.ReadAll().rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST(ConnectionLimitTest, FloodFromOneClientDoesNotStarveAnother) {
+  auto config = MutualTlsConfig();
+  config.max_connections = 8;
+  config.max_connections_per_client = 3;
+  RunningServer server(config);
+  // riverside-ehr opens many connections and keeps them; only 3 are admitted, so the global
+  // limit still leaves room for lakeside-cmhc.
+  std::vector<CurlPtr> flood;
+  int admitted = 0;
+  for (int i = 0; i < 12; ++i) {
+    RequestOptions options;
+    options.client_cert = "riverside-ehr";
+    flood.push_back(NewCurl());
+    admitted += Perform(flood.back().get(), server.port(), "/echo", options).status == 200;
+  }
+  EXPECT_EQ(admitted, 3);
+  RequestOptions lakeside;
+  lakeside.client_cert = "lakeside-cmhc";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Request(server.port(), "/echo", lakeside).status, 200);
+  }
+}
+
+TEST(ServerTest, TricklingTlsClientIsDisconnected) {
+  RunningServer server(MutualTlsConfig());  // handshake deadline: header_timeout, 1 s
+  RawSocket socket(server.port());
+  ASSERT_TRUE(socket.connected());
+  const auto start = std::chrono::steady_clock::now();
+  // A TLS record header announcing a ClientHello, then one byte every 100 ms.
+  ASSERT_TRUE(socket.Send(std::string("\x16\x03\x01\x02\x00", 5)));
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() - start < 8s) {
+    std::this_thread::sleep_for(100ms);
+    closed = !socket.Send(std::string(1, '\x01'));
+  }
+  if (!closed) {
+    socket.ReadAll(&closed);
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
 }  // namespace
