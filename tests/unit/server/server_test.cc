@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -1000,6 +1001,33 @@ TEST(TlsPolicyTest, WeakTls12CipherSuitesAreRefused) {
     auto reply = Request(server.port(), "/echo", options);
     EXPECT_EQ(reply.code, CURLE_OK) << ciphers << ": " << curl_easy_strerror(reply.code);
   }
+}
+
+TEST(TlsPolicyTest, RenegotiationIsRefused) {
+  RunningServer server(MutualTlsConfig());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  ASSERT_NE(ctx, nullptr);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);  // TLS 1.3 has no renegotiation at all
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  EXPECT_EQ(SSL_connect(ssl), 1);
+  EXPECT_EQ(SSL_renegotiate(ssl), 1);
+  // The server answers the new ClientHello with a no_renegotiation alert (SSL_OP_NO_RENEGOTIATION;
+  // OpenSSL 3 also refuses client-initiated renegotiation by default).
+  EXPECT_LE(SSL_do_handshake(ssl), 0);
+  SSL_free(ssl);
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  EXPECT_EQ(Request(server.port(), "/echo").status, 200);
 }
 
 TEST(ConnectionLimitTest, PerClientLimitRefusesTheExtraConnectionOnly) {
