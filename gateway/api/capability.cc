@@ -99,7 +99,7 @@ std::string BuildCapabilityStatement() {
   }
   rest.Set("resource", std::move(resources));
   json::Value system_interactions = json::Value::Array();
-  for (auto code : {"transaction", "batch", "history-system"}) {
+  for (auto code : {"transaction", "batch"}) {
     system_interactions.PushBack(Code("code", code));
   }
   rest.Set("interaction", std::move(system_interactions));

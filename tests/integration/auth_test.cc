@@ -126,9 +126,9 @@ TEST_F(AuthTest, BearerTokensFromTheTokenEndpoint) {
   Response served = anonymous.Get("/fhir/Patient", {"Authorization: Bearer " + access});
   EXPECT_EQ(served.status, 200) << served.body;
   // The token's scope (system/*.read) bounds what the role would allow.
-  Response write = anonymous.Request(
-      "POST", "/fhir/Patient", R"({"resourceType":"Patient"})",
-      {"Authorization: Bearer " + access, "Content-Type: application/fhir+json"});
+  Response write =
+      anonymous.Request("POST", "/fhir/Patient", R"({"resourceType":"Patient"})",
+                        {"Authorization: Bearer " + access, "Content-Type: application/fhir+json"});
   EXPECT_EQ(write.status, 403) << write.body;
 
   Response replayed = anonymous.Request("POST", "/auth/token", TokenForm(assertion),

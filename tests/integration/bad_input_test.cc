@@ -25,11 +25,7 @@ class BadInputTest : public GatewaySuite {
     EXPECT_EQ(PatientCount(), patients_before_) << "something was stored";
   }
 
-  std::string PatientCount() {
-    Response response = client_->Get("/fhir/Patient?_summary=count");
-    const json::Value* total = response.Json().Find("total");
-    return total == nullptr ? "?" : total->text();
-  }
+  std::string PatientCount() { return SearchTotal(*client_, "/fhir/Patient?_summary=count"); }
 
   // Expects `response` to be an OperationOutcome with `status`.
   static void ExpectOutcome(const Response& response, long status) {

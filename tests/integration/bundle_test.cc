@@ -16,11 +16,7 @@ class BundleTest : public GatewaySuite {
   static void SetUpTestSuite() { StartGateway(); }
   void SetUp() override { client_ = std::make_unique<Client>(gateway().BaseUrl()); }
 
-  std::string Total(const std::string& query) {
-    Response response = client_->Get(query);
-    const json::Value* total = response.Json().Find("total");
-    return total == nullptr ? "?" : total->text();
-  }
+  std::string Total(const std::string& query) { return SearchTotal(*client_, query); }
 
   std::unique_ptr<Client> client_;
 };

@@ -344,6 +344,14 @@ void GatewaySuite::TearDownTestSuite() {
   dir_ = nullptr;
 }
 
+std::string SearchTotal(Client& client, const std::string& path) {
+  Response response = client.Get(path);
+  EXPECT_EQ(response.status, 200) << path << " -> " << response.body;
+  fhir::json::Value bundle = response.Json();
+  const fhir::json::Value* total = bundle.Find("total");
+  return total == nullptr ? "?" : total->text();
+}
+
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;

@@ -115,6 +115,10 @@ class GatewaySuite : public ::testing::Test {
   static GatewayProcess* gateway_;
 };
 
+// The `total` of the searchset Bundle `client` gets at `path`, as text; "?" when there is none
+// (an error response, say), which no test expects.
+std::string SearchTotal(Client& client, const std::string& path);
+
 std::string ReadFile(const std::filesystem::path& path);
 // A fixture from tests/fixtures/.
 std::string Fixture(const std::string& relative_path);
