@@ -2,11 +2,13 @@
 //
 //   carebridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]
 //                    [--no-tls]
+//   carebridge audit verify --data-dir DIR
 //   carebridge version
 //   carebridge --help
 //
 // Exit codes: 0 success (serve: after a graceful shutdown), 2 usage or start-up error (bad
-// flags, bad config, certificates, address in use, store cannot open).
+// flags, bad config, certificates, address in use, store cannot open); audit verify: 1 when the
+// chain is broken.
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -22,6 +24,8 @@
 
 #include "gateway/api/directory.h"
 #include "gateway/api/fhir_api.h"
+#include "gateway/audit/checkpoint_signer.h"
+#include "gateway/audit/store_signer.h"
 #include "gateway/auth/partner.h"
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
@@ -230,6 +234,59 @@ int Serve(const Args& args) {
   return kExitOk;
 }
 
+// --- audit verify -----------------------------------------------------------------------------
+
+// `audit verify --data-dir DIR`: walks <DIR>/carebridge.db's audit chain and checkpoint signatures
+// (read-only; a running gateway may keep writing). Exit 0 when the chain holds, 1 naming the first
+// broken record, 2 for usage or open errors.
+int Audit(const Args& args) {
+  constexpr int kExitBroken = 1;
+  std::string data_dir;
+  bool verify = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == "verify" && !verify) {
+      verify = true;
+    } else if (arg == "--data-dir" && i + 1 < args.size()) {
+      data_dir = std::string(args[++i]);
+    } else if (arg.starts_with("--data-dir=")) {
+      data_dir = std::string(arg.substr(arg.find('=') + 1));
+    } else {
+      return Fail("audit: unexpected argument '" + std::string(arg) +
+                  "' (usage: carebridge audit verify --data-dir DIR)");
+    }
+  }
+  if (!verify || data_dir.empty()) {
+    return Fail("usage: carebridge audit verify --data-dir DIR");
+  }
+  store::SqliteOptions options;
+  options.path = (std::filesystem::path(data_dir) / "carebridge.db").string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(options.path, ec)) {
+    return Fail("audit verify: no database at " + options.path);
+  }
+  if (auto signer = audit::CheckpointSigner::LoadForVerify(data_dir); signer) {
+    options.audit_signer = audit::MakeStoreSigner(*signer);
+  } else if (signer.error() != std::make_error_code(std::errc::no_such_file_or_directory)) {
+    return Fail("audit verify: cannot load the audit public key: " + signer.error().message());
+  }
+  auto report = store::VerifySqliteAudit(options);
+  if (!report) {
+    return Fail("audit verify: cannot read " + options.path + ": " + report.error().message());
+  }
+  if (!report->ok) {
+    std::printf("audit chain BROKEN at record %lld%s%s: %s (%lld records verified before it)\n",
+                static_cast<long long>(report->broken_seq),
+                report->broken_id.empty() ? "" : " AuditEvent/", report->broken_id.c_str(),
+                report->reason.c_str(), static_cast<long long>(report->records));
+    return kExitBroken;
+  }
+  std::printf("audit chain OK: %lld records, %lld signed checkpoints, head %s\n",
+              static_cast<long long>(report->records), static_cast<long long>(report->checkpoints),
+              report->last_hash_hex.c_str());
+  return kExitOk;
+}
+
 // --- version, help ----------------------------------------------------------------------------
 
 int Version(const Args& /*args*/) {
@@ -250,6 +307,11 @@ constexpr Command kCommands[] = {
      "        Run the FHIR gateway until SIGINT/SIGTERM, then shut down gracefully.\n"
      "        Flags override the config file; without --config the built-in defaults apply.",
      Serve},
+    {"audit",
+     "audit verify --data-dir DIR\n"
+     "        Check the audit log's hash chain and signed checkpoints; exit 0 when it holds,\n"
+     "        1 naming the first broken record.",
+     Audit},
     {"version", "version\n        Print the version.", Version},
     {"help", "help, --help, -h\n        Print this help.", Help},
 };

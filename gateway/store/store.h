@@ -43,7 +43,13 @@ struct VersionStamp {
 };
 
 struct WriteOp {
-  enum class Kind { kCreate, kUpdate, kDelete };
+  // kAudit: appends an AuditEvent to the tamper-evident audit log. `type` must be "AuditEvent",
+  // `id` a new id, `index` its search rows and `render` its JSON; the store saves it as version 1
+  // of a normal resource (so read and search see it) and, in the same savepoint, appends a record
+  // to the hash chain over exactly the JSON stored. Put audit ops in the same (atomic) batch as the
+  // data change they record: they commit together or not at all. An existing id is
+  // kVersionConflict. The outcome is kCreated.
+  enum class Kind { kCreate, kUpdate, kDelete, kAudit };
   Kind kind = Kind::kCreate;
   std::string type;
   std::string id;                        // always set: the API assigns server ids for creates
@@ -92,6 +98,32 @@ struct HistoryQuery {
   int offset = 0;
 };
 
+// Signs and checks audit checkpoints: the store's audit log is a hash chain, and every so often
+// (and at Close) the writer signs the latest hash so that a rewritten chain cannot be passed off as
+// the original (gateway/audit/checkpoint_signer.h provides the ECDSA P-256 implementation, and
+// gateway/audit/store_signer.h adapts it to this struct). Plain functions keep the store free of
+// any dependency on gateway/audit. Both may be called from any store thread; neither may block
+// for long.
+struct AuditSigner {
+  std::string key_id;  // names the key; stored with each checkpoint
+  // Signs `message`; empty when unset (verification only: no checkpoints are written).
+  std::function<Result<std::string>(std::string_view message)> sign;
+  // True when `signature` is this key's signature of `message`.
+  std::function<bool(std::string_view message, std::string_view signature)> verify;
+};
+
+// What VerifyAudit found. The chain holds when `ok`; otherwise `broken_seq` (and `broken_id` when
+// the record exists) name the first record at which it breaks, and `reason` says how.
+struct AuditVerifyReport {
+  bool ok = true;
+  std::int64_t records = 0;      // chain records checked
+  std::int64_t checkpoints = 0;  // checkpoint signatures checked
+  std::int64_t broken_seq = 0;   // 0 when ok, or when the fault is not about one record
+  std::string broken_id;         // the AuditEvent id of the broken record, when known
+  std::string reason;
+  std::string last_hash_hex;  // the hash at the end of the checked chain (lower-case hex)
+};
+
 // The storage contract. Implementations are thread-safe.
 class Store {
  public:
@@ -109,6 +141,15 @@ class Store {
   virtual Result<SearchPage> Search(const fhir::SearchQuery& query) = 0;
   // Versions newest first; `total` counts all versions matching.
   virtual Result<SearchPage> History(const HistoryQuery& query) = 0;
+
+  // Walks the whole audit log in order: recomputes each record's hash from the previous hash and
+  // its canonical JSON, checks that the AuditEvent resource still holds exactly that JSON, and
+  // checks every checkpoint's hash and signature. Blocking, O(records): call it from a
+  // blocking-work thread. A failing walk is a report with ok = false; the error is for I/O.
+  // Backends without an audit log answer std::errc::operation_not_supported.
+  virtual Result<AuditVerifyReport> VerifyAudit() {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
 
   // Completes queued writes, then stops the writer. Later writes fail with errc::kClosed.
   virtual void Close() = 0;

@@ -3,9 +3,9 @@
 // The SQLite schema as an ordered list of migrations. PRAGMA user_version records the last one
 // applied; OpenSqliteStore applies the missing ones at open, each in its own transaction.
 //
-// Never edit a migration that has shipped: append a new one. The audit log and the outbox arrive
-// as migrations 2 and 3; their rows are written by the writer thread inside the same savepoint as
-// the resource change they belong to (see ApplyOp in sqlite_store.cc).
+// Never edit a migration that has shipped: append a new one. The audit log is migration 2 (the
+// outbox comes next); its rows are written by the writer thread inside the same savepoint as the
+// resource change they belong to (see ApplyOp in sqlite_store.cc).
 
 #include <iterator>
 
@@ -65,6 +65,49 @@ CREATE INDEX search_index_by_value ON search_index (type, param, value, system, 
 CREATE INDEX search_index_by_date ON search_index (type, param, low, high, id);
 -- replacing a resource's rows, and sorting by a parameter (correlated on type, id, param).
 CREATE INDEX search_index_by_resource ON search_index (type, id, param);
+)sql"},
+    {2, R"sql(
+-- The tamper-evident audit log: one record per AuditEvent, in commit order.
+--   hash = SHA-256(prev_hash || canonical), prev_hash of record 1 = 32 zero bytes,
+--   canonical = the AuditEvent's stored JSON, byte for byte (resource_versions.json, version 1).
+-- Verification recomputes every hash and compares canonical with the stored resource, so an edit
+-- to either table, or a deleted record, shows at the record where it happened.
+CREATE TABLE audit_chain (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  canonical TEXT NOT NULL
+) STRICT;
+-- Each AuditEvent is chained once; verification also finds AuditEvents planted beside the chain.
+CREATE UNIQUE INDEX audit_chain_by_id ON audit_chain (id);
+
+-- Signed chain heads: signature over "carebridge-audit-checkpoint:<seq>:<hex hash>" by the
+-- gateway's audit key (key_id names it).
+CREATE TABLE audit_checkpoints (
+  seq INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  signature BLOB NOT NULL,
+  key_id TEXT NOT NULL,
+  created TEXT NOT NULL
+) STRICT;
+
+-- Append-only, as far as SQLite can say so: an edit needs these triggers dropped first (and then
+-- verification catches it).
+CREATE TRIGGER audit_chain_no_update BEFORE UPDATE ON audit_chain
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_chain_no_delete BEFORE DELETE ON audit_chain
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON resource_versions
+  WHEN old.type = 'AuditEvent'
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON resource_versions
+  WHEN old.type = 'AuditEvent'
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 )sql"},
 };
 

@@ -26,6 +26,7 @@
 #include <utility>
 #include <variant>
 
+#include "gateway/store/sqlite/audit_log.h"
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/sqlite/search_sql.h"
 
@@ -109,6 +110,9 @@ class StmtUse {
   }
   int Bind(int i, std::int64_t v) { return sqlite3_bind_int64(s_, i, v); }
   int Bind(int i, double v) { return sqlite3_bind_double(s_, i, v); }
+  int BindBlob(int i, std::string_view v) {
+    return sqlite3_bind_blob64(s_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_STATIC);
+  }
   int BindNull(int i) { return sqlite3_bind_null(s_, i); }
   int Bind(int i, const SqlValue& v) {
     return std::visit(
@@ -157,6 +161,10 @@ enum class Sql {
   kInsertIndex,
   kExists,
   kMaxLastUpdated,
+  kInsertChain,
+  kInsertCheckpoint,
+  kLastChain,
+  kLastCheckpoint,
   kCount,  // number of statements
 };
 
@@ -208,6 +216,16 @@ const char* SqlText_(Sql which) {
       return "SELECT 1 FROM resource_versions WHERE type = ?1 AND id = ?2 LIMIT 1";
     case Sql::kMaxLastUpdated:
       return "SELECT COALESCE(MAX(last_updated_ms), 0) FROM resource_versions";
+    case Sql::kInsertChain:
+      return "INSERT INTO audit_chain (seq, id, prev_hash, hash, canonical) "
+             "VALUES (?1, ?2, ?3, ?4, ?5)";
+    case Sql::kInsertCheckpoint:
+      return "INSERT INTO audit_checkpoints (seq, hash, signature, key_id, created) "
+             "VALUES (?1, ?2, ?3, ?4, ?5)";
+    case Sql::kLastChain:
+      return "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1";
+    case Sql::kLastCheckpoint:
+      return "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints";
     case Sql::kCount:
       break;
   }
@@ -544,6 +562,15 @@ class SqliteStore final : public Store {
   }
   Result<SearchPage> Search(const fhir::SearchQuery& query) override;
   Result<SearchPage> History(const HistoryQuery& query) override;
+  Result<AuditVerifyReport> VerifyAudit() override {
+    auto conn = readers_.Acquire();
+    ReadTxn txn(*conn);
+    if (!txn.ok()) {
+      return conn->Fail(conn->failed_rc());
+    }
+    return sqlite_internal::VerifyAuditOn(
+        conn->db(), options_.audit_signer ? &*options_.audit_signer : nullptr);
+  }
 
   void Close() override {
     {
@@ -571,6 +598,10 @@ class SqliteStore final : public Store {
   Result<WriteOutcome> ApplyCreate(const WriteOp& op);
   Result<WriteOutcome> ApplyUpdate(const WriteOp& op);
   Result<WriteOutcome> ApplyDelete(const WriteOp& op);
+  Result<WriteOutcome> ApplyAudit(const WriteOp& op);
+  Result<void> AppendCheckpoint();
+  Result<void> LoadAuditState();
+  void CloseCheckpoint();
   Result<WriteOutcome> PutVersion(const WriteOp& op, std::int64_t version, WriteOutcome::Kind kind);
   Result<std::optional<std::pair<std::int64_t, bool>>> CurrentVersion(const WriteOp& op);
   Result<void> ReplaceIndex(const WriteOp& op, bool insert_new);
@@ -616,6 +647,17 @@ class SqliteStore final : public Store {
   std::int64_t last_ms_ = 0;  // last stamp handed out: stamps strictly increase
   bool sticky_io_ = false;    // a group failed in a way that leaves the disk state unknown
   bool fatal_ = false;        // the group being applied hit a fatal SQLite failure
+
+  // The head of the audit chain. `audit_` advances as audit ops are applied inside the open
+  // transaction and is put back when a savepoint rolls back; `audit_committed_` is what the last
+  // successful COMMIT made durable. A failed group reloads both from the database.
+  struct AuditHead {
+    std::int64_t seq = 0;
+    std::string hash = sqlite_internal::GenesisHash();
+    std::int64_t checkpoint_seq = 0;  // last signed record
+  };
+  AuditHead audit_;
+  AuditHead audit_committed_;
 };
 
 Result<void> SqliteStore::Init() {
@@ -663,6 +705,9 @@ Result<void> SqliteStore::Init() {
       return Err(errc::kIo);
     }
     last_ms_ = use.Int(0);
+  }
+  if (auto r = LoadAuditState(); !r) {
+    return r;
   }
 
   const std::string reader_pragmas = "PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
@@ -855,6 +900,8 @@ void SqliteStore::WriterLoop() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
       if (queue_.empty()) {
+        lock.unlock();
+        CloseCheckpoint();
         return;  // closing, and everything queued has been committed
       }
       const std::size_t n =
@@ -874,6 +921,7 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
   results.reserve(group.size());
   bool ok = !sticky_io_;
   try {
+    audit_ = audit_committed_;
     if (ok) {
       writer_conn_->clear_failed_rc();
       fatal_ = false;
@@ -910,6 +958,14 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
       writer_conn_->Run(Sql::kRollback);
     }
   }
+  if (ok) {
+    audit_committed_ = audit_;
+  } else if (sticky_io_ || !LoadAuditState()) {
+    // What reached the disk is unknown (and no later write will be accepted): keep the last head
+    // known to be durable.
+    sticky_io_ = true;
+    audit_ = audit_committed_;
+  }
   for (std::size_t i = 0; i < group.size(); ++i) {
     InvokeDone(group[i].done,
                ok ? std::move(results[i]) : AllFailed(group[i].batch, Err(errc::kIo)));
@@ -922,10 +978,13 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
   if (!RunOnWriter(Sql::kSavepointBatch)) {
     return res;  // fatal_ is set: the whole group fails
   }
+  // A savepoint rolled back takes its audit records with it: the chain head goes back too.
+  const AuditHead batch_audit = audit_;
   for (std::size_t i = 0; i < batch.ops.size(); ++i) {
     if (!batch.atomic && !RunOnWriter(Sql::kSavepointOp)) {
       return res;
     }
+    const AuditHead op_audit = audit_;
     Result<WriteOutcome> r = ApplyOp(batch.ops[i]);
     if (fatal_) {
       return res;
@@ -935,6 +994,7 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
         if (!RunOnWriter(Sql::kRollbackBatch) || !RunOnWriter(Sql::kReleaseBatch)) {
           return res;
         }
+        audit_ = batch_audit;
         // See store.cc: the culprit keeps its error, the others say "not applied".
         res.ops.assign(batch.ops.size(),
                        Result<WriteOutcome>(std::make_error_code(std::errc::operation_canceled)));
@@ -945,6 +1005,7 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
       if (!RunOnWriter(Sql::kRollbackOp) || !RunOnWriter(Sql::kReleaseOp)) {
         return res;
       }
+      audit_ = op_audit;
     } else if (!batch.atomic && !RunOnWriter(Sql::kReleaseOp)) {
       return res;
     }
@@ -954,7 +1015,7 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
   return res;
 }
 
-// Extension point: the audit log and the outbox (later migrations) will be further WriteOp kinds
+// Extension point: the audit log (kAudit) and the outbox (a later migration) are WriteOp kinds
 // handled here, inside the same batch savepoint as the resource change, so that an atomic batch
 // commits the resource version, its AuditEvent and its outbox rows together or not at all.
 Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
@@ -968,6 +1029,8 @@ Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
       return ApplyUpdate(op);
     case WriteOp::Kind::kDelete:
       return ApplyDelete(op);
+    case WriteOp::Kind::kAudit:
+      return ApplyAudit(op);
   }
   return std::make_error_code(std::errc::invalid_argument);
 }
@@ -1127,6 +1190,153 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
   return out;
 }
 
+// An AuditEvent: version 1 of a normal resource, then the next record of the chain over exactly
+// the JSON stored, then a signed checkpoint when one is due.
+Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op) {
+  if (op.type != "AuditEvent") {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  auto current = CurrentVersion(op);
+  if (!current) {
+    return current.error();
+  }
+  if (*current) {
+    return Err(errc::kVersionConflict);
+  }
+  auto out = PutVersion(op, 1, WriteOutcome::Kind::kCreated);
+  if (!out) {
+    return out;
+  }
+  const std::int64_t seq = audit_.seq + 1;
+  std::string hash = sqlite_internal::ChainHash(audit_.hash, out->json);
+  if (hash.empty()) {
+    fatal_ = true;  // the digest failed: nothing can be chained
+    return Err(errc::kIo);
+  }
+  {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertChain);
+    if (!s) {
+      return OpFailure(writer_conn_->failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, seq);
+    use.Bind(2, std::string_view(op.id));
+    use.BindBlob(3, audit_.hash);
+    use.BindBlob(4, hash);
+    use.Bind(5, std::string_view(out->json));
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  audit_.seq = seq;
+  audit_.hash = std::move(hash);
+  const std::int64_t every = std::max(1, options_.audit_checkpoint_every);
+  if (audit_.seq - audit_.checkpoint_seq >= every) {
+    if (auto r = AppendCheckpoint(); !r) {
+      return r.error();
+    }
+  }
+  return out;
+}
+
+// Signs the current chain head. Without a signing key, or when signing fails, no checkpoint is
+// written (the next one covers these records); only a failing INSERT fails the op.
+Result<void> SqliteStore::AppendCheckpoint() {
+  if (!options_.audit_signer || !options_.audit_signer->sign ||
+      audit_.seq <= audit_.checkpoint_seq) {
+    return {};
+  }
+  Result<std::string> signature = std::make_error_code(std::errc::invalid_argument);
+  try {
+    signature =
+        options_.audit_signer->sign(sqlite_internal::CheckpointMessage(audit_.seq, audit_.hash));
+  } catch (...) {
+    return {};
+  }
+  if (!signature) {
+    return {};
+  }
+  const std::string created = FormatInstant(NowMs());
+  sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertCheckpoint);
+  if (!s) {
+    return OpFailure(writer_conn_->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, audit_.seq);
+  use.BindBlob(2, audit_.hash);
+  use.BindBlob(3, *signature);
+  use.Bind(4, std::string_view(options_.audit_signer->key_id));
+  use.Bind(5, std::string_view(created));
+  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+    return OpFailure(rc);
+  }
+  audit_.checkpoint_seq = audit_.seq;
+  return {};
+}
+
+// Reads the chain head and the last checkpoint from the database into audit_ and
+// audit_committed_. REQUIRES: no write transaction of ours is open (it reads committed state).
+Result<void> SqliteStore::LoadAuditState() {
+  AuditHead head;
+  {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kLastChain);
+    if (!s) {
+      return Err(errc::kIo);
+    }
+    StmtUse use(s);
+    const int rc = use.Step();
+    if (rc == SQLITE_ROW) {
+      head.seq = use.Int(0);
+      const void* p = sqlite3_column_blob(s, 1);
+      const int n = sqlite3_column_bytes(s, 1);
+      if (p == nullptr || n != static_cast<int>(sqlite_internal::kHashSize)) {
+        return Err(errc::kIo);
+      }
+      head.hash.assign(static_cast<const char*>(p), static_cast<std::size_t>(n));
+    } else if (rc != SQLITE_DONE) {
+      return Err(errc::kIo);
+    }
+  }
+  {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kLastCheckpoint);
+    if (!s) {
+      return Err(errc::kIo);
+    }
+    StmtUse use(s);
+    if (use.Step() != SQLITE_ROW) {
+      return Err(errc::kIo);
+    }
+    head.checkpoint_seq = use.Int(0);
+  }
+  audit_ = head;
+  audit_committed_ = std::move(head);
+  return {};
+}
+
+// At Close, on the writer thread after the last group: signs the head if records came after the
+// last checkpoint.
+void SqliteStore::CloseCheckpoint() {
+  if (sticky_io_ || !options_.audit_signer || !options_.audit_signer->sign ||
+      audit_committed_.seq <= audit_committed_.checkpoint_seq) {
+    return;
+  }
+  audit_ = audit_committed_;
+  writer_conn_->clear_failed_rc();
+  fatal_ = false;
+  if (writer_conn_->Run(Sql::kBeginImmediate) != SQLITE_OK) {
+    return;
+  }
+  auto r = AppendCheckpoint();
+  if (r && !fatal_ && writer_conn_->Run(Sql::kCommit) == SQLITE_OK) {
+    audit_committed_ = audit_;
+    return;
+  }
+  if (!sqlite3_get_autocommit(writer_conn_->db())) {
+    writer_conn_->Run(Sql::kRollback);
+  }
+  audit_ = audit_committed_;
+}
+
 Result<void> SqliteStore::ReplaceIndex(const WriteOp& op, bool insert_new) {
   const std::string_view type(op.type);
   const std::string_view id(op.id);
@@ -1178,6 +1388,38 @@ Result<StorePtr> OpenSqliteStore(const SqliteOptions& options) {
     return r.error();
   }
   return StorePtr(std::move(store));
+}
+
+Result<AuditVerifyReport> VerifySqliteAudit(const SqliteOptions& options) {
+  if (options.path.empty()) {
+    return Err(errc::kIo);
+  }
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(options.path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  std::unique_ptr<sqlite3, DbCloser> db(raw);
+  if (rc != SQLITE_OK) {
+    return Err(errc::kIo);
+  }
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db.get(), "PRAGMA application_id", -1, &s, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(s);
+      return Err(errc::kIo);
+    }
+    StmtPtr stmt(s);
+    if (sqlite3_step(s) != SQLITE_ROW ||
+        sqlite3_column_int64(s, 0) != sqlite_internal::kApplicationId) {
+      return Err(errc::kIo);
+    }
+  }
+  if (sqlite3_exec(db.get(), "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return Err(errc::kIo);
+  }
+  auto report = sqlite_internal::VerifyAuditOn(
+      db.get(), options.audit_signer ? &*options.audit_signer : nullptr);
+  sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr);
+  return report;
 }
 
 }  // namespace carebridge::store

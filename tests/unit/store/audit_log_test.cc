@@ -1,0 +1,573 @@
+// The audit log of the SQLite store: kAudit ops, the hash chain, checkpoints, verification, and
+// tampering with the file behind the store's back.
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "gateway/store/sqlite/sqlite_store.h"
+
+namespace carebridge::store {
+namespace {
+
+namespace fs = std::filesystem;
+using fhir::IndexEntry;
+using fhir::ParamType;
+
+std::function<std::string(const VersionStamp&)> AuditJson(std::string action) {
+  return [action = std::move(action)](const VersionStamp& s) {
+    return R"({"resourceType":"AuditEvent","id":")" + s.id + R"(","meta":{"versionId":")" +
+           std::to_string(s.version) + R"(","lastUpdated":")" + s.last_updated +
+           R"("},"action":")" + action + R"("})";
+  };
+}
+
+WriteOp Audit(std::string id, std::string action = "R") {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kAudit;
+  op.type = "AuditEvent";
+  op.id = std::move(id);
+  op.index = {IndexEntry{"action", ParamType::kToken, "", action, 0, 0}};
+  op.render = AuditJson(std::move(action));
+  return op;
+}
+
+WriteOp Create(std::string type, std::string id) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kCreate;
+  op.type = std::move(type);
+  op.id = std::move(id);
+  op.render = [](const VersionStamp& s) { return R"({"id":")" + s.id + R"("})"; };
+  return op;
+}
+
+WriteOp Update(std::string type, std::string id, std::int64_t if_match) {
+  WriteOp op = Create(std::move(type), std::move(id));
+  op.kind = WriteOp::Kind::kUpdate;
+  op.if_match = if_match;
+  return op;
+}
+
+WriteResult WriteSync(Store& store, WriteBatch batch) {
+  std::promise<WriteResult> p;
+  auto f = p.get_future();
+  store.Write(std::move(batch), [&p](WriteResult r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+WriteResult WriteOps(Store& store, std::vector<WriteOp> ops, bool atomic = true) {
+  WriteBatch b;
+  b.ops = std::move(ops);
+  b.atomic = atomic;
+  return WriteSync(store, std::move(b));
+}
+
+// A stand-in for the ECDSA signer of gateway/audit: deterministic, and any change shows.
+AuditSigner FakeSigner(std::string key_id = "test-key") {
+  AuditSigner s;
+  s.key_id = key_id;
+  s.sign = [key_id](std::string_view m) -> Result<std::string> {
+    return "sig[" + key_id + "](" + std::string(m) + ")";
+  };
+  s.verify = [key_id](std::string_view m, std::string_view sig) {
+    return sig == "sig[" + key_id + "](" + std::string(m) + ")";
+  };
+  return s;
+}
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "carebridge-audit-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = (fs::path(dir_) / "store.db").string();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  SqliteOptions Options(int checkpoint_every = 1000, bool signer = true) const {
+    SqliteOptions o;
+    o.path = path_;
+    o.audit_checkpoint_every = checkpoint_every;
+    if (signer) {
+      o.audit_signer = FakeSigner();
+    }
+    return o;
+  }
+
+  Store& Open(int checkpoint_every = 1000, bool signer = true) {
+    store_.reset();
+    auto s = OpenSqliteStore(Options(checkpoint_every, signer));
+    EXPECT_TRUE(s.has_value()) << (s.has_value() ? "" : s.error().message());
+    store_ = std::move(*s);
+    return *store_;
+  }
+
+  void CloseStore() {
+    if (store_) {
+      store_->Close();
+      store_.reset();
+    }
+  }
+
+  // Writes `n` audit records a1..an, one batch each, synchronously.
+  void WriteAudits(Store& s, int first, int n) {
+    for (int i = first; i < first + n; ++i) {
+      auto r = WriteOps(s, {Audit("a" + std::to_string(i))});
+      ASSERT_TRUE(r.ops.at(0).has_value()) << r.ops.at(0).error().message();
+    }
+  }
+
+  // Verifies the closed file, the way `carebridge audit verify` does.
+  AuditVerifyReport VerifyFile(bool signer = true) {
+    auto r = VerifySqliteAudit(Options(1000, signer));
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message());
+    return r ? *r : AuditVerifyReport{};
+  }
+
+  // Runs SQL on the closed file with the append-only triggers out of the way: the attacker's view.
+  void Tamper(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const std::string all =
+        "DROP TRIGGER IF EXISTS audit_chain_no_update; DROP TRIGGER IF EXISTS "
+        "audit_chain_no_delete; DROP TRIGGER IF EXISTS audit_checkpoints_no_update; DROP TRIGGER "
+        "IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete; " +
+        sql;
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, all.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    EXPECT_GT(sqlite3_total_changes(db), 0) << sql;
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+
+  int Exec(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    return rc;
+  }
+
+  std::string dir_;
+  std::string path_;
+  StorePtr store_;
+};
+
+TEST_F(AuditLogTest, AuditOpIsAResourceAndAChainRecord) {
+  Store& s = Open();
+  auto r = WriteOps(s, {Create("Patient", "p1"), Audit("e1", "C")});
+  ASSERT_TRUE(r.ops.at(0).has_value());
+  ASSERT_TRUE(r.ops.at(1).has_value());
+  EXPECT_EQ(r.ops[1]->kind, WriteOutcome::Kind::kCreated);
+  EXPECT_EQ(r.ops[1]->stamp.version, 1);
+
+  auto read = s.Read("AuditEvent", "e1");
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->json, r.ops[1]->json);
+
+  fhir::SearchQuery q;
+  q.type = "AuditEvent";
+  q.count = 10;
+  fhir::SearchCriterion c;
+  c.param = "action";
+  c.type = ParamType::kToken;
+  fhir::SearchValue v;
+  v.value = "C";
+  c.any_of = {v};
+  q.all_of = {c};
+  auto page = s.Search(q);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->total, 1);
+  EXPECT_EQ(page->entries.at(0).id, "e1");
+
+  auto report = s.VerifyAudit();
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok) << report->reason;
+  EXPECT_EQ(report->records, 1);
+  EXPECT_EQ(report->last_hash_hex.size(), 64U);
+
+  // Same id again: a conflict, and the chain is untouched.
+  auto again = WriteOps(s, {Audit("e1")});
+  EXPECT_EQ(again.ops.at(0).error(), make_error_code(errc::kVersionConflict));
+  // Audit ops are AuditEvents only.
+  WriteOp wrong = Audit("e2");
+  wrong.type = "Patient";
+  EXPECT_EQ(WriteOps(s, {std::move(wrong)}).ops.at(0).error(),
+            std::make_error_code(std::errc::invalid_argument));
+  EXPECT_EQ(s.VerifyAudit()->records, 1);
+}
+
+TEST_F(AuditLogTest, TenThousandGroupCommittedRecordsVerify) {
+  constexpr int kRecords = 10000;
+  Store& s = Open(/*checkpoint_every=*/1000);
+  std::atomic<int> failed{0};
+  std::vector<std::promise<void>> done(kRecords / 2);
+  // Half the batches carry a data change with their audit record, half only the record; all are
+  // queued at once so the writer group-commits them.
+  for (int i = 0; i < kRecords / 2; ++i) {
+    WriteBatch b;
+    b.ops.push_back(Create("Task", "t" + std::to_string(i)));
+    b.ops.push_back(Audit("c" + std::to_string(i), "C"));
+    s.Write(std::move(b), [&, i](WriteResult r) {
+      for (auto& op : r.ops) {
+        failed += op.has_value() ? 0 : 1;
+      }
+      done[static_cast<std::size_t>(i)].set_value();
+    });
+  }
+  std::vector<std::promise<void>> done2(kRecords / 2);
+  for (int i = 0; i < kRecords / 2; ++i) {
+    WriteBatch b;
+    b.ops.push_back(Audit("r" + std::to_string(i), "R"));
+    s.Write(std::move(b), [&, i](WriteResult r) {
+      failed += r.ops.at(0).has_value() ? 0 : 1;
+      done2[static_cast<std::size_t>(i)].set_value();
+    });
+  }
+  for (auto& p : done) {
+    p.get_future().wait();
+  }
+  for (auto& p : done2) {
+    p.get_future().wait();
+  }
+  ASSERT_EQ(failed.load(), 0);
+
+  auto live = s.VerifyAudit();
+  ASSERT_TRUE(live.has_value());
+  EXPECT_TRUE(live->ok) << live->reason;
+  EXPECT_EQ(live->records, kRecords);
+  EXPECT_EQ(live->checkpoints, kRecords / 1000);
+
+  CloseStore();
+  AuditVerifyReport file = VerifyFile();
+  EXPECT_TRUE(file.ok) << file.reason;
+  EXPECT_EQ(file.records, kRecords);
+  EXPECT_EQ(file.checkpoints, kRecords / 1000);
+  EXPECT_EQ(file.last_hash_hex, live->last_hash_hex);
+}
+
+class AuditTamperTest : public AuditLogTest {
+ protected:
+  // 50 records, checkpoints after 20 and 40 and (at Close) 50.
+  void Build() {
+    Store& s = Open(/*checkpoint_every=*/20);
+    WriteAudits(s, 1, 50);
+    CloseStore();
+    AuditVerifyReport r = VerifyFile();
+    ASSERT_TRUE(r.ok) << r.reason;
+    ASSERT_EQ(r.records, 50);
+    ASSERT_EQ(r.checkpoints, 3);
+  }
+};
+
+TEST_F(AuditTamperTest, EditedCanonicalJsonFailsAtThatRecord) {
+  Build();
+  Tamper("UPDATE audit_chain SET canonical = replace(canonical, '\"R\"', '\"D\"') WHERE seq = 17");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 17);
+  EXPECT_EQ(r.broken_id, "a17");
+  EXPECT_EQ(r.records, 16);
+}
+
+TEST_F(AuditTamperTest, EditedAuditEventResourceFailsAtThatRecord) {
+  Build();
+  Tamper(
+      "UPDATE resource_versions SET json = replace(json, '\"R\"', '\"D\"') "
+      "WHERE type = 'AuditEvent' AND id = 'a23'");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 23);
+  EXPECT_EQ(r.broken_id, "a23");
+  EXPECT_NE(r.reason.find("resource"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditTamperTest, EditedHashFailsAtThatRecord) {
+  Build();
+  Tamper("UPDATE audit_chain SET hash = zeroblob(32) WHERE seq = 31");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 31);
+  EXPECT_EQ(r.broken_id, "a31");
+}
+
+TEST_F(AuditTamperTest, RechainedTailIsCaughtByTheSignedCheckpoint) {
+  Build();
+  // An attacker edits record 35 in both tables and recomputes every later hash: the chain is
+  // consistent again, but the checkpoint signed at 40 no longer matches it.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TRIGGER audit_chain_no_update; DROP TRIGGER audit_events_no_update;"
+                         "UPDATE audit_chain SET canonical = replace(canonical, '\"R\"', "
+                         "'\"D\"') WHERE seq = 35;"
+                         "UPDATE resource_versions SET json = (SELECT canonical FROM audit_chain "
+                         "WHERE seq = 35) WHERE type = 'AuditEvent' AND id = 'a35';",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  std::string prev;
+  {
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(
+        sqlite3_prepare_v2(db, "SELECT hash FROM audit_chain WHERE seq = 34", -1, &st, nullptr),
+        SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    prev.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)), 32);
+    sqlite3_finalize(st);
+  }
+  for (int seq = 35; seq <= 50; ++seq) {
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT canonical FROM audit_chain WHERE seq = ?1", -1, &st,
+                                 nullptr),
+              SQLITE_OK);
+    sqlite3_bind_int(st, 1, seq);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    std::string data = prev + reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    unsigned char digest[32];
+    unsigned int len = 0;
+    ASSERT_EQ(EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr), 1);
+    std::string hash(reinterpret_cast<const char*>(digest), 32);
+    ASSERT_EQ(
+        sqlite3_prepare_v2(db, "UPDATE audit_chain SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+                           -1, &st, nullptr),
+        SQLITE_OK);
+    sqlite3_bind_blob(st, 1, prev.data(), 32, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, hash.data(), 32, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, seq);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    prev = hash;
+  }
+  sqlite3_close(db);
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 40);
+  EXPECT_EQ(r.records, 39);
+  EXPECT_NE(r.reason.find("checkpoint"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditTamperTest, DeletedRecordInTheMiddleFails) {
+  Build();
+  Tamper("DELETE FROM audit_chain WHERE seq = 20");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 20);
+  EXPECT_NE(r.reason.find("missing"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditTamperTest, DeletedTailBeforeASignedCheckpointFails) {
+  Build();
+  Tamper("DELETE FROM audit_chain WHERE seq > 45");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 46);
+}
+
+TEST_F(AuditTamperTest, TamperedCheckpointSignatureFails) {
+  Build();
+  Tamper("UPDATE audit_checkpoints SET signature = CAST(X'00' || signature AS BLOB) WHERE seq = 40");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 40);
+  EXPECT_NE(r.reason.find("signature"), std::string::npos) << r.reason;
+}
+
+TEST_F(AuditTamperTest, CheckpointByAnotherKeyFails) {
+  Build();
+  Tamper("UPDATE audit_checkpoints SET key_id = 'other' WHERE seq = 20");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 20);
+}
+
+TEST_F(AuditTamperTest, CheckpointsWithoutAKeyFail) {
+  Build();
+  AuditVerifyReport r = VerifyFile(/*signer=*/false);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 20);
+}
+
+TEST_F(AuditTamperTest, PlantedAuditEventOutsideTheChainFails) {
+  Build();
+  Tamper(
+      "INSERT INTO resource_versions VALUES ('AuditEvent', 'fake', 1, 1, "
+      "'2026-01-01T00:00:00.000Z', 0, '{}'); INSERT INTO resources_current VALUES "
+      "('AuditEvent', 'fake', 1, 1, 0)");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_id, "fake");
+}
+
+TEST_F(AuditTamperTest, AuditEventRewrittenAsANewVersionFails) {
+  Build();
+  Tamper(
+      "INSERT INTO resource_versions VALUES ('AuditEvent', 'a9', 2, 9e15, "
+      "'2026-01-01T00:00:00.000Z', 0, '{}'); UPDATE resources_current SET version = 2 "
+      "WHERE type = 'AuditEvent' AND id = 'a9'");
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_seq, 9);
+}
+
+TEST_F(AuditTamperTest, TriggersRefuseEditsThroughSqlite) {
+  Build();
+  EXPECT_EQ(Exec("UPDATE audit_chain SET canonical = 'x' WHERE seq = 1"), SQLITE_CONSTRAINT);
+  EXPECT_EQ(Exec("DELETE FROM audit_chain WHERE seq = 1"), SQLITE_CONSTRAINT);
+  EXPECT_EQ(Exec("DELETE FROM audit_checkpoints"), SQLITE_CONSTRAINT);
+  EXPECT_EQ(Exec("UPDATE resource_versions SET json = '{}' WHERE type = 'AuditEvent'"),
+            SQLITE_CONSTRAINT);
+  EXPECT_EQ(Exec("DELETE FROM resource_versions WHERE type = 'AuditEvent'"), SQLITE_CONSTRAINT);
+  EXPECT_TRUE(VerifyFile().ok);
+}
+
+TEST_F(AuditLogTest, FailedBatchesDoNotBreakTheChain) {
+  Store& s = Open(/*checkpoint_every=*/3);
+  ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1"), Audit("a1")}).ops.at(1).has_value());
+
+  // Atomic: the audit record is applied, then the data change fails: both roll back.
+  auto failed = WriteOps(s, {Audit("a2"), Update("Patient", "p1", /*if_match=*/7)});
+  ASSERT_EQ(failed.failed_op, std::optional<std::size_t>(1));
+  EXPECT_EQ(s.Read("AuditEvent", "a2").error(), make_error_code(errc::kNotFound));
+
+  // Non-atomic: the duplicate audit op fails alone; its neighbours commit.
+  auto mixed = WriteOps(s, {Audit("a3"), Audit("a1"), Audit("a4")}, /*atomic=*/false);
+  EXPECT_TRUE(mixed.ops.at(0).has_value());
+  EXPECT_FALSE(mixed.ops.at(1).has_value());
+  EXPECT_TRUE(mixed.ops.at(2).has_value());
+
+  // Failing and succeeding batches in the same commit group.
+  std::vector<std::future<WriteResult>> futures;
+  std::vector<std::promise<WriteResult>> promises(40);
+  for (int i = 0; i < 40; ++i) {
+    futures.push_back(promises[static_cast<std::size_t>(i)].get_future());
+    WriteBatch b;
+    b.ops.push_back(Audit("g" + std::to_string(i)));
+    if (i % 3 == 0) {
+      b.ops.push_back(Update("Patient", "p1", /*if_match=*/99));  // fails: rolls back the record
+    }
+    s.Write(std::move(b), [&promises, i](WriteResult r) {
+      promises[static_cast<std::size_t>(i)].set_value(std::move(r));
+    });
+  }
+  int committed = 0;
+  for (int i = 0; i < 40; ++i) {
+    WriteResult r = futures[static_cast<std::size_t>(i)].get();
+    EXPECT_EQ(r.failed_op.has_value(), i % 3 == 0) << i;
+    committed += r.failed_op ? 0 : 1;
+  }
+  ASSERT_TRUE(WriteOps(s, {Audit("a5")}).ops.at(0).has_value());
+
+  auto report = s.VerifyAudit();
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok) << report->reason << " at " << report->broken_seq;
+  EXPECT_EQ(report->records, 4 + committed);
+  EXPECT_GE(report->checkpoints, 1);
+  CloseStore();
+  EXPECT_TRUE(VerifyFile().ok);
+}
+
+TEST_F(AuditLogTest, ReopenContinuesTheChain) {
+  Store& s = Open(/*checkpoint_every=*/1000);
+  WriteAudits(s, 1, 5);
+  CloseStore();  // checkpoint at 5
+  AuditVerifyReport first = VerifyFile();
+  ASSERT_TRUE(first.ok);
+  EXPECT_EQ(first.checkpoints, 1);
+
+  Store& again = Open(/*checkpoint_every=*/1000);
+  WriteAudits(again, 6, 5);
+  auto live = again.VerifyAudit();
+  ASSERT_TRUE(live.has_value());
+  EXPECT_TRUE(live->ok) << live->reason;
+  EXPECT_EQ(live->records, 10);
+  CloseStore();  // checkpoint at 10
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(r.records, 10);
+  EXPECT_EQ(r.checkpoints, 2);
+
+  // Nothing new: Close adds no checkpoint.
+  Open().Close();
+  store_.reset();
+  EXPECT_EQ(VerifyFile().checkpoints, 2);
+}
+
+TEST_F(AuditLogTest, WithoutASignerNoCheckpointsAndTheChainStillVerifies) {
+  Store& s = Open(/*checkpoint_every=*/2, /*signer=*/false);
+  WriteAudits(s, 1, 5);
+  CloseStore();
+  AuditVerifyReport r = VerifyFile(/*signer=*/false);
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(r.records, 5);
+  EXPECT_EQ(r.checkpoints, 0);
+}
+
+TEST_F(AuditLogTest, FailingSignerSkipsTheCheckpointNotTheWrite) {
+  SqliteOptions o = Options(/*checkpoint_every=*/1);
+  o.audit_signer->sign = [](std::string_view) -> Result<std::string> {
+    return std::make_error_code(std::errc::io_error);
+  };
+  auto s = OpenSqliteStore(o);
+  ASSERT_TRUE(s.has_value());
+  ASSERT_TRUE(WriteOps(**s, {Audit("a1")}).ops.at(0).has_value());
+  auto r = (*s)->VerifyAudit();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->ok);
+  EXPECT_EQ(r->checkpoints, 0);
+}
+
+TEST_F(AuditLogTest, EmptyAndForeignFiles) {
+  Open().Close();
+  store_.reset();
+  AuditVerifyReport r = VerifyFile();
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.records, 0);
+  EXPECT_EQ(r.last_hash_hex, std::string(64, '0'));
+
+  SqliteOptions missing;
+  missing.path = (fs::path(dir_) / "nope.db").string();
+  EXPECT_EQ(VerifySqliteAudit(missing).error(), make_error_code(errc::kIo));
+  EXPECT_FALSE(fs::exists(missing.path));
+
+  SqliteOptions foreign;
+  foreign.path = (fs::path(dir_) / "other.db").string();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(foreign.path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t (x)", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(VerifySqliteAudit(foreign).error(), make_error_code(errc::kIo));
+}
+
+TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
+  // Make a version 1 file with data: today's schema minus migration 2.
+  {
+    Store& s = Open();
+    ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1")}).ops.at(0).has_value());
+    CloseStore();
+  }
+  ASSERT_EQ(Exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; "
+                 "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
+                 "PRAGMA user_version = 1;"),
+            SQLITE_OK);
+  EXPECT_TRUE(VerifyFile().ok);  // no audit log yet: an empty chain
+  Store& s = Open();
+  EXPECT_TRUE(s.Read("Patient", "p1").has_value());
+  WriteAudits(s, 1, 3);
+  EXPECT_EQ(s.VerifyAudit()->records, 3);
+}
+
+}  // namespace
+}  // namespace carebridge::store
