@@ -6,6 +6,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 deploy/install-deps.sh run test
+# The e2e tests' npm packages (tests/e2e/package-lock.json); without node they are not registered.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  (cd tests/e2e && npm ci --ignore-scripts --no-audit --no-fund)
+fi
 jobs=$(nproc)
 
 run_suite() {
