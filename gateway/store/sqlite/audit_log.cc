@@ -195,10 +195,11 @@ Result<AuditVerifyReport> VerifyAuditOn(sqlite3* db, const AuditSigner* signer) 
   if (!checkpoints.empty()) {
     // A signed head beyond the end: records were cut off the tail.
     const std::int64_t seq = checkpoints.begin()->first;
-    return Broken(std::move(report), report.records + 1, "",
-                  "records " + std::to_string(report.records + 1) + ".." + std::to_string(seq) +
-                      " are missing (a signed checkpoint names record " + std::to_string(seq) +
-                      ")");
+    const std::int64_t first_missing = report.records + 1;
+    std::string reason = "records " + std::to_string(first_missing) + ".." + std::to_string(seq) +
+                         " are missing (a signed checkpoint names record " + std::to_string(seq) +
+                         ")";
+    return Broken(std::move(report), first_missing, "", std::move(reason));
   }
   // Every AuditEvent must be in the chain: one planted beside it would be served as genuine.
   {

@@ -961,8 +961,9 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
   if (ok) {
     audit_committed_ = audit_;
   } else if (sticky_io_ || !LoadAuditState()) {
-    // What reached the disk is unknown (and no later write will be accepted): keep the last head
-    // known to be durable.
+    // The group rolled back, so the database holds the durable head; reloading it guards against
+    // any bookkeeping slip. When it cannot be read (or the disk state is unknown), no later write
+    // is accepted: appending from a head we are unsure of would fork the chain.
     sticky_io_ = true;
     audit_ = audit_committed_;
   }

@@ -70,7 +70,7 @@ WriteResult WriteOps(Store& store, std::vector<WriteOp> ops, bool atomic = true)
 }
 
 // A stand-in for the ECDSA signer of gateway/audit: deterministic, and any change shows.
-AuditSigner FakeSigner(std::string key_id = "test-key") {
+AuditSigner FakeSigner(const std::string& key_id = "test-key") {
   AuditSigner s;
   s.key_id = key_id;
   s.sign = [key_id](std::string_view m) -> Result<std::string> {
@@ -220,7 +220,7 @@ TEST_F(AuditLogTest, TenThousandGroupCommittedRecordsVerify) {
     WriteBatch b;
     b.ops.push_back(Create("Task", "t" + std::to_string(i)));
     b.ops.push_back(Audit("c" + std::to_string(i), "C"));
-    s.Write(std::move(b), [&, i](WriteResult r) {
+    s.Write(std::move(b), [&, i](const WriteResult& r) {
       for (auto& op : r.ops) {
         failed += op.has_value() ? 0 : 1;
       }
@@ -378,7 +378,8 @@ TEST_F(AuditTamperTest, DeletedTailBeforeASignedCheckpointFails) {
 
 TEST_F(AuditTamperTest, TamperedCheckpointSignatureFails) {
   Build();
-  Tamper("UPDATE audit_checkpoints SET signature = CAST(X'00' || signature AS BLOB) WHERE seq = 40");
+  Tamper(
+      "UPDATE audit_checkpoints SET signature = CAST(X'00' || signature AS BLOB) WHERE seq = 40");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.broken_seq, 40);
