@@ -178,6 +178,13 @@ int Serve(const Args& args) {
   store::SqliteOptions store_options;
   store_options.path = (std::filesystem::path(config.store.data_dir) / "carebridge.db").string();
   store_options.read_connections = config.store.read_connections;
+  // The audit chain's checkpoints are signed with the gateway's own key (made at first start).
+  auto signer = audit::CheckpointSigner::LoadOrCreate(config.store.data_dir);
+  if (!signer) {
+    return Fail("cannot load or create the audit signing key in " + config.store.data_dir + ": " +
+                signer.error().message());
+  }
+  store_options.audit_signer = audit::MakeStoreSigner(*signer);
   auto store = store::OpenSqliteStore(store_options);
   if (!store) {
     return Fail("cannot open store " + store_options.path + ": " + store.error().message());
