@@ -125,8 +125,7 @@ bool ScopesAllow(const std::vector<std::string>& scopes, Interaction interaction
     if (scope_type != "*" && scope_type != type && interaction != Interaction::kBundle) {
       continue;
     }
-    if (permission == "*" || (permission == "write" && write) ||
-        (permission == "read" && !write) ||
+    if (permission == "*" || (permission == "write" && write) || (permission == "read" && !write) ||
         (permission.find_first_not_of("cruds") == std::string_view::npos &&
          permission.find(letter) != std::string_view::npos)) {
       return true;
