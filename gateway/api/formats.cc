@@ -125,10 +125,15 @@ std::string NewUuid() {
     std::seed_seq seed{device(), device(), device(), device()};
     return std::mt19937_64(seed);
   }()};
-  std::uint64_t hi = engine();
-  std::uint64_t lo = engine();
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  // UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Ids made close
+  // in time sort close together, so each create appends to the store's B-trees instead of
+  // dirtying a random page of every index: fewer pages per commit, the durable write's cost.
+  const std::uint64_t ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  std::uint64_t hi = (ms << 16) | 0x7000ULL | (engine() & 0x0fffULL);
+  std::uint64_t lo = (engine() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant
   char buffer[37];
   std::snprintf(buffer, sizeof buffer, "%08x-%04x-%04x-%04x-%012llx",
                 static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),

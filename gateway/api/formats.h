@@ -17,7 +17,7 @@ std::string HttpDateFromInstant(std::string_view instant);
 // The current time as a FHIR instant in UTC with milliseconds.
 std::string NowInstant();
 
-// A random (version 4) UUID in lower-case hex: server-assigned ids and Bundle ids.
+// A time-ordered (version 7) UUID in lower-case hex: server-assigned ids and Bundle ids.
 std::string NewUuid();
 
 // W/"3" or "3" -> 3. nullopt when malformed.

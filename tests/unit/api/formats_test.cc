@@ -27,12 +27,15 @@ TEST(FormatsTest, NowIsAnInstantInUtcWithMilliseconds) {
   EXPECT_FALSE(HttpDateFromInstant(now).empty());
 }
 
-TEST(FormatsTest, UuidsAreVersion4AndDistinct) {
+TEST(FormatsTest, UuidsAreVersion7DistinctAndTimeOrdered) {
   std::set<std::string> seen;
+  std::string first = NewUuid();
   for (int i = 0; i < 1000; ++i) {
     std::string uuid = NewUuid();
     ASSERT_EQ(uuid.size(), 36u);
-    EXPECT_EQ(uuid[14], '4');
+    EXPECT_EQ(uuid[14], '7');
+    // The leading 48 bits are milliseconds: never earlier than an id made before.
+    EXPECT_GE(uuid.substr(0, 13), first.substr(0, 13));
     EXPECT_NE(std::string("89ab").find(uuid[19]), std::string::npos);
     seen.insert(uuid);
   }
