@@ -200,7 +200,7 @@ if wants carebridge; then
    "cert_subjects":["urn:carebridge:partner:riverside-ehr"],
    "purposes":["TREAT"],"default_purpose":"TREAT",
    "jwt_public_key_file":"$certs/riverside-ehr.jwt.pub",
-   "requests_per_second":10000000,"burst":10000000}]}
+   "requests_per_second":1000000,"burst":1000000}]}
 EOF
   "$binary" serve --config "$tmp/carebridge/config.json" --listen 127.0.0.1:0 \
     --data-dir "$tmp/carebridge/data" --port-file "$tmp/carebridge/port" \
