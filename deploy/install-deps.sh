@@ -7,8 +7,8 @@ set -euo pipefail
 
 run_packages=(g++ cmake ninja-build ccache pkg-config openssl libboost1.81-dev rapidjson-dev
   libsqlite3-dev libcurl4-openssl-dev libssl-dev libgtest-dev)
-test_packages=(clang-format sqlite3 curl)
-bench_packages=(wrk nginx-light nodejs npm)
+test_packages=(clang-format sqlite3 curl nodejs npm)
+bench_packages=(wrk nginx-light)
 
 wanted=("${run_packages[@]}")
 for set in "$@"; do
@@ -26,7 +26,7 @@ for package in "${wanted[@]}"; do
     missing+=("$package")
   fi
 done
-# A node from outside Debian (e.g. in /usr/local) serves the benchmarks just as well.
+# A node from outside Debian (e.g. in /usr/local) serves the e2e tests and benchmarks as well.
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   filtered=()
   for package in "${missing[@]}"; do
