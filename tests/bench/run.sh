@@ -192,9 +192,11 @@ if wants carebridge; then
   log "starting carebridge"
   mkdir -p "$tmp/carebridge/data"
   # One EHR partner, authenticated by a bearer token from the token endpoint (wrk cannot present
-  # a client certificate), with a rate limit the benchmark never meets.
+  # a client certificate), with a rate limit the benchmark never meets. All of wrk's connections
+  # come from one address without a certificate: the per-client connection limit must admit them.
   cat >"$tmp/carebridge/config.json" <<EOF
-{"server":{"cert":"$certs/server.crt","key":"$certs/server.key","client_ca":"$certs/ca.crt"},
+{"server":{"cert":"$certs/server.crt","key":"$certs/server.key","client_ca":"$certs/ca.crt",
+            "max_connections_per_client":256},
  "token_audience":"https://carebridge.bench/auth/token","token_lifetime_s":3600,
  "partners":[{"id":"riverside-ehr","name":"Riverside","kind":"ehr",
    "cert_subjects":["urn:carebridge:partner:riverside-ehr"],
