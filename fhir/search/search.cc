@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <span>
@@ -964,6 +966,21 @@ std::optional<SearchQuery> ParseSearchQuery(
     return std::nullopt;
   }
   return query;
+}
+
+std::string FormatInstant(std::int64_t epoch_ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> when{milliseconds{epoch_ms}};
+  const sys_days day = floor<days>(when);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> tod{when - day};
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
+                static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
+                static_cast<int>(tod.subseconds().count()));
+  return buffer;
 }
 
 }  // namespace carebridge::fhir

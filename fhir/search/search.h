@@ -111,4 +111,8 @@ std::optional<SearchQuery> ParseSearchQuery(
 // Dates without a time zone are taken as UTC. Returns nullopt for malformed text.
 std::optional<std::pair<std::int64_t, std::int64_t>> DateRange(std::string_view text);
 
+// Epoch milliseconds as a FHIR instant in UTC with milliseconds: 2026-11-22T10:00:00.123Z
+// (what meta.lastUpdated and AuditEvent.recorded carry). DateRange reads it back exactly.
+std::string FormatInstant(std::int64_t epoch_ms);
+
 }  // namespace carebridge::fhir

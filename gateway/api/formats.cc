@@ -105,18 +105,9 @@ std::string HttpDateFromInstant(std::string_view instant) {
 }
 
 std::string NowInstant() {
-  using namespace std::chrono;
-  auto now = floor<milliseconds>(system_clock::now());
-  sys_days day = floor<days>(now);
-  year_month_day ymd{day};
-  hh_mm_ss<milliseconds> tod{now - day};
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
-                static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
-                static_cast<int>(tod.subseconds().count()));
-  return buffer;
+  return fhir::FormatInstant(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
 }
 
 std::string NewUuid() {

@@ -17,7 +17,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
 #include <deque>
 #include <mutex>
 #include <string_view>
@@ -44,24 +43,6 @@ std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// 2026-11-22T10:00:00.123Z
-std::string FormatInstant(std::int64_t ms) {
-  std::int64_t secs = ms / 1000;
-  std::int64_t milli = ms % 1000;
-  if (milli < 0) {
-    milli += 1000;
-    --secs;
-  }
-  const std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(milli));
-  return buf;
 }
 
 // Failures that leave the database or our knowledge of it in doubt: the group fails and, as after a
@@ -1140,7 +1121,7 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
   const std::int64_t ms = NextStampMs();
   WriteOutcome out;
   out.kind = kind;
-  out.stamp = VersionStamp{op.id, version, FormatInstant(ms)};
+  out.stamp = VersionStamp{op.id, version, fhir::FormatInstant(ms)};
   if (!deleted) {
     if (!op.render) {
       return std::make_error_code(std::errc::invalid_argument);
@@ -1257,7 +1238,7 @@ Result<void> SqliteStore::AppendCheckpoint() {
   if (!signature) {
     return {};
   }
-  const std::string created = FormatInstant(NowMs());
+  const std::string created = fhir::FormatInstant(NowMs());
   sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertCheckpoint);
   if (!s) {
     return OpFailure(writer_conn_->failed_rc());

@@ -892,3 +892,20 @@ TEST(SearchQuery, StringsAndUris) {
 
 }  // namespace
 }  // namespace carebridge::fhir
+
+namespace carebridge::fhir {
+namespace {
+
+TEST(DateFormatTest, FormatInstantIsTheInverseOfDateRange) {
+  EXPECT_EQ(FormatInstant(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatInstant(1709251199999), "2024-02-29T23:59:59.999Z");
+  for (std::int64_t ms :
+       {std::int64_t{1}, std::int64_t{951782400123}, std::int64_t{1795344000456}}) {
+    auto range = DateRange(FormatInstant(ms));
+    ASSERT_TRUE(range);
+    EXPECT_EQ(range->first, ms);
+  }
+}
+
+}  // namespace
+}  // namespace carebridge::fhir
