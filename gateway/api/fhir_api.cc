@@ -456,6 +456,18 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
     }
     co_return co_await History(ex, type, "");
   }
+  if (n == 3 && second == "$evaluate" && type == "Consent") {
+    if (method != "POST") {
+      co_return MethodNotAllowed("POST", "Consent/$evaluate");
+    }
+    co_return co_await EvaluateConsent(ex);
+  }
+  if (n == 3 && second == "$export" && type == "AuditEvent") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "AuditEvent/$export");
+    }
+    co_return co_await ExportAudit(ex);
+  }
   // [base]/[type]/[id]...
   if (!fhir::IsValidId(second)) {
     co_return InvalidId(second);
@@ -480,6 +492,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
       co_return co_await Delete(ex, type, second);
     }
     co_return MethodNotAllowed("GET, PUT, DELETE", type + "/" + second);
+  }
+  if (n == 4 && segments[3] == "$disclosures" && type == "Patient") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "Patient/" + second + "/$disclosures");
+    }
+    co_return co_await Disclosures(ex, second);
   }
   if (segments[3] == "_history" && (n == 4 || n == 5)) {
     if (method != "GET") {

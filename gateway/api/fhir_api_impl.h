@@ -176,6 +176,11 @@ struct FhirApi::Impl {
   audit::GatewayIdentity GatewayOf(const Exchange& ex) const;
   consent::Recipient RecipientOf(const auth::Partner& partner) const;
 
+  // Privacy officers' operations (privacy.cc).
+  net::awaitable<HttpResponse> EvaluateConsent(ExchangePtr ex);  // POST Consent/$evaluate
+  net::awaitable<HttpResponse> Disclosures(ExchangePtr ex, std::string patient_id);
+  net::awaitable<HttpResponse> ExportAudit(ExchangePtr ex);  // GET AuditEvent/$export
+
   // Parses and validates a body for `type`: 400 for JSON or resourceType problems, 422 when the
   // JSON is a resource that breaks FHIR's rules.
   ParsedBody ParseResource(std::string_view body, std::string_view type) const;
