@@ -95,6 +95,27 @@ std::string BuildCapabilityStatement() {
       params.PushBack(std::move(entry));
     }
     resource.Set("searchParam", std::move(params));
+    // The gateway's own operations (privacy.cc), defined by carebridge.
+    struct Operation {
+      std::string_view type;
+      std::string_view name;
+    };
+    constexpr Operation kOperations[] = {
+        {"Consent", "evaluate"}, {"Patient", "disclosures"}, {"AuditEvent", "export"}};
+    json::Value operations = json::Value::Array();
+    for (const Operation& operation : kOperations) {
+      if (operation.type != type.name) {
+        continue;
+      }
+      json::Value entry = json::Value::Object();
+      entry.Set("name", Str(operation.name));
+      entry.Set("definition", Str("https://carebridge.example.org/fhir/OperationDefinition/" +
+                                  std::string(operation.type) + "-" + std::string(operation.name)));
+      operations.PushBack(std::move(entry));
+    }
+    if (!operations.items().empty()) {
+      resource.Set("operation", std::move(operations));
+    }
     resources.PushBack(std::move(resource));
   }
   rest.Set("resource", std::move(resources));
