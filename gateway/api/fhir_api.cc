@@ -662,29 +662,15 @@ net::awaitable<store::WriteResult> FhirApi::Impl::Commit(store::WriteBatch batch
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Read(ExchangePtr ex, std::string type, std::string id) {
-  auto found = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
-  if (found && !StoredIsAddressedTo(*ex, type, found->json)) {
-    found = std::error_code(
-        store::errc::kNotFound);  // not theirs: answered exactly as if it did not exist
+  Visible visible =
+      co_await FetchVisible(ex, type, [this, type, id] { return store.Read(type, id); });
+  if (!visible.version) {
+    co_return ErrorResponse(visible.version.error(), visible.version.error() == store::errc::kGone
+                                                         ? type + "/" + id + " has been deleted"
+                                                         : type + "/" + id + " is not known");
   }
-  bool notice = false;
-  if (found) {
-    std::vector<const store::ResourceVersion*> one;
-    one.push_back(&*found);
-    ReleaseDecision release = co_await Release(ex, std::move(one));
-    RecordRelease(*ex, release, kOnlyResource);
-    if (!release.released.front()) {
-      found = std::error_code(store::errc::kNotFound);  // withheld: exactly as if absent
-    }
-    notice = release.notice.front();
-  }
-  if (!found) {
-    co_return ErrorResponse(found.error(), found.error() == store::errc::kGone
-                                               ? type + "/" + id + " has been deleted"
-                                               : type + "/" + id + " is not known");
-  }
-  HttpResponse response = ResourceResponse(ex, 200, *found, false);
-  if (notice) {
+  HttpResponse response = ResourceResponse(ex, 200, *visible.version, false);
+  if (visible.notice) {
     AddRedisclosureNotice(response);
   }
   co_return response;
@@ -700,30 +686,16 @@ net::awaitable<HttpResponse> FhirApi::Impl::VRead(ExchangePtr ex, std::string ty
         404, IssueType::kNotFound,
         "'" + version_text.substr(0, 40) + "' is not a version of " + type + "/" + id);
   }
-  auto found =
-      co_await OnPool([this, &type, &id, version] { return store.ReadVersion(type, id, version); });
-  if (found && !StoredIsAddressedTo(*ex, type, found->json)) {
-    found = std::error_code(store::errc::kNotFound);
-  }
-  bool notice = false;
-  if (found) {
-    std::vector<const store::ResourceVersion*> one;
-    one.push_back(&*found);
-    ReleaseDecision release = co_await Release(ex, std::move(one));
-    RecordRelease(*ex, release, kOnlyResource);
-    if (!release.released.front()) {
-      found = std::error_code(store::errc::kNotFound);
-    }
-    notice = release.notice.front();
-  }
-  if (!found) {
+  Visible visible = co_await FetchVisible(
+      ex, type, [this, type, id, version] { return store.ReadVersion(type, id, version); });
+  if (!visible.version) {
     co_return ErrorResponse(
-        found.error(),
+        visible.version.error(),
         type + "/" + id + "/_history/" + version_text +
-            (found.error() == store::errc::kGone ? " is a deletion" : " is not known"));
+            (visible.version.error() == store::errc::kGone ? " is a deletion" : " is not known"));
   }
-  HttpResponse response = ResourceResponse(ex, 200, *found, false);
-  if (notice) {
+  HttpResponse response = ResourceResponse(ex, 200, *visible.version, false);
+  if (visible.notice) {
     AddRedisclosureNotice(response);
   }
   co_return response;
@@ -803,20 +775,13 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   // addressed to it (agencies), answers as absent. The version checked is the only one the write
   // may replace.
   std::optional<std::int64_t> checked_version;
-  auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
-  if (current) {
-    std::vector<const store::ResourceVersion*> one;
-    one.push_back(&*current);
-    ReleaseDecision release = co_await Release(ex, std::move(one));
-    if (!release.released.front()) {
-      RecordRelease(*ex, release, kOnlyResource);
-    }
-    if (!release.released.front() || !StoredIsAddressedTo(*ex, type, current->json)) {
-      co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
-    }
-    checked_version = current->version;
-  } else if (!ex->addressed_to.empty()) {
+  Visible current = co_await FetchVisible(
+      ex, type, [this, type, id] { return store.Read(type, id); }, false);
+  if (current.withheld || (!current.version && !ex->addressed_to.empty())) {
     co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
+  }
+  if (current.version) {
+    checked_version = current.version->version;
   }
   if (!ex->addressed_to.empty() && !IsAddressedTo(type, *parsed.resource, ex->addressed_to)) {
     co_return ErrorResponse(403, IssueType::kForbidden,
@@ -866,17 +831,14 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
 net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string type,
                                                    std::string id) {
   // Deleting what the partner may not see answers as deleting what does not exist.
-  auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
+  Visible current = co_await FetchVisible(
+      ex, type, [this, type, id] { return store.Read(type, id); }, false);
+  if (current.withheld) {
+    co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
+  }
   std::optional<std::int64_t> checked_version;
-  if (current) {
-    std::vector<const store::ResourceVersion*> one;
-    one.push_back(&*current);
-    ReleaseDecision release = co_await Release(ex, std::move(one));
-    if (!release.released.front()) {
-      RecordRelease(*ex, release, kOnlyResource);
-      co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
-    }
-    checked_version = current->version;
+  if (current.version) {
+    checked_version = current.version->version;
   }
   store::WriteOp op;
   op.kind = store::WriteOp::Kind::kDelete;

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -158,13 +159,27 @@ struct FhirApi::Impl {
   // the patients' consents; run it on the blocking pool.
   ReleaseDecision DecideRelease(const Exchange& ex,
                                 std::span<const store::ResourceVersion* const> versions) const;
+  // The stored version `fetch` reads (on the blocking pool, with the decision in the same hop),
+  // as ex's partner may see it: withheld by consent or not addressed to it, it is kNotFound and
+  // `withheld`, exactly as if absent. The decision joins ex's trail.
+  struct Visible {
+    Result<store::ResourceVersion> version = std::error_code(store::errc::kNotFound);
+    bool withheld = false;
+    bool notice = false;  // Part 2 data: the re-disclosure notice goes with it
+  };
+  // `discloses`: the response carries the version (reads), so a release is a disclosure; an
+  // update or delete only needs the decision.
+  net::awaitable<Visible> FetchVisible(ExchangePtr ex, std::string type,
+                                       std::function<Result<store::ResourceVersion>()> fetch,
+                                       bool discloses = true);
   // DecideRelease on the blocking pool.
   net::awaitable<ReleaseDecision> Release(ExchangePtr ex,
                                           std::vector<const store::ResourceVersion*> versions);
   // Adds to ex's trail the AuthZconsent and PrivacyDisclosure events of the decisions about the
   // resources `indexes` of `decision` (the ones the response covers), grouped per patient.
+  // With `disclosed` false only the decisions are recorded (the data did not leave).
   void RecordRelease(Exchange& ex, const ReleaseDecision& decision,
-                     std::span<const std::size_t> indexes) const;
+                     std::span<const std::size_t> indexes, bool disclosed = true) const;
   // Marks a resource a partner is writing: meta.source names the partner (ContributorSource), and
   // substance-use-disorder data gets its 42 CFR Part 2 security label even when unlabelled.
   void PrepareInbound(const Exchange& ex, fhir::json::Value& resource) const;

@@ -377,7 +377,7 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
 }
 
 void FhirApi::Impl::RecordRelease(Exchange& ex, const ReleaseDecision& decision,
-                                  std::span<const std::size_t> indexes) const {
+                                  std::span<const std::size_t> indexes, bool disclosed) const {
   std::map<std::string, std::pair<Group, Group>> by_patient;  // (permitted, denied)
   for (std::size_t i : indexes) {
     for (const auto& record : decision.records[i]) {
@@ -412,7 +412,7 @@ void FhirApi::Impl::RecordRelease(Exchange& ex, const ReleaseDecision& decision,
       ex.trail->pending.push_back(MakeAuditOp(audit::BuildConsentDecision(event)));
     }
     const Group& released = groups.first;
-    if (released.data.empty()) {
+    if (released.data.empty() || !disclosed) {
       continue;
     }
     audit::DisclosureEvent disclosure;
@@ -446,6 +446,41 @@ net::awaitable<ReleaseDecision> FhirApi::Impl::Release(
     ex->patient_id = decision.patient_id;
   }
   co_return decision;
+}
+
+net::awaitable<FhirApi::Impl::Visible> FhirApi::Impl::FetchVisible(
+    ExchangePtr ex, std::string type, std::function<Result<store::ResourceVersion>()> fetch,
+    bool discloses) {
+  struct Fetched {
+    Visible visible;
+    ReleaseDecision release;
+  };
+  Fetched fetched = co_await OnPool([this, &ex, &type, &fetch] {
+    Fetched out;
+    out.visible.version = fetch();
+    if (out.visible.version && !StoredIsAddressedTo(*ex, type, out.visible.version->json)) {
+      out.visible.version = std::error_code(store::errc::kNotFound);
+      out.visible.withheld = true;
+    }
+    if (out.visible.version) {
+      const store::ResourceVersion* one = &*out.visible.version;
+      out.release = DecideRelease(*ex, std::span(&one, 1));
+    }
+    return out;
+  });
+  ReleaseDecision& release = fetched.release;
+  if (!release.released.empty()) {
+    if (release.patient_id && !ex->patient_id) {
+      ex->patient_id = release.patient_id;
+    }
+    RecordRelease(*ex, release, kOnlyResource, discloses);
+    fetched.visible.notice = release.notice.front();
+    if (!release.released.front()) {
+      fetched.visible.version = std::error_code(store::errc::kNotFound);
+      fetched.visible.withheld = true;
+    }
+  }
+  co_return std::move(fetched.visible);
 }
 
 std::optional<store::WriteOp> FhirApi::Impl::RestAuditOp(const Exchange& ex, int status,
