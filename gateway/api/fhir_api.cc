@@ -662,8 +662,7 @@ net::awaitable<store::WriteResult> FhirApi::Impl::Commit(store::WriteBatch batch
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Read(ExchangePtr ex, std::string type, std::string id) {
-  Visible visible =
-      co_await FetchVisible(ex, type, [this, type, id] { return store.Read(type, id); });
+  Visible visible = co_await FetchVisible(ex, type, id, std::nullopt);
   if (!visible.version) {
     co_return ErrorResponse(visible.version.error(), visible.version.error() == store::errc::kGone
                                                          ? type + "/" + id + " has been deleted"
@@ -686,8 +685,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::VRead(ExchangePtr ex, std::string ty
         404, IssueType::kNotFound,
         "'" + version_text.substr(0, 40) + "' is not a version of " + type + "/" + id);
   }
-  Visible visible = co_await FetchVisible(
-      ex, type, [this, type, id, version] { return store.ReadVersion(type, id, version); });
+  Visible visible = co_await FetchVisible(ex, type, id, version);
   if (!visible.version) {
     co_return ErrorResponse(
         visible.version.error(),
@@ -775,8 +773,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   // addressed to it (agencies), answers as absent. The version checked is the only one the write
   // may replace.
   std::optional<std::int64_t> checked_version;
-  Visible current = co_await FetchVisible(
-      ex, type, [this, type, id] { return store.Read(type, id); }, false);
+  Visible current = co_await FetchVisible(ex, type, id, std::nullopt, false);
   if (current.withheld || (!current.version && !ex->addressed_to.empty())) {
     co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
   }
@@ -831,8 +828,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
 net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string type,
                                                    std::string id) {
   // Deleting what the partner may not see answers as deleting what does not exist.
-  Visible current = co_await FetchVisible(
-      ex, type, [this, type, id] { return store.Read(type, id); }, false);
+  Visible current = co_await FetchVisible(ex, type, id, std::nullopt, false);
   if (current.withheld) {
     co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
   }

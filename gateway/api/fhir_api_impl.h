@@ -159,7 +159,7 @@ struct FhirApi::Impl {
   // the patients' consents; run it on the blocking pool.
   ReleaseDecision DecideRelease(const Exchange& ex,
                                 std::span<const store::ResourceVersion* const> versions) const;
-  // The stored version `fetch` reads (on the blocking pool, with the decision in the same hop),
+  // The stored version of type/id (read on the blocking pool, with the decision in the same hop),
   // as ex's partner may see it: withheld by consent or not addressed to it, it is kNotFound and
   // `withheld`, exactly as if absent. The decision joins ex's trail.
   struct Visible {
@@ -169,9 +169,9 @@ struct FhirApi::Impl {
   };
   // `discloses`: the response carries the version (reads), so a release is a disclosure; an
   // update or delete only needs the decision.
-  net::awaitable<Visible> FetchVisible(ExchangePtr ex, std::string type,
-                                       std::function<Result<store::ResourceVersion>()> fetch,
-                                       bool discloses = true);
+  // `version`: that version (vread), else the current one.
+  net::awaitable<Visible> FetchVisible(ExchangePtr ex, std::string type, std::string id,
+                                       std::optional<std::int64_t> version, bool discloses = true);
   // DecideRelease on the blocking pool.
   net::awaitable<ReleaseDecision> Release(ExchangePtr ex,
                                           std::vector<const store::ResourceVersion*> versions);

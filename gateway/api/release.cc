@@ -449,15 +449,15 @@ net::awaitable<ReleaseDecision> FhirApi::Impl::Release(
 }
 
 net::awaitable<FhirApi::Impl::Visible> FhirApi::Impl::FetchVisible(
-    ExchangePtr ex, std::string type, std::function<Result<store::ResourceVersion>()> fetch,
+    ExchangePtr ex, std::string type, std::string id, std::optional<std::int64_t> version,
     bool discloses) {
   struct Fetched {
     Visible visible;
     ReleaseDecision release;
   };
-  Fetched fetched = co_await OnPool([this, &ex, &type, &fetch] {
+  Fetched fetched = co_await OnPool([this, &ex, &type, &id, &version] {
     Fetched out;
-    out.visible.version = fetch();
+    out.visible.version = version ? store.ReadVersion(type, id, *version) : store.Read(type, id);
     if (out.visible.version && !StoredIsAddressedTo(*ex, type, out.visible.version->json)) {
       out.visible.version = std::error_code(store::errc::kNotFound);
       out.visible.withheld = true;
