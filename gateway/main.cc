@@ -3,6 +3,7 @@
 //   carebridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]
 //                    [--no-tls]
 //   carebridge audit verify --data-dir DIR
+//   carebridge mappings check [--config FILE | --mappings-dir DIR] [--fixtures DIR]
 //   carebridge version
 //   carebridge --help
 //
@@ -22,6 +23,7 @@
 #include <system_error>
 #include <vector>
 
+#include "gateway/api/catalog.h"
 #include "gateway/api/directory.h"
 #include "gateway/api/fhir_api.h"
 #include "gateway/audit/checkpoint_signer.h"
@@ -30,6 +32,7 @@
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
 #include "gateway/log/log.h"
+#include "gateway/mappings_cli.h"
 #include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -200,6 +203,11 @@ int Serve(const Args& args) {
     (*store)->Close();
     return Fail("cannot publish the partner directory: " + published.error().message());
   }
+  auto catalog = api::LoadMappingCatalog(config, message);
+  if (!catalog || !api::PublishCatalog(**store, **catalog)) {
+    (*store)->Close();
+    return Fail(catalog ? "cannot publish the Questionnaires and ConceptMaps" : message);
+  }
   auth::TokenConfig token_config;
   token_config.audience = TokenAudience(config);
   token_config.lifetime = config.token_lifetime;
@@ -207,6 +215,7 @@ int Serve(const Args& args) {
 
   boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
   api::FhirApi api(config, **store, blocking, *partners, tokens);
+  api.SetMappingCatalog(*catalog);
   server::Server server(config.server, api);
 
   if (auto started = server.Start(message); !started) {
@@ -319,6 +328,11 @@ constexpr Command kCommands[] = {
      "        Check the audit log's hash chain and signed checkpoints; exit 0 when it holds,\n"
      "        1 naming the first broken record.",
      Audit},
+    {"mappings",
+     "mappings check [--config FILE | --mappings-dir DIR] [--fixtures DIR]\n"
+     "        Load every ConceptMap, partner mapping and Questionnaire and check each partner's\n"
+     "        round trip on its fixtures; exit 0 when all hold, 1 naming what does not.",
+     RunMappingsCommand},
     {"version", "version\n        Print the version.", Version},
     {"help", "help, --help, -h\n        Print this help.", Help},
 };

@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -22,6 +23,7 @@
 #include "gateway/api/url.h"
 #include "gateway/config/config.h"
 #include "gateway/store/store.h"
+#include "mappings/catalog.h"
 
 namespace carebridge::api {
 
@@ -130,6 +132,16 @@ struct FhirApi::Impl {
   auth::TokenService& tokens;
   RateLimiter rate_limiter;
   std::string capability_statement;
+
+  // Mapping and questionnaire operations (operations.cc).
+  static bool IsMappingOperation(const std::vector<std::string>& segments);
+  net::awaitable<HttpResponse> RouteMappingOperation(ExchangePtr ex);
+  HttpResponse TranslateOperation(const Exchange& ex) const;
+  HttpResponse MapPreviewOperation(const Exchange& ex) const;
+  net::awaitable<HttpResponse> ExtractOperation(ExchangePtr ex, std::string id);
+  mappings::CatalogPtr MappingCatalog() const;
+  mutable std::mutex mapping_catalog_mutex;
+  mappings::CatalogPtr mapping_catalog;  // set by FhirApi::SetMappingCatalog; null until then
 };
 
 }  // namespace carebridge::api
