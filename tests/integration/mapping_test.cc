@@ -106,6 +106,18 @@ TEST_F(MappingTest, QuestionnairesAndConceptMapsAreServed) {
   EXPECT_EQ(client_->Post("/fhir/ConceptMap", map.body).status, 405);
 }
 
+TEST_F(MappingTest, CapabilityStatementListsTheOperations) {
+  Response metadata = client_->Get("/fhir/metadata");
+  ASSERT_EQ(metadata.status, 200);
+  for (const char* definition : {"http://hl7.org/fhir/OperationDefinition/ConceptMap-translate",
+                                 "http://hl7.org/fhir/uv/sdc/OperationDefinition/"
+                                 "QuestionnaireResponse-extract",
+                                 "https://carebridge.dev/fhir/OperationDefinition/map-preview"}) {
+    EXPECT_NE(metadata.body.find(definition), std::string::npos) << definition;
+  }
+  EXPECT_NE(metadata.body.find(R"("type":"ConceptMap")"), std::string::npos);
+}
+
 TEST_F(MappingTest, TranslateForwardAndReverse) {
   Response forward = client_->Post("/fhir/ConceptMap/$translate", R"({
     "resourceType":"Parameters","parameter":[
