@@ -362,3 +362,30 @@ TEST_F(MappingTest, ExtractRefusals) {
 
 }  // namespace
 }  // namespace carebridge::testing
+
+namespace carebridge::testing {
+namespace {
+
+// A restart publishes the Questionnaires and ConceptMaps again only if they changed: no new
+// versions for the same files.
+TEST(MappingPublishTest, RestartAddsNoVersions) {
+  TempDir dir;
+  {
+    GatewayProcess gateway(dir.path() / "data");
+    ASSERT_TRUE(gateway.Start());
+    Client client(gateway.BaseUrl());
+    EXPECT_EQ(client.Get("/fhir/Questionnaire/cans").Header("etag"), "W/\"1\"");
+    EXPECT_EQ(gateway.Stop(), 0);
+  }
+  GatewayProcess restarted(dir.path() / "data");
+  ASSERT_TRUE(restarted.Start());
+  Client client(restarted.BaseUrl());
+  EXPECT_EQ(client.Get("/fhir/Questionnaire/cans").Header("etag"), "W/\"1\"");
+  EXPECT_EQ(client.Get("/fhir/Questionnaire/SDOHCC-QuestionnairePRAPARE").Header("etag"),
+            "W/\"1\"");
+  EXPECT_EQ(client.Get("/fhir/ConceptMap/lakeside-diagnosis").Header("etag"), "W/\"1\"");
+  EXPECT_EQ(restarted.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace carebridge::testing
