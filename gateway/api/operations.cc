@@ -80,10 +80,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::RouteMappingOperation(ExchangePtr ex
   if (segments.size() == 4) {
     co_return co_await ExtractOperation(ex, segments[2]);
   }
-  // Translating codes and previewing a mapping disclose no stored data: any partner that may
-  // read the mapping data (ConceptMap) may use them.
-  if (auto refused = Permit(*ex, Interaction::kRead, "ConceptMap")) {
-    co_return std::move(*refused);
+  // Translating codes and previewing a mapping read only the mapping data and disclose nothing
+  // stored: every role reads something (agencies their referrals, the directory for all), so any
+  // authenticated partner may use them, within a bearer token's scopes for reading ConceptMap.
+  if (ex->scopes && !ScopesAllow(*ex->scopes, Interaction::kRead, "ConceptMap")) {
+    co_return ErrorResponse(403, IssueType::kForbidden,
+                            "The access token's scopes do not cover reading ConceptMap");
   }
   if (segments.size() == 3) {
     co_return TranslateOperation(*ex);

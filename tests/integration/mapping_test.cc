@@ -174,10 +174,17 @@ TEST_F(MappingTest, TranslateRefusesBadInput) {
   Response get = client_->Get("/fhir/ConceptMap/$translate");
   EXPECT_EQ(get.status, 405);
   EXPECT_EQ(get.Header("allow"), "POST");
-  // An agency reads only the referrals addressed to it, not the mapping data.
+  // Any partner may translate (it discloses nothing stored): an agency checking its codes.
   Client agency(gateway().BaseUrl(), "harbor-housing");
-  EXPECT_EQ(agency.Post("/fhir/ConceptMap/$translate", R"({"resourceType":"Parameters"})").status,
-            403);
+  Response agency_translate = agency.Post("/fhir/ConceptMap/$translate", R"({
+    "resourceType":"Parameters","parameter":[
+      {"name":"url","valueUri":"https://carebridge.example.org/fhir/ConceptMap/lakeside-service-code"},
+      {"name":"system","valueUri":"http://lakeside-cmhc.example.org/fhir/CodeSystem/service"},
+      {"name":"code","valueCode":"pantry-enroll"}]})");
+  EXPECT_EQ(agency_translate.status, 200) << agency_translate.body;
+  EXPECT_NE(agency_translate.body.find("467771000124109"), std::string::npos);
+  // ... but reads no ConceptMap resource (its role reaches referrals only).
+  EXPECT_EQ(agency.Get("/fhir/ConceptMap/lakeside-service-code").status, 403);
 }
 
 TEST_F(MappingTest, MapPreviewInboundAndOutbound) {
