@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -235,6 +236,20 @@ int Serve(const Args& args) {
     server.Stop();
   });
 
+  // SIGHUP: reload the mapping data on the blocking pool; a set that does not validate is refused
+  // and the running one stays.
+  boost::asio::signal_set hangup(server.executor(), SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& wait_ec, int /*signal*/) {
+      if (wait_ec) {
+        return;
+      }
+      boost::asio::post(blocking, [&] { api::ReloadMappingCatalog(config, **store, api); });
+      await_hangup();
+    });
+  };
+  await_hangup();
+
   api.SetReady(true);
   std::printf("carebridge listening on %s\n", ListenUrl(config.server, server.port()).c_str());
   std::fflush(stdout);
@@ -244,6 +259,7 @@ int Serve(const Args& args) {
   api.SetReady(false);
   boost::system::error_code ignored;
   signals.cancel(ignored);
+  hangup.cancel(ignored);
   blocking.join();
   (*store)->Close();
   log::Log(log::LogLevel::kInfo, "stopped");
@@ -321,7 +337,9 @@ constexpr Command kCommands[] = {
     {"serve",
      "serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE] [--no-tls]\n"
      "        Run the FHIR gateway until SIGINT/SIGTERM, then shut down gracefully.\n"
-     "        Flags override the config file; without --config the built-in defaults apply.",
+     "        Flags override the config file; without --config the built-in defaults apply.\n"
+     "        SIGHUP reloads the mapping data (mappings_dir), keeping the running set if the\n"
+     "        new one does not validate.",
      Serve},
     {"audit",
      "audit verify --data-dir DIR\n"

@@ -9,6 +9,7 @@
 #include "fhir/json/json.h"
 #include "fhir/resource/resource.h"
 #include "gateway/api/fhir_api_impl.h"
+#include "gateway/log/log.h"
 
 namespace carebridge::api {
 
@@ -150,6 +151,27 @@ Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalo
     }
   }
   return {};
+}
+
+bool ReloadMappingCatalog(const config::Config& config, store::Store& store, FhirApi& api) {
+  std::string message;
+  auto catalog = LoadMappingCatalog(config, message);
+  if (!catalog) {
+    log::Log(log::LogLevel::kError, "mapping reload refused; the running mappings stay",
+             {{"reason", message}});
+    return false;
+  }
+  if (auto published = PublishCatalog(store, **catalog); !published) {
+    log::Log(log::LogLevel::kError, "mapping reload not published; the running mappings stay",
+             {{"reason", published.error().message()}});
+    return false;
+  }
+  log::Log(log::LogLevel::kInfo, "mappings reloaded",
+           {{"partners", std::to_string((*catalog)->partners().size())},
+            {"questionnaires", std::to_string((*catalog)->questionnaires().size())},
+            {"concept_maps", std::to_string((*catalog)->concept_maps()->maps().size())}});
+  api.SetMappingCatalog(*catalog);
+  return true;
 }
 
 }  // namespace carebridge::api

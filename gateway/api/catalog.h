@@ -3,6 +3,7 @@
 #include <string>
 
 #include "fhir/base/result.h"
+#include "gateway/api/fhir_api.h"
 #include "gateway/config/config.h"
 #include "gateway/store/store.h"
 #include "mappings/catalog.h"
@@ -28,5 +29,10 @@ Result<mappings::CatalogPtr> LoadMappingCatalog(const config::Config& config, st
 // at ConceptMap/<id> (the file's id, else its name). Writes only what changed, so a restart adds
 // no versions. Blocks until durable; call it at start-up.
 Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalog);
+
+// A reload (SIGHUP): LoadMappingCatalog again and, only when every file validates, publish it and
+// swap it into `api`; otherwise the running catalog stays and the problems are logged. True when
+// the new catalog is in use. Blocking: run it on the blocking pool, never on an I/O thread.
+bool ReloadMappingCatalog(const config::Config& config, store::Store& store, FhirApi& api);
 
 }  // namespace carebridge::api

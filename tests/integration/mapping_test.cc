@@ -3,8 +3,13 @@
 // ConceptMaps.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "tests/integration/harness.h"
 
@@ -392,6 +397,64 @@ TEST(MappingPublishTest, RestartAddsNoVersions) {
             "W/\"1\"");
   EXPECT_EQ(client.Get("/fhir/ConceptMap/lakeside-diagnosis").Header("etag"), "W/\"1\"");
   EXPECT_EQ(restarted.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace carebridge::testing
+
+namespace carebridge::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// SIGHUP reloads the mapping data; a set that does not validate is refused and the running one
+// stays. A gateway does not start on one.
+TEST(MappingReloadTest, HangupReloadsAndRefusesBadData) {
+  TempDir dir;
+  const fs::path mappings = dir.path() / "mappings";
+  fs::copy(fs::path(CAREBRIDGE_SOURCE_DIR) / "mappings", mappings, fs::copy_options::recursive);
+  GatewayProcess gateway(dir.path() / "data");
+  gateway.set_config_extra(R"("mappings_dir":")" + mappings.string() + "\"");
+  ASSERT_TRUE(gateway.Start());
+  Client client(gateway.BaseUrl());
+  const std::string sr = Fixture("mappings/riverside-ehr/ServiceRequest.json");
+  const std::string preview = "/fhir/$map-preview?partner=riverside-ehr&direction=inbound";
+  ASSERT_EQ(client.Post(preview, sr).status, 200);
+  auto wait_for = [&](auto done) {
+    for (int i = 0; i < 250 && !done(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return done();
+  };
+
+  // A broken definition: refused, the old mapping keeps working.
+  {
+    std::ofstream out(mappings / "partners/riverside-ehr.json");
+    out << R"({"partner":"riverside-ehr","inbound":{"*":[{"rule":"nonsense"}]}})";
+  }
+  kill(gateway.pid(), SIGHUP);
+  EXPECT_TRUE(wait_for([&] {
+    return ReadFile(gateway.log_path()).find("mapping reload refused") != std::string::npos;
+  })) << ReadFile(gateway.log_path());
+  EXPECT_EQ(client.Post(preview, sr).status, 200);
+
+  // A valid change (the partner removed): taken.
+  fs::remove(mappings / "partners/riverside-ehr.json");
+  kill(gateway.pid(), SIGHUP);
+  EXPECT_TRUE(wait_for([&] { return client.Post(preview, sr).status == 404; }));
+  EXPECT_NE(ReadFile(gateway.log_path()).find("mappings reloaded"), std::string::npos);
+  EXPECT_EQ(gateway.Stop(), 0);
+
+  // Start-up refuses a set that does not validate, naming the file.
+  {
+    std::ofstream out(mappings / "partners/lakeside-cmhc.json");
+    out << R"({"partner":"lakeside-cmhc","inbound":{"*":[{"rule":"nonsense"}]}})";
+  }
+  GatewayProcess refused(dir.path() / "data2");
+  refused.set_config_extra(R"("mappings_dir":")" + mappings.string() + "\"");
+  EXPECT_FALSE(refused.Start());
+  EXPECT_NE(ReadFile(refused.log_path()).find("partners/lakeside-cmhc.json"), std::string::npos)
+      << ReadFile(refused.log_path());
 }
 
 }  // namespace
