@@ -233,39 +233,53 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
   }
 
   // Idempotent: what exists already (or was deleted since) is left as it is, so a coordinator's
-  // edits to a draft are never overwritten; only what is missing is written, in one batch.
-  std::vector<Result<store::ResourceVersion>> existing = co_await OnPool([this, &produced] {
-    std::vector<Result<store::ResourceVersion>> found;
-    for (const json::Value& resource : *produced) {
-      found.push_back(store.Read(resource.StringAt("resourceType"), resource.StringAt("id")));
-    }
-    return found;
-  });
-  store::WriteBatch batch;
-  batch.atomic = true;
-  std::vector<std::size_t> written_index(produced->size(), SIZE_MAX);
-  for (std::size_t i = 0; i < produced->size(); ++i) {
-    const Result<store::ResourceVersion>& found = existing[i];
-    if (found || found.error() == store::errc::kGone) {
-      continue;
-    }
-    if (found.error() != store::errc::kNotFound) {
-      co_return ErrorResponse(found.error(), "Could not read what an earlier $extract wrote");
-    }
-    json::Value resource = (*produced)[i];
-    std::string type(resource.StringAt("resourceType"));
-    std::string resource_id(resource.StringAt("id"));
-    written_index[i] = batch.ops.size();
-    batch.ops.push_back(MakeWriteOp(store::WriteOp::Kind::kUpdate, std::move(type),
-                                    std::move(resource_id), std::move(resource)));
-  }
+  // edits to a draft are never overwritten; only what is missing is created, in one atomic batch.
+  // A create of an id that exists fails the batch (kVersionConflict): a concurrent $extract of
+  // the same response won, so look again once and answer with what it wrote.
+  std::vector<Result<store::ResourceVersion>> existing;
+  std::vector<std::size_t> written_index;
   store::WriteResult result;
-  if (!batch.ops.empty()) {
-    result = co_await Commit(std::move(batch));
-    for (auto& op : result.ops) {
-      if (!op) {
-        co_return ErrorResponse(op.error(), "Could not store the extracted resources");
+  for (int attempt = 0;; ++attempt) {
+    existing = co_await OnPool([this, &produced] {
+      std::vector<Result<store::ResourceVersion>> found;
+      for (const json::Value& resource : *produced) {
+        found.push_back(store.Read(resource.StringAt("resourceType"), resource.StringAt("id")));
       }
+      return found;
+    });
+    store::WriteBatch batch;
+    batch.atomic = true;
+    written_index.assign(produced->size(), SIZE_MAX);
+    for (std::size_t i = 0; i < produced->size(); ++i) {
+      const Result<store::ResourceVersion>& found = existing[i];
+      if (found || found.error() == store::errc::kGone) {
+        continue;
+      }
+      if (found.error() != store::errc::kNotFound) {
+        co_return ErrorResponse(found.error(), "Could not read what an earlier $extract wrote");
+      }
+      json::Value resource = (*produced)[i];
+      std::string type(resource.StringAt("resourceType"));
+      std::string resource_id(resource.StringAt("id"));
+      written_index[i] = batch.ops.size();
+      batch.ops.push_back(MakeWriteOp(store::WriteOp::Kind::kCreate, std::move(type),
+                                      std::move(resource_id), std::move(resource)));
+    }
+    if (batch.ops.empty()) {
+      break;
+    }
+    result = co_await Commit(std::move(batch));
+    std::optional<std::error_code> failed;
+    for (auto& op : result.ops) {
+      if (!op && !failed) {
+        failed = op.error();
+      }
+    }
+    if (!failed) {
+      break;
+    }
+    if (*failed != store::errc::kVersionConflict || attempt > 0) {
+      co_return ErrorResponse(*failed, "Could not store the extracted resources");
     }
   }
 

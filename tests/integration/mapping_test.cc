@@ -320,6 +320,33 @@ TEST_F(MappingTest, CansExtractYieldsNeedsAndADraftCarePlan) {
   EXPECT_EQ(SearchTotal(*client_, "/fhir/CarePlan?" + subject), "1");
 }
 
+TEST_F(MappingTest, ConcurrentExtractsCreateEachResourceOnce) {
+  const std::string patient = NewPatient();
+  const std::string qr = StoreResponse("prapare-housing-food.json", patient);
+  std::vector<long> statuses(4, 0);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    threads.emplace_back([&, i] {
+      Client client(gateway().BaseUrl());
+      statuses[i] = Extract(qr, &client).status;
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  for (long status : statuses) {
+    EXPECT_EQ(status, 200);
+  }
+  const std::string subject = "subject=Patient/" + patient;
+  EXPECT_EQ(SearchTotal(*client_, "/fhir/Observation?" + subject), "11");
+  EXPECT_EQ(SearchTotal(*client_, "/fhir/ServiceRequest?" + subject), "2");
+  Response again = Extract(qr);
+  ASSERT_EQ(again.status, 200);
+  for (const auto& entry : again.Json().Find("entry")->items()) {
+    EXPECT_EQ(entry.Find("response")->StringAt("etag"), "W/\"1\"") << entry.StringAt("fullUrl");
+  }
+}
+
 TEST_F(MappingTest, InvalidResponsesGetAnOutcomeNamingTheItem) {
   const std::string patient = NewPatient();
   struct Case {
