@@ -316,3 +316,32 @@ TEST(Extract, RefusesResponsesItCannotExtract) {
 
 }  // namespace
 }  // namespace carebridge::mappings
+
+namespace carebridge::mappings {
+namespace {
+
+// A Questionnaire that is neither PRAPARE nor CANS: one Observation per coded answered item.
+TEST(ExtractGeneric, OneObservationPerCodedItem) {
+  fhir::Outcome outcome;
+  auto q = Questionnaire::Compile(testing::MustParse(R"({"resourceType":"Questionnaire",
+      "url":"urn:test:phq","status":"active","item":[
+      {"linkId":"1","type":"integer","code":[{"system":"http://loinc.org","code":"44261-6"}]},
+      {"linkId":"2","type":"string"}]})"),
+                                  outcome);
+  ASSERT_NE(q, nullptr) << testing::Describe(outcome);
+  EXPECT_EQ(InstrumentOf(*q), Instrument::kOther);
+  auto qr = testing::MustParse(R"({"resourceType":"QuestionnaireResponse","id":"r1",
+      "questionnaire":"urn:test:phq","status":"completed","subject":{"reference":"Patient/p"},
+      "item":[{"linkId":"1","answer":[{"valueInteger":12}]},
+              {"linkId":"2","answer":[{"valueString":"free text"}]}]})");
+  ASSERT_TRUE(ValidateResponse(*q, qr, outcome)) << testing::Describe(outcome);
+  auto out = Extract(*q, qr, outcome);
+  ASSERT_TRUE(out.has_value()) << testing::Describe(outcome);
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].StringAt("resourceType"), "Observation");
+  EXPECT_EQ((*out)[0].Find("valueInteger")->text(), "12");
+  EXPECT_EQ((*out)[0].Find("category")->items().size(), 2u);  // social-history, survey: not sdoh
+}
+
+}  // namespace
+}  // namespace carebridge::mappings

@@ -238,3 +238,76 @@ TEST(ValidateResponse, AnswerWithTwoValuesIsRefused) {
 
 }  // namespace
 }  // namespace carebridge::mappings
+
+namespace carebridge::mappings {
+namespace {
+
+using fhir::json::Value;
+using testing::Describe;
+using testing::MustParse;
+
+// A small Questionnaire with the item types the shipped ones do not use.
+constexpr const char* kSmall = R"({"resourceType":"Questionnaire","url":"urn:test:q","id":"q",
+  "status":"active","item":[
+    {"linkId":"intro","type":"display","text":"Hello"},
+    {"linkId":"smoker","type":"boolean","required":true,"item":[
+      {"linkId":"packs","type":"decimal"}]},
+    {"linkId":"lang","type":"open-choice","answerOption":[
+      {"valueCoding":{"system":"urn:lang","code":"en"}}]},
+    {"linkId":"seen","type":"date"}]})";
+
+bool Validate(const std::string& items, fhir::Outcome& outcome) {
+  auto q = Questionnaire::Compile(MustParse(kSmall), outcome);
+  EXPECT_NE(q, nullptr) << Describe(outcome);
+  return ValidateResponse(*q,
+                          MustParse(R"({"resourceType":"QuestionnaireResponse",
+                                        "status":"completed","item":)" +
+                                    items + "}"),
+                          outcome);
+}
+
+TEST(ValidateResponseTypes, NestedAnswersOpenChoiceAndDates) {
+  fhir::Outcome outcome;
+  EXPECT_TRUE(Validate(R"([{"linkId":"smoker","answer":[{"valueBoolean":true,"item":[
+      {"linkId":"packs","answer":[{"valueDecimal":1.5}]}]}]},
+      {"linkId":"lang","answer":[{"valueString":"Tagalog"}]},
+      {"linkId":"seen","answer":[{"valueDate":"2026-11-01"}]}])",
+                       outcome))
+      << Describe(outcome);
+}
+
+TEST(ValidateResponseTypes, QuestionChildrenBelongUnderTheAnswer) {
+  fhir::Outcome outcome;
+  EXPECT_FALSE(Validate(R"([{"linkId":"smoker","answer":[{"valueBoolean":true}],
+      "item":[{"linkId":"packs","answer":[{"valueDecimal":1}]}]}])",
+                        outcome));
+  EXPECT_NE(Describe(outcome).find("its nested items go in answer.item"), std::string::npos)
+      << Describe(outcome);
+}
+
+TEST(ValidateResponseTypes, DisplayItemsAndBadKinds) {
+  fhir::Outcome display;
+  EXPECT_FALSE(Validate(R"([{"linkId":"intro","answer":[{"valueString":"x"}]},
+      {"linkId":"smoker","answer":[{"valueBoolean":false}]}])",
+                        display));
+  EXPECT_NE(Describe(display).find("display item"), std::string::npos) << Describe(display);
+  fhir::Outcome kind;
+  EXPECT_FALSE(Validate(R"([{"linkId":"smoker","answer":[{"valueBoolean":"yes"}]}])", kind));
+  EXPECT_NE(Describe(kind).find("not a valid valueBoolean"), std::string::npos) << Describe(kind);
+  fhir::Outcome coding;
+  EXPECT_FALSE(Validate(R"([{"linkId":"smoker","answer":[{"valueBoolean":true}]},
+      {"linkId":"lang","answer":[{"valueCoding":{"system":"urn:lang","code":"fr"}}]}])",
+                        coding));
+  EXPECT_NE(Describe(coding).find("urn:lang|fr"), std::string::npos) << Describe(coding);
+}
+
+TEST(ValidateResponseTypes, MissingRequiredAtTheTopLevel) {
+  fhir::Outcome outcome;
+  EXPECT_FALSE(Validate(R"([{"linkId":"seen","answer":[{"valueDate":"2026-11-01"}]}])", outcome));
+  EXPECT_NE(Describe(outcome).find("QuestionnaireResponse.item.where(linkId='smoker')"),
+            std::string::npos)
+      << Describe(outcome);
+}
+
+}  // namespace
+}  // namespace carebridge::mappings
