@@ -217,6 +217,7 @@ std::vector<TypeParams> BuildRegistry() {
           Token("outcome", {"outcome"}),
           Ref("agent", {"agent.who"}),
           Ref("entity", {"entity.what"}),
+          Token("entity-type", {"entity.type"}),
           // The spec's expression covers both: a patient can be the agent (reading their own
           // record) as well as the entity.
           Ref("patient", {"agent.who", "entity.what"}, "Patient"),

@@ -1,6 +1,7 @@
 #include "gateway/api/fhir_api.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "fhir/resource/resource.h"
@@ -20,6 +21,9 @@ using log::LogLevel;
 namespace json = fhir::json;
 
 namespace {
+
+// The index of the one resource of a read in its ReleaseDecision.
+constexpr std::array<std::size_t, 1> kOnlyResource = {0};
 
 constexpr std::string_view kPlainJsonType = "application/json; charset=utf-8";
 
@@ -192,7 +196,19 @@ FhirApi::Impl::Impl(const config::Config& cfg, store::Store& st, net::thread_poo
       blocking(pool),
       partners(registry),
       tokens(token_service),
-      capability_statement(BuildCapabilityStatement()) {}
+      capability_statement(BuildCapabilityStatement()) {
+  const config::ConsentConfig& consent = config.consent;
+  consent_policy.default_policy = consent.default_policy == "opt-out"
+                                      ? consent::DefaultPolicy::kOptOut
+                                      : consent::DefaultPolicy::kOptIn;
+  consent_policy.combining = consent.combining == "most-recent-wins"
+                                 ? consent::Combining::kMostRecentWins
+                                 : consent::Combining::kDenyWins;
+  consent_policy.opt_out_purposes = consent.opt_out_purposes;
+  for (const auto& code : consent.sud_codes) {
+    consent_policy.sensitivity.sud_codes.push_back({code.system, code.code, code.prefix});
+  }
+}
 
 net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
   auto target = ParseTarget(request.target);
@@ -241,6 +257,7 @@ net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
   }
   ex->response_type = std::move(*response_type);
   HttpResponse response = co_await impl_->Route(ex);
+  response = co_await impl_->FinishAudit(ex, std::move(response));
   for (auto& [name, value] : response.headers) {
     if (name == "content-type" && value == kFhirJsonType) {
       value = ex->response_type;
@@ -443,6 +460,18 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
     }
     co_return co_await History(ex, type, "");
   }
+  if (n == 3 && second == "$evaluate" && type == "Consent") {
+    if (method != "POST") {
+      co_return MethodNotAllowed("POST", "Consent/$evaluate");
+    }
+    co_return co_await EvaluateConsent(ex);
+  }
+  if (n == 3 && second == "$export" && type == "AuditEvent") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "AuditEvent/$export");
+    }
+    co_return co_await ExportAudit(ex);
+  }
   // [base]/[type]/[id]...
   if (!fhir::IsValidId(second)) {
     co_return InvalidId(second);
@@ -467,6 +496,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
       co_return co_await Delete(ex, type, second);
     }
     co_return MethodNotAllowed("GET, PUT, DELETE", type + "/" + second);
+  }
+  if (n == 4 && segments[3] == "$disclosures" && type == "Patient") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "Patient/" + second + "/$disclosures");
+    }
+    co_return co_await Disclosures(ex, second);
   }
   if (segments[3] == "_history" && (n == 4 || n == 5)) {
     if (method != "GET") {
@@ -640,12 +675,27 @@ net::awaitable<HttpResponse> FhirApi::Impl::Read(ExchangePtr ex, std::string typ
     found = std::error_code(
         store::errc::kNotFound);  // not theirs: answered exactly as if it did not exist
   }
+  bool notice = false;
+  if (found) {
+    std::vector<const store::ResourceVersion*> one;
+    one.push_back(&*found);
+    ReleaseDecision release = co_await Release(ex, std::move(one));
+    RecordRelease(*ex, release, kOnlyResource);
+    if (!release.released.front()) {
+      found = std::error_code(store::errc::kNotFound);  // withheld: exactly as if absent
+    }
+    notice = release.notice.front();
+  }
   if (!found) {
     co_return ErrorResponse(found.error(), found.error() == store::errc::kGone
                                                ? type + "/" + id + " has been deleted"
                                                : type + "/" + id + " is not known");
   }
-  co_return ResourceResponse(ex, 200, *found, false);
+  HttpResponse response = ResourceResponse(ex, 200, *found, false);
+  if (notice) {
+    AddRedisclosureNotice(response);
+  }
+  co_return response;
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::VRead(ExchangePtr ex, std::string type, std::string id,
@@ -663,13 +713,28 @@ net::awaitable<HttpResponse> FhirApi::Impl::VRead(ExchangePtr ex, std::string ty
   if (found && !StoredIsAddressedTo(*ex, type, found->json)) {
     found = std::error_code(store::errc::kNotFound);
   }
+  bool notice = false;
+  if (found) {
+    std::vector<const store::ResourceVersion*> one;
+    one.push_back(&*found);
+    ReleaseDecision release = co_await Release(ex, std::move(one));
+    RecordRelease(*ex, release, kOnlyResource);
+    if (!release.released.front()) {
+      found = std::error_code(store::errc::kNotFound);
+    }
+    notice = release.notice.front();
+  }
   if (!found) {
     co_return ErrorResponse(
         found.error(),
         type + "/" + id + "/_history/" + version_text +
             (found.error() == store::errc::kGone ? " is a deletion" : " is not known"));
   }
-  co_return ResourceResponse(ex, 200, *found, false);
+  HttpResponse response = ResourceResponse(ex, 200, *found, false);
+  if (notice) {
+    AddRedisclosureNotice(response);
+  }
+  co_return response;
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string type) {
@@ -677,8 +742,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   if (parsed.error) {
     co_return std::move(*parsed.error);
   }
+  PrepareInbound(*ex, *parsed.resource);
+  ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
+  const std::string id = NewUuid();
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(), std::move(*parsed.resource));
+      MakeWriteOp(store::WriteOp::Kind::kCreate, type, id, std::move(*parsed.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
@@ -699,10 +767,20 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
     }
     op.if_none_exist = std::move(query);
   }
+  const bool conditional = op.if_none_exist.has_value();
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  // The REST event commits with the data. A conditional create may find an existing resource
+  // instead, so its event waits for the outcome (FinishAudit).
+  if (!conditional) {
+    if (auto rest =
+            RestAuditOp(*ex, 201, ex->base + "/" + type + "/" + id + "/_history/1", {}, {})) {
+      batch.ops.push_back(std::move(*rest));
+    }
+  }
   store::WriteResult result = co_await Commit(std::move(batch));
   auto& written = result.ops.front();
+  ex->rest_event_committed = !conditional && !result.failed_op;
   if (!written) {
     co_return ErrorResponse(written.error(), written.error() == store::errc::kMultipleMatches
                                                  ? "If-None-Exist matched more than one " + type
@@ -743,6 +821,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
     }
     confined_version = current->version;
   }
+  PrepareInbound(*ex, *parsed.resource);
+  ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
   store::WriteOp op =
       MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(*parsed.resource));
   if (const std::string* if_match = ex->request.Header("if-match")) {
@@ -758,7 +838,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   std::optional<std::int64_t> expected = op.if_match;
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  if (auto rest = RestAuditOp(*ex, 200, {}, {}, {})) {
+    batch.ops.push_back(std::move(*rest));
+  }
   store::WriteResult result = co_await Commit(std::move(batch));
+  ex->rest_event_committed = !result.failed_op;
   auto& written = result.ops.front();
   if (!written) {
     std::string message = "Could not update " + type + "/" + id;
@@ -788,7 +872,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string t
   }
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  if (auto rest = RestAuditOp(*ex, 204, {}, {}, {})) {
+    batch.ops.push_back(std::move(*rest));
+  }
   store::WriteResult result = co_await Commit(std::move(batch));
+  ex->rest_event_committed = !result.failed_op;
   auto& written = result.ops.front();
   if (!written) {
     co_return ErrorResponse(written.error(), written.error() == store::errc::kNotFound

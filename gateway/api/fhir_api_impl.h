@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -21,13 +22,23 @@
 #include "gateway/api/fhir_api.h"
 #include "gateway/api/http.h"
 #include "gateway/api/url.h"
+#include "gateway/audit/audit_event.h"
 #include "gateway/config/config.h"
+#include "gateway/consent/consent.h"
 #include "gateway/store/store.h"
 #include "mappings/catalog.h"
 
 namespace carebridge::api {
 
 namespace net = boost::asio;
+
+// The audit records of a request not yet committed: consent decisions and disclosures made while
+// serving it. Shared by a request and the GET entries of its Bundle. Handle commits them, with
+// the request's REST event, before the response leaves (DESIGN.md: no disclosure without a
+// decision, no decision without an audit record).
+struct AuditTrail {
+  std::vector<store::WriteOp> pending;
+};
 
 // One request on its way through the API. Shared by the coroutines that serve it, which take it
 // by value (coroutine parameters must own what they use).
@@ -43,6 +54,19 @@ struct Exchange {
   // Set when the partner may reach only resources addressed to it (agencies): its Organization
   // reference. Reads of anything else answer 404, searches are confined to it.
   std::string addressed_to;
+
+  std::shared_ptr<AuditTrail> trail = std::make_shared<AuditTrail>();
+  // A GET entry of a Bundle: its decisions go to the Bundle's trail, and the Bundle's REST event
+  // stands for it.
+  bool bundle_entry = false;
+  // The request's REST event went into the store batch of its data change (writes), so Handle
+  // does not record another.
+  bool rest_event_committed = false;
+  // The interaction to audit when the URL alone does not tell (a batch is not a transaction).
+  std::optional<audit::Interaction> audit_interaction;
+  // The patient whose data the request touched, when there is exactly one (the REST event's
+  // patient entity).
+  std::optional<std::string> patient_id;
 };
 
 // Whether `resource` of `type` is addressed to `organization` (Task.owner,
@@ -50,6 +74,39 @@ struct Exchange {
 bool IsAddressedTo(std::string_view type, const fhir::json::Value& resource,
                    std::string_view organization);
 using ExchangePtr = std::shared_ptr<Exchange>;
+
+// What a partner may receive of the stored resources it asked for (consent, DESIGN.md capability
+// 3). The decisions are audited only for the resources a response actually covers
+// (RecordRelease), so that a search may decide on more entries than it returns.
+struct ReleaseDecision {
+  // One consent decision, copied out of the engine's Decision for the audit log.
+  struct Record {
+    std::string patient_id;
+    audit::ResourceRef data;
+    std::optional<audit::ConsentRef> consent;  // the consent that decided, if any
+    std::vector<std::string> labels;           // the data's security label codes
+    std::string explanation;
+    bool permit = false;
+    bool break_glass = false;
+    bool part2 = false;
+  };
+  std::vector<bool> released;  // per resource, in input order
+  std::vector<bool> notice;    // per resource: Part 2 data released with the re-disclosure notice
+  // Per resource: its decisions (a contained resource of another patient adds one); empty for
+  // what needed no decision (the partner's own contributions, data of no patient, Consents).
+  std::vector<std::vector<Record>> records;
+  std::optional<std::string> patient_id;  // the one patient all the data belongs to, if so
+};
+
+// The meta.source the gateway stamps on what `partner_id` writes: it proves later which partner
+// contributed the version, and that partner always reads its own contributions back.
+std::string ContributorSource(std::string_view partner_id);
+
+// Adds the 42 CFR Part 2 re-disclosure notice to a response that carries Part 2 data.
+void AddRedisclosureNotice(HttpResponse& response);
+
+// An AuditEvent as a store op of kind kAudit.
+store::WriteOp MakeAuditOp(fhir::json::Value event);
 
 // A resource body parsed and checked, or the response that explains why not.
 struct ParsedBody {
@@ -94,6 +151,38 @@ struct FhirApi::Impl {
   // Bundle batch/transaction (transaction.cc).
   net::awaitable<HttpResponse> ProcessBundle(ExchangePtr ex);
 
+  // Consent and audit (release.cc).
+  // Decides which of `versions` (stored, not deleted) ex's partner may receive. Blocking: loads
+  // the patients' consents; run it on the blocking pool.
+  ReleaseDecision DecideRelease(const Exchange& ex,
+                                std::span<const store::ResourceVersion* const> versions) const;
+  // DecideRelease on the blocking pool.
+  net::awaitable<ReleaseDecision> Release(ExchangePtr ex,
+                                          std::vector<const store::ResourceVersion*> versions);
+  // Adds to ex's trail the AuthZconsent and PrivacyDisclosure events of the decisions about the
+  // resources `indexes` of `decision` (the ones the response covers), grouped per patient.
+  void RecordRelease(Exchange& ex, const ReleaseDecision& decision,
+                     std::span<const std::size_t> indexes) const;
+  // Marks a resource a partner is writing: meta.source names the partner (ContributorSource), and
+  // substance-use-disorder data gets its 42 CFR Part 2 security label even when unlabelled.
+  void PrepareInbound(const Exchange& ex, fhir::json::Value& resource) const;
+  // The REST AuditEvent for ex's request, answered with `status` (and the OperationOutcome text
+  // of `error_body` for failures); nullopt for requests that are not audited (metadata).
+  std::optional<store::WriteOp> RestAuditOp(const Exchange& ex, int status,
+                                            std::string_view location, std::string_view etag,
+                                            std::string_view error_body) const;
+  // Records ex's REST event and pending decisions durably before `response` leaves; a response
+  // whose audit cannot be recorded is replaced by a 500 (nothing is disclosed unaudited).
+  net::awaitable<HttpResponse> FinishAudit(ExchangePtr ex, HttpResponse response);
+  audit::Requestor RequestorOf(const Exchange& ex) const;
+  audit::GatewayIdentity GatewayOf(const Exchange& ex) const;
+  consent::Recipient RecipientOf(const auth::Partner& partner) const;
+
+  // Privacy officers' operations (privacy.cc).
+  net::awaitable<HttpResponse> EvaluateConsent(ExchangePtr ex);  // POST Consent/$evaluate
+  net::awaitable<HttpResponse> Disclosures(ExchangePtr ex, std::string patient_id);
+  net::awaitable<HttpResponse> ExportAudit(ExchangePtr ex);  // GET AuditEvent/$export
+
   // Parses and validates a body for `type`: 400 for JSON or resourceType problems, 422 when the
   // JSON is a resource that breaks FHIR's rules.
   ParsedBody ParseResource(std::string_view body, std::string_view type) const;
@@ -131,6 +220,7 @@ struct FhirApi::Impl {
   const auth::PartnerRegistry& partners;
   auth::TokenService& tokens;
   RateLimiter rate_limiter;
+  consent::Policy consent_policy;
   std::string capability_statement;
 
   // Mapping and questionnaire operations (operations.cc).

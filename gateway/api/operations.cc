@@ -1,6 +1,8 @@
 // FHIR operations of the mapping module: ConceptMap/$translate, $map-preview and
 // QuestionnaireResponse/{id}/$extract. Partner mapping of the ordinary interactions is not here.
 
+#include <algorithm>
+#include <array>
 #include <mutex>
 
 #include "fhir/json/json.h"
@@ -17,6 +19,8 @@ namespace json = fhir::json;
 using fhir::IssueType;
 
 namespace {
+
+constexpr std::array<std::size_t, 1> kFirstOnly = {0};
 
 HttpResponse JsonResponse(int status, const json::Value& resource) {
   HttpResponse response;
@@ -197,6 +201,16 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
         "QuestionnaireResponse/" + id +
             (stored.error() == store::errc::kGone ? " has been deleted" : " is not known"));
   }
+  {
+    // The response is read under the patient's consent, as a read of it would be.
+    std::vector<const store::ResourceVersion*> one = {&*stored};
+    ReleaseDecision release = co_await Release(ex, std::move(one));
+    RecordRelease(*ex, release, kFirstOnly);
+    if (!release.released.front()) {
+      co_return ErrorResponse(404, IssueType::kNotFound,
+                              "QuestionnaireResponse/" + id + " is not known");
+    }
+  }
   std::string message;
   auto response = json::Parse(stored->json, config.fhir.json, message);
   if (!response) {
@@ -221,6 +235,27 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
   auto produced = mappings::Extract(*questionnaire, *response, outcome);
   if (!produced) {
     co_return OutcomeResponse(422, outcome);
+  }
+  // What is extracted carries the response's security labels (a Part 2 response gives Part 2
+  // findings) and is the requesting partner's contribution, as if it had written it.
+  const json::Value* response_meta = response->Find("meta");
+  const json::Value* labels = response_meta != nullptr ? response_meta->Find("security") : nullptr;
+  for (json::Value& resource : *produced) {
+    PrepareInbound(*ex, resource);
+    if (labels != nullptr && labels->is_array() && !labels->items().empty()) {
+      json::Value* meta = resource.Find("meta");
+      json::Value* security = meta->Find("security");
+      if (security == nullptr) {
+        meta->Set("security", *labels);
+      } else {
+        for (const json::Value& label : labels->items()) {
+          if (std::find(security->items().begin(), security->items().end(), label) ==
+              security->items().end()) {
+            security->PushBack(label);
+          }
+        }
+      }
+    }
   }
   if (ex->scopes) {
     for (const json::Value& resource : *produced) {
@@ -268,7 +303,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
     if (batch.ops.empty()) {
       break;
     }
+    // The request's audit event commits with the data it wrote.
+    if (auto rest = RestAuditOp(*ex, 200, {}, {}, {})) {
+      batch.ops.push_back(std::move(*rest));
+    }
     result = co_await Commit(std::move(batch));
+    ex->rest_event_committed = !result.failed_op;
     std::optional<std::error_code> failed;
     for (auto& op : result.ops) {
       if (!op && !failed) {
@@ -281,6 +321,29 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
     if (*failed != store::errc::kVersionConflict || attempt > 0) {
       co_return ErrorResponse(*failed, "Could not store the extracted resources");
     }
+  }
+
+  // What existed already is answered under consent, like a read.
+  std::vector<const store::ResourceVersion*> earlier;
+  std::vector<std::size_t> earlier_index;
+  for (std::size_t i = 0; i < produced->size(); ++i) {
+    if (written_index[i] == SIZE_MAX && existing[i]) {
+      earlier.push_back(&*existing[i]);
+      earlier_index.push_back(i);
+    }
+  }
+  std::vector<bool> withheld(produced->size(), false);
+  if (!earlier.empty()) {
+    ReleaseDecision release = co_await Release(ex, earlier);
+    std::vector<std::size_t> covered;
+    for (std::size_t k = 0; k < earlier.size(); ++k) {
+      if (release.released[k]) {
+        covered.push_back(k);
+      } else {
+        withheld[earlier_index[k]] = true;
+      }
+    }
+    RecordRelease(*ex, release, covered);
   }
 
   json::Value entries = json::Value::Array();
@@ -304,6 +367,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
       status.Set("status", json::Value::String("200 OK"));
     } else {
       status.Set("status", json::Value::String("410 Gone"));
+    }
+    if (withheld[i]) {
+      body.clear();  // exists, but not released to this partner: no content
     }
     if (!body.empty()) {
       std::string parse_message;

@@ -122,6 +122,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     co_return OutcomeResponse(400, outcome);
   }
   const bool transaction = bundle->type == "transaction";
+  ex->audit_interaction =
+      transaction ? audit::Interaction::kTransaction : audit::Interaction::kBatch;
   const std::size_t n = bundle->entries.size();
   std::vector<EntryResult> results(n);
   std::vector<EntryPlan> plans(n);
@@ -262,7 +264,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     fhir::Outcome validation;
     if (!fhir::ValidateResource(*entry.resource, plans[i].type, validation)) {
       fail(i, 422, RerootOutcome(validation, i, plans[i].type));
+      continue;
     }
+    PrepareInbound(*ex, *entry.resource);
   }
 
   if (transaction) {
@@ -299,7 +303,24 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     op_entry.push_back(i);
   }
   if (!batch.ops.empty()) {
+    // The Bundle's REST event commits with its writes (for a batch, on its own).
+    const bool rest_in_batch = [&] {
+      auto rest = RestAuditOp(*ex, 200, {}, {}, {});
+      if (rest) {
+        batch.ops.push_back(std::move(*rest));
+      }
+      return rest.has_value();
+    }();
     store::WriteResult written = co_await Commit(std::move(batch));
+    if (rest_in_batch) {
+      ex->rest_event_committed = !written.failed_op && written.ops.back().has_value();
+      written.ops.pop_back();
+      if (written.failed_op && *written.failed_op >= written.ops.size()) {
+        co_return ErrorResponse(500, IssueType::kException,
+                                "The audit record of this Bundle could not be written, so it was "
+                                "not applied; try again");
+      }
+    }
     if (transaction && written.failed_op) {
       std::size_t i = op_entry[*written.failed_op];
       std::error_code error = written.ops[*written.failed_op].error();
@@ -361,6 +382,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     sub->partner = ex->partner;
     sub->purpose = ex->purpose;
     sub->scopes = ex->scopes;
+    sub->trail = ex->trail;
+    sub->bundle_entry = true;
     auto target = ParseTarget(sub->request.target);
     if (!target) {
       fail(i, 400, EntryOutcome(i, IssueType::kInvalid, "Malformed request.url"));

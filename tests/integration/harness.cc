@@ -82,7 +82,7 @@ std::string TestPartners(const fs::path& certs) {
   const Spec specs[] = {
       {"riverside-ehr", "ehr", R"(["TREAT","HPAYMT","HOPERAT","ETREAT"])", true},
       {"lakeside-cmhc", "ehr", R"(["TREAT","HPAYMT","HOPERAT","ETREAT"])", true},
-      {"harbor-housing", "agency", R"(["TREAT"])", true},
+      {"harbor-housing", "agency", R"(["TREAT","HOPERAT"])", true},
       {"northside-food", "agency", R"(["TREAT"])", true},
       {"privacy-office", "privacy-officer", R"(["HOPERAT"])", true},
       {"care-coordination", "coordinator", R"(["TREAT","ETREAT"])", true},

@@ -294,7 +294,22 @@ TEST_F(MappingTest, PrapareExtractYieldsObservationsConditionsAndDraftReferrals)
 TEST_F(MappingTest, CansExtractYieldsNeedsAndADraftCarePlan) {
   const std::string patient = NewPatient();
   const std::string qr = StoreResponse("cans-needs.json", patient);
-  // A coordinator may run it too.
+  // The care coordinator runs it, under the patient's consent to share with it for treatment.
+  Response consent = client_->Post("/fhir/Consent",
+                                   R"({"resourceType":"Consent","status":"active",
+        "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope",
+          "code":"patient-privacy"}]},
+        "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+        "patient":{"reference":"Patient/)" +
+                                       patient + R"("},"dateTime":"2026-11-01",
+        "policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode",
+          "code":"OPTIN"}]},
+        "provision":{"type":"permit","actor":[{"role":{"coding":[{"system":
+          "http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},
+          "reference":{"reference":"Organization/care-coordination"}}],
+          "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason",
+          "code":"TREAT"}]}})");
+  ASSERT_EQ(consent.status, 201) << consent.body;
   Client coordinator(gateway().BaseUrl(), "care-coordination");
   Response extracted = Extract(qr, &coordinator);
   ASSERT_EQ(extracted.status, 200) << extracted.body;
@@ -304,20 +319,44 @@ TEST_F(MappingTest, CansExtractYieldsNeedsAndADraftCarePlan) {
   EXPECT_EQ(CountEntries(bundle, "CarePlan", "201 Created"), 1);
   EXPECT_EQ(CountEntries(bundle, "ServiceRequest", "201 Created"), 2);
   const std::string subject = "subject=Patient/" + patient;
-  EXPECT_EQ(SearchTotal(*client_, "/fhir/CarePlan?" + subject + "&status=draft"), "1");
-  EXPECT_EQ(SearchTotal(*client_, "/fhir/CarePlan?" + subject + "&status=active"), "0");
-  EXPECT_EQ(SearchTotal(*client_, "/fhir/Goal?" + subject), "3");
-  EXPECT_EQ(SearchTotal(*client_, "/fhir/Condition?" + subject +
-                                      "&code=https://carebridge.dev/fhir/CodeSystem/cans-item|"
-                                      "living-situation"),
+  EXPECT_EQ(SearchTotal(coordinator, "/fhir/CarePlan?" + subject + "&status=draft"), "1");
+  EXPECT_EQ(SearchTotal(coordinator, "/fhir/CarePlan?" + subject + "&status=active"), "0");
+  EXPECT_EQ(SearchTotal(coordinator, "/fhir/Goal?" + subject), "3");
+  EXPECT_EQ(SearchTotal(coordinator, "/fhir/Condition?" + subject +
+                                         "&code=https://carebridge.dev/fhir/CodeSystem/cans-item|"
+                                         "living-situation"),
             "1");
-  EXPECT_EQ(SearchTotal(*client_, "/fhir/ServiceRequest?" + subject + "&category=" + kSdoh +
-                                      "|housing-instability&status=draft"),
+  EXPECT_EQ(SearchTotal(coordinator, "/fhir/ServiceRequest?" + subject + "&category=" + kSdoh +
+                                         "|housing-instability&status=draft"),
             "1");
-  Response again = Extract(qr);
+  Response again = Extract(qr, &coordinator);
   ASSERT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(CountEntries(again.Json(), "CarePlan", "200 OK"), 1);
-  EXPECT_EQ(SearchTotal(*client_, "/fhir/CarePlan?" + subject), "1");
+  EXPECT_EQ(SearchTotal(coordinator, "/fhir/CarePlan?" + subject), "1");
+  // The EHR that wrote the response runs it too: nothing new, and what the coordinator
+  // contributed comes back without content (the consent releases it to the coordinator only).
+  Response ehr = Extract(qr);
+  ASSERT_EQ(ehr.status, 200) << ehr.body;
+  EXPECT_EQ(ehr.body.find("201 Created"), std::string::npos);
+  EXPECT_EQ(ehr.body.find(R"("resourceType":"CarePlan")"), std::string::npos);
+}
+
+TEST_F(MappingTest, ExtractedResourcesCarryTheResponsesSecurityLabels) {
+  const std::string patient = NewPatient();
+  const std::string qr = StoreResponse("prapare-housing-food.json", patient,
+                                       {{R"("status": "completed",)",
+                                         R"("status": "completed", "meta": {"security": [{"system":
+          "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]},)"}});
+  Response extracted = Extract(qr);
+  ASSERT_EQ(extracted.status, 200) << extracted.body;
+  json::Value bundle = extracted.Json();
+  ASSERT_NE(bundle.Find("entry"), nullptr) << extracted.body;
+  for (const auto& entry : bundle.Find("entry")->items()) {
+    const json::Value* resource = entry.Find("resource");
+    ASSERT_NE(resource, nullptr) << entry.StringAt("fullUrl");
+    EXPECT_NE(json::Write(*resource->Find("meta")).find(R"("code":"R")"), std::string::npos)
+        << json::Write(*resource);
+  }
 }
 
 TEST_F(MappingTest, ConcurrentExtractsCreateEachResourceOnce) {
@@ -342,7 +381,9 @@ TEST_F(MappingTest, ConcurrentExtractsCreateEachResourceOnce) {
   EXPECT_EQ(SearchTotal(*client_, "/fhir/ServiceRequest?" + subject), "2");
   Response again = Extract(qr);
   ASSERT_EQ(again.status, 200);
-  for (const auto& entry : again.Json().Find("entry")->items()) {
+  json::Value bundle = again.Json();
+  ASSERT_NE(bundle.Find("entry"), nullptr) << again.body;
+  for (const auto& entry : bundle.Find("entry")->items()) {
     EXPECT_EQ(entry.Find("response")->StringAt("etag"), "W/\"1\"") << entry.StringAt("fullUrl");
   }
 }
