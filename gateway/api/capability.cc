@@ -42,7 +42,7 @@ constexpr std::string_view kTranslateDefinition =
 constexpr std::string_view kExtractDefinition =
     "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract";
 constexpr std::string_view kMapPreviewDefinition =
-    "https://carebridge.dev/fhir/OperationDefinition/map-preview";
+    "https://carebridge.example.org/fhir/OperationDefinition/map-preview";
 
 // CapabilityStatement.rest[.resource].operation: name and definition of each.
 json::Value Operations(std::initializer_list<std::pair<std::string_view, std::string_view>> ops) {
@@ -113,6 +113,27 @@ std::string BuildCapabilityStatement() {
       params.PushBack(std::move(entry));
     }
     resource.Set("searchParam", std::move(params));
+    // The gateway's own operations (privacy.cc), defined by carebridge.
+    struct Operation {
+      std::string_view type;
+      std::string_view name;
+    };
+    constexpr Operation kOperations[] = {
+        {"Consent", "evaluate"}, {"Patient", "disclosures"}, {"AuditEvent", "export"}};
+    json::Value operations = json::Value::Array();
+    for (const Operation& operation : kOperations) {
+      if (operation.type != type.name) {
+        continue;
+      }
+      json::Value entry = json::Value::Object();
+      entry.Set("name", Str(operation.name));
+      entry.Set("definition", Str("https://carebridge.example.org/fhir/OperationDefinition/" +
+                                  std::string(operation.type) + "-" + std::string(operation.name)));
+      operations.PushBack(std::move(entry));
+    }
+    if (!operations.items().empty()) {
+      resource.Set("operation", std::move(operations));
+    }
     // The mapping module's type-level operations (operations.cc).
     if (type.name == "ConceptMap") {
       resource.Set("operation", Operations({{"translate", kTranslateDefinition}}));

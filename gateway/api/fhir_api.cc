@@ -1,7 +1,6 @@
 #include "gateway/api/fhir_api.h"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 
 #include "fhir/resource/resource.h"
@@ -21,9 +20,6 @@ using log::LogLevel;
 namespace json = fhir::json;
 
 namespace {
-
-// The index of the one resource of a read in its ReleaseDecision.
-constexpr std::array<std::size_t, 1> kOnlyResource = {0};
 
 constexpr std::string_view kPlainJsonType = "application/json; charset=utf-8";
 
@@ -807,19 +803,28 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
                                                   "' differs from the URL id '" + id + "'",
                             type + ".id");
   }
-  std::optional<std::int64_t> confined_version;
-  if (!ex->addressed_to.empty()) {
-    // A confined partner updates only what is addressed to it, and may not hand it to someone
-    // else; the version it was checked at is the only one the write may replace.
-    auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
-    if (!current || !StoredIsAddressedTo(*ex, type, current->json)) {
+  // A partner replaces only a version it may see: one withheld from it (consent), or not
+  // addressed to it (agencies), answers as absent. The version checked is the only one the write
+  // may replace.
+  std::optional<std::int64_t> checked_version;
+  auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
+  if (current) {
+    std::vector<const store::ResourceVersion*> one;
+    one.push_back(&*current);
+    ReleaseDecision release = co_await Release(ex, std::move(one));
+    if (!release.released.front()) {
+      RecordRelease(*ex, release, kOnlyResource);
+    }
+    if (!release.released.front() || !StoredIsAddressedTo(*ex, type, current->json)) {
       co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
     }
-    if (!IsAddressedTo(type, *parsed.resource, ex->addressed_to)) {
-      co_return ErrorResponse(403, IssueType::kForbidden,
-                              "An agency may not address a " + type + " to anyone else");
-    }
-    confined_version = current->version;
+    checked_version = current->version;
+  } else if (!ex->addressed_to.empty()) {
+    co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
+  }
+  if (!ex->addressed_to.empty() && !IsAddressedTo(type, *parsed.resource, ex->addressed_to)) {
+    co_return ErrorResponse(403, IssueType::kForbidden,
+                            "An agency may not address a " + type + " to anyone else");
   }
   PrepareInbound(*ex, *parsed.resource);
   ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
@@ -832,10 +837,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
                               "If-Match");
     }
   }
-  if (confined_version && !op.if_match) {
-    op.if_match = confined_version;
+  const std::optional<std::int64_t> client_if_match = op.if_match;
+  if (checked_version && !op.if_match) {
+    op.if_match = checked_version;
   }
-  std::optional<std::int64_t> expected = op.if_match;
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
   if (auto rest = RestAuditOp(*ex, 200, {}, {}, {})) {
@@ -846,9 +851,14 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   auto& written = result.ops.front();
   if (!written) {
     std::string message = "Could not update " + type + "/" + id;
-    if (written.error() == store::errc::kVersionConflict && expected) {
-      message = "If-Match W/\"" + std::to_string(*expected) + "\" is not the current version of " +
-                type + "/" + id + ": read it again and re-apply your change";
+    if (written.error() == store::errc::kVersionConflict) {
+      message = client_if_match
+                    ? "If-Match W/\"" + std::to_string(*client_if_match) +
+                          "\" is not the current version of " + type + "/" + id +
+                          ": read it again and re-apply your change"
+                    : type + "/" + id +
+                          " changed while this update was being checked: read it again and "
+                          "re-apply your change";
     }
     co_return ErrorResponse(written.error(), std::move(message));
   }
@@ -859,6 +869,19 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
 
 net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string type,
                                                    std::string id) {
+  // Deleting what the partner may not see answers as deleting what does not exist.
+  auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
+  std::optional<std::int64_t> checked_version;
+  if (current) {
+    std::vector<const store::ResourceVersion*> one;
+    one.push_back(&*current);
+    ReleaseDecision release = co_await Release(ex, std::move(one));
+    if (!release.released.front()) {
+      RecordRelease(*ex, release, kOnlyResource);
+      co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
+    }
+    checked_version = current->version;
+  }
   store::WriteOp op;
   op.kind = store::WriteOp::Kind::kDelete;
   op.type = type;
@@ -869,6 +892,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string t
       co_return ErrorResponse(400, IssueType::kInvalid, "If-Match must be an ETag such as W/\"3\"",
                               "If-Match");
     }
+  }
+  if (checked_version && !op.if_match) {
+    op.if_match = checked_version;
   }
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));

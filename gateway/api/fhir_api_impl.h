@@ -2,6 +2,7 @@
 
 // Internal to gateway/api: the pieces of FhirApi shared by its .cc files.
 
+#include <array>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -97,6 +98,9 @@ struct ReleaseDecision {
   std::vector<std::vector<Record>> records;
   std::optional<std::string> patient_id;  // the one patient all the data belongs to, if so
 };
+
+// The index of the one resource of a single read or write in its ReleaseDecision.
+inline constexpr std::array<std::size_t, 1> kOnlyResource = {0};
 
 // The meta.source the gateway stamps on what `partner_id` writes: it proves later which partner
 // contributed the version, and that partner always reads its own contributions back.

@@ -269,6 +269,32 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     PrepareInbound(*ex, *entry.resource);
   }
 
+  // Replacing or deleting what the partner may not see answers as if it did not exist, as the
+  // single interactions do; the version checked is the only one the entry may replace.
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string& method = bundle->entries[i].request.method;
+    if (results[i].status != 0 || (method != "PUT" && method != "DELETE")) {
+      continue;
+    }
+    const EntryPlan& plan = plans[i];
+    auto current = co_await OnPool([this, &plan] { return store.Read(plan.type, plan.id); });
+    if (!current) {
+      continue;
+    }
+    std::vector<const store::ResourceVersion*> one;
+    one.push_back(&*current);
+    ReleaseDecision release = co_await Release(ex, std::move(one));
+    if (!release.released.front()) {
+      RecordRelease(*ex, release, kOnlyResource);
+      fail(i, 404,
+           EntryOutcome(i, IssueType::kNotFound, plan.type + "/" + plan.id + " is not known"));
+      continue;
+    }
+    if (!plans[i].if_match) {
+      plans[i].if_match = current->version;
+    }
+  }
+
   if (transaction) {
     for (std::size_t i = 0; i < n; ++i) {
       if (results[i].outcome) {

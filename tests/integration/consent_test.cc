@@ -267,6 +267,34 @@ TEST_F(ConsentTest, ContainedResourcesBundlesAndOtherPatientsDoNotLeak) {
   EXPECT_EQ(batch.body.find(hidden + "\",\"meta\""), std::string::npos);
 }
 
+TEST_F(ConsentTest, WithheldResourcesCannotBeReplacedOrDeleted) {
+  std::string patient = NewPatient();  // no consent: nothing is released
+  std::string condition = Create("Condition", ConditionJson(patient, "F32.9"));
+  const std::string path = "/fhir/Condition/" + condition;
+  std::string replacement = R"({"resourceType":"Condition","id":")" + condition +
+                            R"(","subject":)" + Reference("Patient/" + patient) +
+                            R"(,"code":{"text":"overwritten"}})";
+  Response put = As("lakeside-cmhc", "PUT", path, replacement);
+  EXPECT_EQ(put.status, 404) << put.body;
+  EXPECT_EQ(As("lakeside-cmhc", "DELETE", path).status, 404);
+  Response batch = As("lakeside-cmhc", "POST", "/fhir",
+                      R"({"resourceType":"Bundle","type":"batch","entry":[
+      {"request":{"method":"PUT","url":"Condition/)" +
+                          condition + R"("},"resource":)" + replacement + R"(},
+      {"request":{"method":"DELETE","url":"Condition/)" +
+                          condition + R"("}}]})");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  EXPECT_EQ(batch.body.find("\"201"), std::string::npos) << batch.body;
+  EXPECT_EQ(batch.body.find("\"200"), std::string::npos) << batch.body;
+  EXPECT_EQ(batch.body.find("\"204"), std::string::npos) << batch.body;
+  Response own = As("riverside-ehr", "GET", path);
+  ASSERT_EQ(own.status, 200);
+  EXPECT_EQ(own.Json().Find("meta")->StringAt("versionId"), "1");
+  EXPECT_EQ(own.body.find("overwritten"), std::string::npos);
+  // The author may still change its own data.
+  EXPECT_EQ(As("riverside-ehr", "PUT", path, replacement).status, 200);
+}
+
 TEST_F(ConsentTest, ExpiredConsentDeniesAndBreakingTheGlassIsFlagged) {
   std::string patient = NewPatient();
   Create("Consent",

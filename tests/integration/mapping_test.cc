@@ -114,10 +114,11 @@ TEST_F(MappingTest, QuestionnairesAndConceptMapsAreServed) {
 TEST_F(MappingTest, CapabilityStatementListsTheOperations) {
   Response metadata = client_->Get("/fhir/metadata");
   ASSERT_EQ(metadata.status, 200);
-  for (const char* definition : {"http://hl7.org/fhir/OperationDefinition/ConceptMap-translate",
-                                 "http://hl7.org/fhir/uv/sdc/OperationDefinition/"
-                                 "QuestionnaireResponse-extract",
-                                 "https://carebridge.dev/fhir/OperationDefinition/map-preview"}) {
+  for (const char* definition :
+       {"http://hl7.org/fhir/OperationDefinition/ConceptMap-translate",
+        "http://hl7.org/fhir/uv/sdc/OperationDefinition/"
+        "QuestionnaireResponse-extract",
+        "https://carebridge.example.org/fhir/OperationDefinition/map-preview"}) {
     EXPECT_NE(metadata.body.find(definition), std::string::npos) << definition;
   }
   EXPECT_NE(metadata.body.find(R"("type":"ConceptMap")"), std::string::npos);
