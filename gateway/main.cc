@@ -3,6 +3,7 @@
 //   carebridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]
 //                    [--no-tls]
 //   carebridge audit verify --data-dir DIR
+//   carebridge mappings check [--config FILE | --mappings-dir DIR] [--fixtures DIR]
 //   carebridge version
 //   carebridge --help
 //
@@ -16,12 +17,14 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
+#include "gateway/api/catalog.h"
 #include "gateway/api/directory.h"
 #include "gateway/api/fhir_api.h"
 #include "gateway/audit/checkpoint_signer.h"
@@ -30,6 +33,7 @@
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
 #include "gateway/log/log.h"
+#include "gateway/mappings_cli.h"
 #include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -200,6 +204,11 @@ int Serve(const Args& args) {
     (*store)->Close();
     return Fail("cannot publish the partner directory: " + published.error().message());
   }
+  auto catalog = api::LoadMappingCatalog(config, message);
+  if (!catalog || !api::PublishCatalog(**store, **catalog)) {
+    (*store)->Close();
+    return Fail(catalog ? "cannot publish the Questionnaires and ConceptMaps" : message);
+  }
   auth::TokenConfig token_config;
   token_config.audience = TokenAudience(config);
   token_config.lifetime = config.token_lifetime;
@@ -207,6 +216,7 @@ int Serve(const Args& args) {
 
   boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
   api::FhirApi api(config, **store, blocking, *partners, tokens);
+  api.SetMappingCatalog(*catalog);
   server::Server server(config.server, api);
 
   if (auto started = server.Start(message); !started) {
@@ -226,6 +236,20 @@ int Serve(const Args& args) {
     server.Stop();
   });
 
+  // SIGHUP: reload the mapping data on the blocking pool; a set that does not validate is refused
+  // and the running one stays.
+  boost::asio::signal_set hangup(server.executor(), SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& wait_ec, int /*signal*/) {
+      if (wait_ec) {
+        return;
+      }
+      boost::asio::post(blocking, [&] { api::ReloadMappingCatalog(config, **store, api); });
+      await_hangup();
+    });
+  };
+  await_hangup();
+
   api.SetReady(true);
   std::printf("carebridge listening on %s\n", ListenUrl(config.server, server.port()).c_str());
   std::fflush(stdout);
@@ -235,6 +259,7 @@ int Serve(const Args& args) {
   api.SetReady(false);
   boost::system::error_code ignored;
   signals.cancel(ignored);
+  hangup.cancel(ignored);
   blocking.join();
   (*store)->Close();
   log::Log(log::LogLevel::kInfo, "stopped");
@@ -312,13 +337,20 @@ constexpr Command kCommands[] = {
     {"serve",
      "serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE] [--no-tls]\n"
      "        Run the FHIR gateway until SIGINT/SIGTERM, then shut down gracefully.\n"
-     "        Flags override the config file; without --config the built-in defaults apply.",
+     "        Flags override the config file; without --config the built-in defaults apply.\n"
+     "        SIGHUP reloads the mapping data (mappings_dir), keeping the running set if the\n"
+     "        new one does not validate.",
      Serve},
     {"audit",
      "audit verify --data-dir DIR\n"
      "        Check the audit log's hash chain and signed checkpoints; exit 0 when it holds,\n"
      "        1 naming the first broken record.",
      Audit},
+    {"mappings",
+     "mappings check [--config FILE | --mappings-dir DIR] [--fixtures DIR]\n"
+     "        Load every ConceptMap, partner mapping and Questionnaire and check each partner's\n"
+     "        round trip on its fixtures; exit 0 when all hold, 1 naming what does not.",
+     RunMappingsCommand},
     {"version", "version\n        Print the version.", Version},
     {"help", "help, --help, -h\n        Print this help.", Help},
 };

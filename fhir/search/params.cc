@@ -109,6 +109,16 @@ std::vector<TypeParams> BuildRegistry() {
           Token("code", {"item.code"}),
           Token("version", {"version"}),
       });
+  add("ConceptMap", true,
+      {
+          Uri("url", {"url"}),
+          String("name", {"name"}),
+          String("title", {"title"}),
+          Token("status", {"status"}),
+          Token("version", {"version"}),
+          Uri("source-system", {"group.source"}),
+          Uri("target-system", {"group.target"}),
+      });
   add("QuestionnaireResponse", true,
       {
           Ref("patient", {"subject"}, "Patient"),

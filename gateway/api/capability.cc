@@ -37,6 +37,24 @@ std::string_view ParamTypeCode(fhir::ParamType type) {
   return "string";
 }
 
+constexpr std::string_view kTranslateDefinition =
+    "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate";
+constexpr std::string_view kExtractDefinition =
+    "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract";
+constexpr std::string_view kMapPreviewDefinition =
+    "https://carebridge.example.org/fhir/OperationDefinition/map-preview";
+
+// CapabilityStatement.rest[.resource].operation: name and definition of each.
+json::Value Operations(std::initializer_list<std::pair<std::string_view, std::string_view>> ops) {
+  json::Value list = json::Value::Array();
+  for (const auto& [name, definition] : ops) {
+    json::Value op = Code("name", name);
+    op.Set("definition", Str(definition));
+    list.PushBack(std::move(op));
+  }
+  return list;
+}
+
 }  // namespace
 
 std::string BuildCapabilityStatement() {
@@ -116,6 +134,12 @@ std::string BuildCapabilityStatement() {
     if (!operations.items().empty()) {
       resource.Set("operation", std::move(operations));
     }
+    // The mapping module's type-level operations (operations.cc).
+    if (type.name == "ConceptMap") {
+      resource.Set("operation", Operations({{"translate", kTranslateDefinition}}));
+    } else if (type.name == "QuestionnaireResponse") {
+      resource.Set("operation", Operations({{"extract", kExtractDefinition}}));
+    }
     resources.PushBack(std::move(resource));
   }
   rest.Set("resource", std::move(resources));
@@ -124,6 +148,7 @@ std::string BuildCapabilityStatement() {
     system_interactions.PushBack(Code("code", code));
   }
   rest.Set("interaction", std::move(system_interactions));
+  rest.Set("operation", Operations({{"map-preview", kMapPreviewDefinition}}));
   json::Value rests = json::Value::Array();
   rests.PushBack(std::move(rest));
   cs.Set("rest", std::move(rests));

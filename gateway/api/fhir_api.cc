@@ -392,6 +392,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
     }
     co_return co_await History(ex, "", "");
   }
+  // Mapping and questionnaire operations (operations.cc).
+  if (IsMappingOperation(segments)) {
+    co_return co_await RouteMappingOperation(ex);
+  }
   const fhir::ResourceTypeInfo* type_info = fhir::FindSupportedType(first);
   if (type_info == nullptr) {
     co_return UnknownType(first);

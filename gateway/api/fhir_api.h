@@ -10,6 +10,10 @@
 #include "gateway/config/config.h"
 #include "gateway/store/store.h"
 
+namespace carebridge::mappings {
+class Catalog;
+}
+
 namespace carebridge::api {
 
 // The FHIR R4 REST interface under /fhir, the token endpoint (/auth/token, with
@@ -28,6 +32,10 @@ class FhirApi final : public HttpHandler {
   // /readyz answers 200 only between SetReady(true) (listener bound) and SetReady(false)
   // (shutdown started).
   void SetReady(bool ready) { ready_.store(ready, std::memory_order_relaxed); }
+
+  // The mapping data (ConceptMaps, partner definitions, Questionnaires) the mapping operations
+  // use. Thread-safe; a reload swaps it while requests in flight finish on the old one.
+  void SetMappingCatalog(std::shared_ptr<const mappings::Catalog> catalog);
 
  private:
   struct Impl;

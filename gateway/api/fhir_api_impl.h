@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +28,7 @@
 #include "gateway/config/config.h"
 #include "gateway/consent/consent.h"
 #include "gateway/store/store.h"
+#include "mappings/catalog.h"
 
 namespace carebridge::api {
 
@@ -239,6 +241,16 @@ struct FhirApi::Impl {
   RateLimiter rate_limiter;
   consent::Policy consent_policy;
   std::string capability_statement;
+
+  // Mapping and questionnaire operations (operations.cc).
+  static bool IsMappingOperation(const std::vector<std::string>& segments);
+  net::awaitable<HttpResponse> RouteMappingOperation(ExchangePtr ex);
+  HttpResponse TranslateOperation(const Exchange& ex) const;
+  HttpResponse MapPreviewOperation(const Exchange& ex) const;
+  net::awaitable<HttpResponse> ExtractOperation(ExchangePtr ex, std::string id);
+  mappings::CatalogPtr MappingCatalog() const;
+  mutable std::mutex mapping_catalog_mutex;
+  mappings::CatalogPtr mapping_catalog;  // set by FhirApi::SetMappingCatalog; null until then
 };
 
 }  // namespace carebridge::api

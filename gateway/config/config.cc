@@ -392,6 +392,8 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
           }
         } else if (key == "token_audience") {
           reader.String(v, key_path, config.token_audience);
+        } else if (key == "mappings_dir") {
+          reader.Path(v, key_path, config.mappings_dir);
         } else if (key == "blocking_threads") {
           reader.Integer(v, key_path, config.blocking_threads, 1, 1024);
         } else if (key == "log_level") {

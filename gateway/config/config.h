@@ -85,6 +85,9 @@ struct Config {
   std::string token_audience;
   // The folder of the config file: relative paths in `partners` resolve against it.
   std::string config_dir;
+  // The mapping data (conceptmaps/, partners/, questionnaires/): "mappings_dir", relative to the
+  // config file. Empty: the gateway's built-in default (the source tree's mappings/).
+  std::string mappings_dir;
 };
 
 // Reads a JSON config file; unknown keys are errors (a typo must not silently fall back to a

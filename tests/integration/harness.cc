@@ -185,7 +185,7 @@ bool GatewayProcess::Start() {
         << (certs / "server.key").string() << R"(","client_ca":")" << (certs / "ca.crt").string()
         << '"' << (server_extra_.empty() ? "" : ",") << server_extra_ << R"(},"fhir":{)"
         << fhir_extra_ << R"(},"token_audience":")" << kTokenAudience << R"(","partners":)"
-        << TestPartners(certs) << "}";
+        << TestPartners(certs) << (config_extra_.empty() ? "" : ",") << config_extra_ << "}";
   }
   std::vector<std::string> args = {
       CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",

@@ -57,6 +57,10 @@ class GatewayProcess {
   int Stop();    // SIGTERM, waits; returns the exit status
   void Kill();   // SIGKILL: a crash
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // JSON members added at the top level of the config, e.g. R"("mappings_dir": "/tmp/m")"; call
+  // before Start.
+  void set_config_extra(std::string members) { config_extra_ = std::move(members); }
   std::string BaseUrl() const;  // https://127.0.0.1:PORT
   const std::filesystem::path& log_path() const { return log_path_; }
 
@@ -64,6 +68,7 @@ class GatewayProcess {
   std::filesystem::path data_dir_;
   std::string server_extra_;
   std::string fhir_extra_;
+  std::string config_extra_;
   std::filesystem::path port_file_;
   std::filesystem::path log_path_;
   pid_t pid_ = -1;
