@@ -639,7 +639,7 @@ HttpResponse FhirApi::Impl::ResourceResponse(const ExchangePtr& ex, int status, 
     return response;
   }
   response.headers.emplace_back("content-type", std::string(kFhirJsonType));
-  response.body = std::move(json);
+  response.body = MapOutbound(*ex, std::move(json));
   return response;
 }
 
@@ -707,6 +707,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   ParsedBody parsed = ParseResource(ex->request.body, type);
   if (parsed.error) {
     co_return std::move(*parsed.error);
+  }
+  if (auto refused = MapInbound(*ex, *parsed.resource)) {
+    co_return std::move(*refused);
   }
   PrepareInbound(*ex, *parsed.resource);
   ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
@@ -787,6 +790,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   if (!ex->addressed_to.empty() && !IsAddressedTo(type, *parsed.resource, ex->addressed_to)) {
     co_return ErrorResponse(403, IssueType::kForbidden,
                             "An agency may not address a " + type + " to anyone else");
+  }
+  if (auto refused = MapInbound(*ex, *parsed.resource)) {
+    co_return std::move(*refused);
   }
   PrepareInbound(*ex, *parsed.resource);
   ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);

@@ -182,6 +182,22 @@ struct FhirApi::Impl {
   // With `disclosed` false only the decisions are recorded (the data did not leave).
   void RecordRelease(Exchange& ex, const ReleaseDecision& decision,
                      std::span<const std::size_t> indexes, bool disclosed = true) const;
+  // The partner's dialect (partner_mapping.cc): its compiled mapping, kept alive by the catalog
+  // it came from; no mapping when the partner speaks canonical FHIR.
+  struct Dialect {
+    mappings::CatalogPtr catalog;
+    const mappings::PartnerMapping* mapping = nullptr;
+  };
+  Dialect DialectOf(const auth::Partner& partner) const;
+  // Maps what ex's partner sent to the canonical form; a 422 with the mapping's OperationOutcome
+  // when its dialect cannot be understood (a code its definition says to reject).
+  std::optional<HttpResponse> MapInbound(const Exchange& ex, fhir::json::Value& resource) const;
+  // The stored (canonical) JSON in ex's partner's dialect.
+  std::string MapOutbound(const Exchange& ex, std::string stored_json) const;
+  // Points `entries` at copies in ex's partner's dialect, kept in `storage`; leaves them alone for
+  // a partner without a mapping.
+  void ToDialect(const Exchange& ex, std::vector<const store::ResourceVersion*>& entries,
+                 std::vector<store::ResourceVersion>& storage) const;
   // Marks a resource a partner is writing: meta.source names the partner (ContributorSource), and
   // substance-use-disorder data gets its 42 CFR Part 2 security label even when unlabelled.
   void PrepareInbound(const Exchange& ex, fhir::json::Value& resource) const;

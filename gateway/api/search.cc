@@ -174,6 +174,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Search(ExchangePtr ex, std::string t
     AppendBundleHead(body, "searchset", page->total);
     AppendLinks(body, path, params, query->offset, query->count,
                 query->offset + query->count < page->total);
+    std::vector<store::ResourceVersion> mapped;
+    ToDialect(*ex, entries, mapped);
     AppendSearchEntries(body, ex->base, entries, false);
     body += "}";
     co_return BundleResponse(std::move(body));
@@ -248,6 +250,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Search(ExchangePtr ex, std::string t
     AppendBundleHead(body, "searchset", std::nullopt);
     AppendLinks(body, path, params, offset, count, offset + count < page->total);
   }
+  std::vector<store::ResourceVersion> mapped;
+  ToDialect(*ex, entries, mapped);
   AppendSearchEntries(body, ex->base, entries, notice);
   body += "}";
   co_return BundleResponse(std::move(body));
@@ -343,6 +347,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(ExchangePtr ex, std::string 
   } else if (query.offset == 0 && page->total <= query.count) {
     total = static_cast<std::int64_t>(shown.size());
   }
+  std::vector<store::ResourceVersion> mapped;
+  ToDialect(*ex, shown, mapped);
   std::string body;
   AppendBundleHead(body, "history", total);
   AppendLinks(body, path, ex->target.query, query.offset, query.count,

@@ -242,7 +242,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
               plan.type + "/" + match.id + "/_history/" + std::to_string(match.version);
           results[i].etag = "W/\"" + std::to_string(match.version) + "\"";
           results[i].last_modified = match.last_updated;
-          results[i].resource_json = match.json;
+          results[i].resource_json = MapOutbound(*ex, match.json);
         }
       }
     }
@@ -252,7 +252,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     results[i].full_url = ex->base + "/" + plan.type + "/" + plan.id;
   }
 
-  // Rewrite and validate the resources.
+  // Rewrite, validate and map (the partner's dialect to the canonical form) the resources.
+  const Dialect dialect = DialectOf(*ex->partner);
   for (std::size_t i = 0; i < n; ++i) {
     auto& entry = bundle->entries[i];
     if (results[i].status != 0 || !entry.resource) {
@@ -265,6 +266,13 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     if (!fhir::ValidateResource(*entry.resource, plans[i].type, validation)) {
       fail(i, 422, RerootOutcome(validation, i, plans[i].type));
       continue;
+    }
+    if (dialect.mapping != nullptr) {
+      fhir::Outcome mapping;
+      if (!dialect.mapping->Apply(mappings::Direction::kInbound, *entry.resource, mapping)) {
+        fail(i, 422, RerootOutcome(mapping, i, plans[i].type));
+        continue;
+      }
     }
     PrepareInbound(*ex, *entry.resource);
   }
@@ -389,7 +397,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
           plans[i].type + "/" + done.stamp.id + "/_history/" + std::to_string(done.stamp.version);
       result.etag = "W/\"" + std::to_string(done.stamp.version) + "\"";
       result.last_modified = done.stamp.last_updated;
-      result.resource_json = done.json;
+      result.resource_json = MapOutbound(*ex, done.json);
     }
   }
 

@@ -72,7 +72,7 @@ struct CurlGlobal {
 
 // The example partner set of deploy/carebridge.example.json, with the test run's keys, plus a
 // disabled partner.
-std::string TestPartners(const fs::path& certs) {
+std::string TestPartners(const fs::path& certs, bool mapping_profiles) {
   struct Spec {
     const char* id;
     const char* kind;
@@ -104,6 +104,10 @@ std::string TestPartners(const fs::path& certs) {
            R"(","enabled":)" + (spec.enabled ? "true" : "false") +
            R"(,"cert_subjects":["urn:carebridge:partner:)" + id + R"("],"purposes":)" + purposes +
            R"(,"default_purpose":")" + first_purpose + R"(",)" + rate;
+    if (mapping_profiles &&
+        (spec.kind == std::string("ehr") || spec.kind == std::string("agency")) && spec.enabled) {
+      out += R"(,"mapping_profile":")" + id + '"';
+    }
     fs::path key = certs / (id + ".jwt.pub");
     if (fs::exists(key)) {
       out += R"(,"jwt_public_key_file":")" + key.string() + '"';
@@ -185,7 +189,8 @@ bool GatewayProcess::Start() {
         << (certs / "server.key").string() << R"(","client_ca":")" << (certs / "ca.crt").string()
         << '"' << (server_extra_.empty() ? "" : ",") << server_extra_ << R"(},"fhir":{)"
         << fhir_extra_ << R"(},"token_audience":")" << kTokenAudience << R"(","partners":)"
-        << TestPartners(certs) << (config_extra_.empty() ? "" : ",") << config_extra_ << "}";
+        << TestPartners(certs, mapping_profiles_) << (config_extra_.empty() ? "" : ",")
+        << config_extra_ << "}";
   }
   std::vector<std::string> args = {
       CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",

@@ -61,6 +61,9 @@ class GatewayProcess {
   // JSON members added at the top level of the config, e.g. R"("mappings_dir": "/tmp/m")"; call
   // before Start.
   void set_config_extra(std::string members) { config_extra_ = std::move(members); }
+  // Gives the EHR and agency partners their mapping profiles (mappings/partners/<id>.json), as
+  // the example configuration does; call before Start.
+  void set_mapping_profiles(bool on) { mapping_profiles_ = on; }
   std::string BaseUrl() const;  // https://127.0.0.1:PORT
   const std::filesystem::path& log_path() const { return log_path_; }
 
@@ -69,6 +72,7 @@ class GatewayProcess {
   std::string server_extra_;
   std::string fhir_extra_;
   std::string config_extra_;
+  bool mapping_profiles_ = false;
   std::filesystem::path port_file_;
   std::filesystem::path log_path_;
   pid_t pid_ = -1;
