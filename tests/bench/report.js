@@ -46,8 +46,10 @@ const titles = {
   'read-consent': 'READ-CONSENT  the same GET by another partner, released by the patient\'s Consent ' +
     '(consents loaded and evaluated; REST, AuthZconsent and PrivacyDisclosure events audited)',
   create: 'CREATE  POST a 7.5 KB CarePlan',
+  'create-mapped': 'CREATE-MAPPED  the same POST by a partner with a mapping profile ' +
+    '(lakeside-cmhc: its rules run inbound, and outbound on the response)',
 };
-for (const kind of ['read', 'read-consent', 'create']) {
+for (const kind of ['read', 'read-consent', 'create', 'create-mapped']) {
   if (!rows.some((r) => r.case === kind)) continue;
   say();
   say(titles[kind]);
@@ -112,6 +114,17 @@ if (servers.includes('carebridge')) {
     const worst = consentRatios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
     target('read-with-consent within 1.5x of read', worst.ratio <= 1.5 && !worst.flagged,
       consentRatios.map((r) => `${r.c} conn: ${r.ratio.toFixed(2)}x`).join(', '));
+  }
+  const mappedRatios = conns.map((c) => {
+    const plain = find('carebridge', 'create', c);
+    const mapped = find('carebridge', 'create-mapped', c);
+    return plain && mapped && !plain.wrk.failed && !mapped.wrk.failed
+      ? { c, ratio: plain.wrk.rps / mapped.wrk.rps, flagged: flagged(plain) || flagged(mapped) } : null;
+  }).filter(Boolean);
+  if (mappedRatios.length) {
+    const worst = mappedRatios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    target('create with mapping within 1.2x of create', worst.ratio <= 1.2 && !worst.flagged,
+      mappedRatios.map((r) => `${r.c} conn: ${r.ratio.toFixed(2)}x`).join(', '));
   }
   target('idle RSS < 20 MB', cb.idle_rss_kb < 20 * 1024, `${mb(cb.idle_rss_kb)} MB`);
   const at64 = rows.filter((r) => r.server === 'carebridge' && r.connections === 64);
