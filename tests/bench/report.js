@@ -40,7 +40,7 @@ say(`peak RSS = VmHWM of the server process${meta.hwm_per_case ? ' (reset before
 
 const servers = Object.keys(meta.servers);
 const conns = [...new Set(rows.map((r) => r.connections))];
-const widths = [12, 6, 10, 8, 8, 8, 12];
+const widths = [12, 6, 10, 8, 8, 8, 12, 11];
 const titles = {
   read: 'READ  GET one CarePlan (by the partner that wrote it: REST audit event, no consent decision)',
   'read-consent': 'READ-CONSENT  the same GET by another partner, released by the patient\'s Consent ' +
@@ -53,7 +53,7 @@ for (const kind of ['read', 'read-consent', 'create', 'create-mapped']) {
   if (!rows.some((r) => r.case === kind)) continue;
   say();
   say(titles[kind]);
-  say(pad(['server', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'], widths));
+  say(pad(['server', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'CPU µs/req'], widths));
   for (const c of conns) {
     for (const s of servers) {
       const r = find(s, kind, c);
@@ -61,7 +61,8 @@ for (const kind of ['read', 'read-consent', 'create', 'create-mapped']) {
       const w = r.wrk;
       const cells = w.failed
         ? [s, c, 'FAILED', '-', '-', '-', mb(r.peak_rss_kb)]
-        : [s, c, w.rps.toFixed(0), ms(w.lat_p50_us), ms(w.lat_p99_us), errorsOf(w), mb(r.peak_rss_kb)];
+        : [s, c, w.rps.toFixed(0), ms(w.lat_p50_us), ms(w.lat_p99_us), errorsOf(w), mb(r.peak_rss_kb),
+          r.cpu_s !== undefined && w.requests ? (r.cpu_s * 1e6 / w.requests).toFixed(0) : '-'];
       let line = pad(cells, widths);
       if (flagged(r)) line += '  <-- FLAGGED: ' + (!r.alive ? 'server died; ' : '') +
         (w.failed ? 'no wrk result' : `non-2xx ${w.non2xx}, socket errors ` +

@@ -381,6 +381,18 @@ server_pids() {
   echo "$pid"
   pgrep -P "$pid" 2>/dev/null || true
 }
+# CPU time (user + system, clock ticks) the processes have used, threads included: per request it
+# says what a case costs even when other work shares the cores and the wall-clock rate is noisy.
+sum_cpu_ticks() { # PID...
+  local total=0 v
+  for p in "$@"; do
+    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+clk_tck=$(getconf CLK_TCK)
+
 sum_status_kb() { # FIELD PID...
   local field=$1 total=0 v
   shift
@@ -447,7 +459,11 @@ for kind in read read-consent create create-mapped; do
       log "[$n/$total_cases] $kind  $s  ${c} conn  ${duration}s"
       out="$tmp/wrk.$s.$kind.$c.out"
       status=0
+      # shellcheck disable=SC2086 # one word per pid
+      cpu_before=$(sum_cpu_ticks $ps)
       run_wrk "$kind" "$url" "$c" "$duration" >"$out" 2>&1 || status=$?
+      # shellcheck disable=SC2086
+      cpu_ticks=$(($(sum_cpu_ticks $ps) - cpu_before))
       ps=$(server_pids "${server_pid[$s]}")
       hwm=$(sum_status_kb VmHWM $ps)
       rss=$(sum_status_kb VmRSS $ps)
@@ -459,8 +475,9 @@ for kind in read read-consent create create-mapped; do
         tail -5 "$out" >&2
         json='{"failed":true}'
       fi
-      printf '{"server":"%s","case":"%s","connections":%d,"threads":%d,"peak_rss_kb":%d,"rss_after_kb":%d,"alive":%s,"wrk_exit":%d,"wrk":%s}\n' \
-        "$s" "$kind" "$c" $((c < 2 ? c : 2)) "$hwm" "$rss" "$alive" "$status" "$json" >>"$results"
+      printf '{"server":"%s","case":"%s","connections":%d,"threads":%d,"peak_rss_kb":%d,"rss_after_kb":%d,"cpu_s":%.2f,"alive":%s,"wrk_exit":%d,"wrk":%s}\n' \
+        "$s" "$kind" "$c" $((c < 2 ? c : 2)) "$hwm" "$rss" "$(awk -v t="$cpu_ticks" -v h="$clk_tck" 'BEGIN { print t / h }')" \
+        "$alive" "$status" "$json" >>"$results"
     done
   done
 done
