@@ -112,6 +112,13 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON resource_versions
   WHEN old.type = 'AuditEvent'
   BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 )sql"},
+    {3, R"sql(
+-- Most search rows are tokens, strings and references, whose low/high are NULL: keeping them out
+-- of the date index saves a B-tree insert per row on every write (an audited read writes ~15).
+DROP INDEX search_index_by_date;
+CREATE INDEX search_index_by_date ON search_index (type, param, low, high, id)
+  WHERE low IS NOT NULL;
+)sql"},
 };
 
 inline constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
