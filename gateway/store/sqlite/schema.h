@@ -119,6 +119,16 @@ DROP INDEX search_index_by_date;
 CREATE INDEX search_index_by_date ON search_index (type, param, low, high, id)
   WHERE low IS NOT NULL;
 )sql"},
+    {4, R"sql(
+-- AuditEvents are chained in their request's transaction and indexed for search afterwards, in
+-- batches; indexed_seq is the last chain record whose search rows are in search_index.
+CREATE TABLE audit_index_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  indexed_seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO audit_index_state (id, indexed_seq)
+  SELECT 1, COALESCE(MAX(seq), 0) FROM audit_chain;
+)sql"},
 };
 
 inline constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;
