@@ -664,12 +664,12 @@ class SqliteStore final : public Store {
     std::string id;
     std::vector<fhir::IndexEntry> index;
   };
-  // Idle moments (nothing queued after a commit) index the backlog in chunks, in a transaction
-  // of their own, once it has kAuditIndexIdleMin events; a backlog of kAuditIndexCap is indexed
-  // with the next group whatever the load.
+  // Idle moments (nothing queued after a commit) index the backlog in chunks of kAuditIndexChunk,
+  // in a transaction of their own, once it has kAuditIndexIdleMin events. When the writer is
+  // never idle, a backlog of kAuditIndexBusyBacklog makes each group index one chunk.
   static constexpr std::size_t kAuditIndexIdleMin = 64;
-  static constexpr std::size_t kAuditIndexIdleChunk = 512;
-  static constexpr std::size_t kAuditIndexCap = 8192;
+  static constexpr std::size_t kAuditIndexChunk = 256;
+  static constexpr std::size_t kAuditIndexBusyBacklog = 1024;
   Result<void> LoadUnindexedAudit();
   // Inserts, inside the open transaction and in a savepoint of its own, the search rows of the
   // first `max_committed` events of audit_unindexed_ (and of audit_group_unindexed_ when
@@ -959,7 +959,9 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
   std::vector<WriteResult> results;
   results.reserve(group.size());
   bool ok = !sticky_io_;
-  bool indexed = false;  // the AuditEvent backlog was indexed in this group
+  // What of the AuditEvent backlog this group indexed: committed events, and the group's own.
+  std::optional<std::size_t> indexed_committed;
+  bool indexed_group = false;
   try {
     audit_ = audit_committed_;
     if (ok) {
@@ -982,11 +984,14 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
           break;
         }
       }
-      // A search waits for the whole backlog; a backlog that idle moments never drain (a writer
-      // that is never idle) is indexed with a group rather than grow without bound.
-      if (!fatal_ &&
-          (flush || audit_unindexed_.size() + audit_group_unindexed_.size() >= kAuditIndexCap)) {
-        indexed = IndexAuditBacklog(SIZE_MAX, /*with_group=*/true).has_value();
+      // A search waits for the whole backlog. A writer that is never idle indexes a bounded
+      // chunk with a group once the backlog is long, so neither memory nor one group's delay
+      // grows with the load.
+      if (!fatal_ && flush) {
+        indexed_committed = IndexAuditBacklog(SIZE_MAX, /*with_group=*/true);
+        indexed_group = indexed_committed.has_value();
+      } else if (!fatal_ && audit_unindexed_.size() >= kAuditIndexBusyBacklog) {
+        indexed_committed = IndexAuditBacklog(kAuditIndexChunk, /*with_group=*/false);
       }
       // COMMIT is the durability point (the WAL fsync). If it fails we cannot know what reached
       // the disk, so nothing is acknowledged from now on.
@@ -1006,9 +1011,12 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
       writer_conn_->Run(Sql::kRollback);
     }
   }
-  if (ok && indexed) {
-    audit_unindexed_.clear();
-  } else if (ok) {
+  if (ok && indexed_committed) {
+    audit_unindexed_.erase(
+        audit_unindexed_.begin(),
+        audit_unindexed_.begin() + static_cast<std::ptrdiff_t>(*indexed_committed));
+  }
+  if (ok && !indexed_group) {
     audit_unindexed_.insert(audit_unindexed_.end(),
                             std::make_move_iterator(audit_group_unindexed_.begin()),
                             std::make_move_iterator(audit_group_unindexed_.end()));
@@ -1471,7 +1479,7 @@ void SqliteStore::IndexWhileIdle() {
   if (writer_conn_->Run(Sql::kBeginImmediate) != SQLITE_OK) {
     return;  // a lock held elsewhere: the next idle moment tries again
   }
-  auto indexed = IndexAuditBacklog(kAuditIndexIdleChunk, /*with_group=*/false);
+  auto indexed = IndexAuditBacklog(kAuditIndexChunk, /*with_group=*/false);
   if (!indexed || fatal_ || writer_conn_->Run(Sql::kCommit) != SQLITE_OK) {
     if (fatal_) {
       sticky_io_ = true;  // as for a group: the disk state is unknown
