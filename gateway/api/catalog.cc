@@ -8,6 +8,7 @@
 
 #include "fhir/json/json.h"
 #include "fhir/resource/resource.h"
+#include "gateway/api/directory.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/log/log.h"
 
@@ -46,23 +47,6 @@ bool ReadFolder(const fs::path& folder, const std::string& label,
     out.push_back({label + "/" + path.filename().string(), text.str()});
   }
   return true;
-}
-
-// True when the stored resource already says what `desired` says (meta aside).
-bool Unchanged(store::Store& store, const json::Value& desired) {
-  auto current = store.Read(desired.StringAt("resourceType"), desired.StringAt("id"));
-  if (!current) {
-    return false;
-  }
-  std::string message;
-  auto parsed = json::Parse(current->json, json::Limits{}, message);
-  if (!parsed) {
-    return false;
-  }
-  parsed->Remove("meta");
-  json::Value bare = desired;
-  bare.Remove("meta");
-  return *parsed == bare;
 }
 
 }  // namespace
@@ -119,7 +103,7 @@ Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalo
   store::WriteBatch batch;
   auto add = [&](json::Value resource) {
     resource.Remove("meta");
-    if (Unchanged(store, resource)) {
+    if (StoredUnchanged(store, resource)) {
       return;
     }
     std::string type(resource.StringAt("resourceType"));

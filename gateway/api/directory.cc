@@ -89,8 +89,9 @@ json::Value EndpointFor(const auth::Partner& partner) {
   return endpoint;
 }
 
-// True when the stored resource already says what `desired` says (meta aside).
-bool Unchanged(store::Store& store, const json::Value& desired) {
+}  // namespace
+
+bool StoredUnchanged(store::Store& store, const json::Value& desired) {
   auto current = store.Read(desired.StringAt("resourceType"), desired.StringAt("id"));
   if (!current) {
     return false;
@@ -101,15 +102,15 @@ bool Unchanged(store::Store& store, const json::Value& desired) {
     return false;
   }
   parsed->Remove("meta");
-  return *parsed == desired;
+  json::Value bare = desired;
+  bare.Remove("meta");
+  return *parsed == bare;
 }
-
-}  // namespace
 
 Result<void> PublishPartnerDirectory(store::Store& store, const auth::PartnerRegistry& partners) {
   store::WriteBatch batch;
   auto add = [&](json::Value resource) {
-    if (Unchanged(store, resource)) {
+    if (StoredUnchanged(store, resource)) {
       return;
     }
     std::string type(resource.StringAt("resourceType"));

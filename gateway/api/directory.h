@@ -1,6 +1,7 @@
 #pragma once
 
 #include "fhir/base/result.h"
+#include "fhir/json/value.h"
 #include "gateway/auth/partner.h"
 #include "gateway/store/store.h"
 
@@ -15,5 +16,9 @@ inline constexpr std::string_view kPartnerKindSystem =
 // provisions and referrals can name partners the standard way. Writes only what changed, so a
 // restart does not add versions. Blocks until the writes are durable; call it at start-up.
 Result<void> PublishPartnerDirectory(store::Store& store, const auth::PartnerRegistry& partners);
+
+// True when the stored resource with `desired`'s type and id already says what `desired` says,
+// meta aside: publishing it again would only add a version. Blocking (a store read).
+bool StoredUnchanged(store::Store& store, const fhir::json::Value& desired);
 
 }  // namespace carebridge::api

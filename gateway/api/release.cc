@@ -9,6 +9,7 @@
 
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
+#include "gateway/api/directory.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
@@ -25,8 +26,6 @@ using log::LogLevel;
 namespace {
 
 constexpr std::string_view kContributorPrefix = "urn:carebridge:partner:";
-constexpr std::string_view kPartnerKindSystem =
-    "https://carebridge.example.org/fhir/CodeSystem/partner-kind";
 // Explanations of one audit event are joined; a search over many consents must not produce an
 // unbounded outcomeDesc.
 constexpr std::size_t kMaxExplanations = 8;

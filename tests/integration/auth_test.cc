@@ -60,15 +60,6 @@ class AuthTest : public GatewaySuite {
   static void SetUpTestSuite() {
     StartGateway(R"("crl": ")" + (CertsDir() / "ca.crl.pem").string() + '"');
   }
-
-  Response As(const std::string& partner, const std::string& method, const std::string& path,
-              const std::string& body = {}, std::vector<std::string> headers = {}) {
-    Client client(gateway().BaseUrl(), partner);
-    if (!body.empty()) {
-      headers.emplace_back("Content-Type: application/fhir+json");
-    }
-    return client.Request(method, path, body, headers);
-  }
 };
 
 TEST_F(AuthTest, WithoutACertificateOnlyThePublicEndpointsAnswer) {

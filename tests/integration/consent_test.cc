@@ -65,15 +65,6 @@ class ConsentTest : public GatewaySuite {
  protected:
   static void SetUpTestSuite() { StartGateway(); }
 
-  Response As(const std::string& partner, const std::string& method, const std::string& path,
-              const std::string& body = {}, std::vector<std::string> headers = {}) {
-    Client client(gateway().BaseUrl(), partner);
-    if (!body.empty()) {
-      headers.emplace_back("Content-Type: application/fhir+json");
-    }
-    return client.Request(method, path, body, headers);
-  }
-
   // Creates `body` as riverside-ehr and returns its id.
   std::string Create(const std::string& type, const std::string& body,
                      const std::string& partner = "riverside-ehr") {

@@ -350,6 +350,15 @@ void GatewaySuite::TearDownTestSuite() {
   dir_ = nullptr;
 }
 
+Response As(const GatewayProcess& gateway, const std::string& partner, const std::string& method,
+            const std::string& path, const std::string& body, std::vector<std::string> headers) {
+  Client client(gateway.BaseUrl(), partner);
+  if (!body.empty()) {
+    headers.emplace_back("Content-Type: application/fhir+json");
+  }
+  return client.Request(method, path, body, headers);
+}
+
 std::string SearchTotal(Client& client, const std::string& path) {
   Response response = client.Get(path);
   EXPECT_EQ(response.status, 200) << path << " -> " << response.body;

@@ -113,9 +113,19 @@ class Client {
 
 // A test suite whose tests share one gateway, started by the suite's SetUpTestSuite through
 // StartGateway and stopped (gracefully, checked) after its last test.
+// `method` `path` on `gateway` as `partner` (its client certificate), with `body` sent as
+// application/fhir+json when there is one.
+Response As(const GatewayProcess& gateway, const std::string& partner, const std::string& method,
+            const std::string& path, const std::string& body = {},
+            std::vector<std::string> headers = {});
+
 class GatewaySuite : public ::testing::Test {
  protected:
   static void StartGateway(std::string server_extra = {}, std::string fhir_extra = {});
+  static Response As(const std::string& partner, const std::string& method, const std::string& path,
+                     const std::string& body = {}, std::vector<std::string> headers = {}) {
+    return testing::As(*gateway_, partner, method, path, body, std::move(headers));
+  }
   static void TearDownTestSuite();
   static GatewayProcess& gateway() { return *gateway_; }
 

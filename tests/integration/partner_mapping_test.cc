@@ -54,12 +54,7 @@ class PartnerMappingTest : public ::testing::Test {
 
   Response As(const std::string& partner, const std::string& method, const std::string& path,
               const std::string& body = {}) {
-    Client client(gateway_->BaseUrl(), partner);
-    std::vector<std::string> headers;
-    if (!body.empty()) {
-      headers.emplace_back("Content-Type: application/fhir+json");
-    }
-    return client.Request(method, path, body, headers);
+    return testing::As(*gateway_, partner, method, path, body);
   }
 
   static TempDir* dir_;
