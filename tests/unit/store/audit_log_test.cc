@@ -553,7 +553,7 @@ TEST_F(AuditLogTest, EmptyAndForeignFiles) {
 }
 
 TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
-  // Make a version 1 file with data: today's schema minus migration 2.
+  // Make a version 1 file with data: today's schema minus migrations 2 (audit) and 3 (outbox).
   {
     Store& s = Open();
     ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1")}).ops.at(0).has_value());
@@ -561,7 +561,7 @@ TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
   }
   ASSERT_EQ(Exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; "
                  "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
-                 "PRAGMA user_version = 1;"),
+                 "DROP TABLE outbox; DROP TABLE outbox_attempts; PRAGMA user_version = 1;"),
             SQLITE_OK);
   EXPECT_TRUE(VerifyFile().ok);  // no audit log yet: an empty chain
   Store& s = Open();

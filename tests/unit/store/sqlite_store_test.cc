@@ -577,7 +577,7 @@ TEST_F(SqliteStoreTest, SchemaIsVersionedAndForeignFilesAreRefused) {
     sqlite3_finalize(st);
     return v;
   };
-  EXPECT_EQ(pragma("PRAGMA user_version"), "2");
+  EXPECT_EQ(pragma("PRAGMA user_version"), "3");
   EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(pragma("PRAGMA application_id"), std::to_string(0x43524247));
   sqlite3_close(db);
