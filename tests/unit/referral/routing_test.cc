@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -225,6 +227,33 @@ TEST(MakeRoutingRequestTest, ReadsServiceRequestAndPatient) {
   RoutingRequest no_patient = MakeRoutingRequest(sr, nullptr);
   EXPECT_TRUE(no_patient.languages.empty());
   EXPECT_TRUE(no_patient.area.empty());
+}
+
+// The quick-start's routes: SDOHCC housing-instability and homelessness to harbor-housing,
+// food-insecurity to northside-food.
+TEST(RoutingTableTest, ExampleConfigRoutes) {
+  std::ifstream in(std::string(CAREBRIDGE_SOURCE_DIR) + "/deploy/carebridge.example.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  Value config = Json(text.str());
+  const Value* referrals = config.Find("referrals");
+  ASSERT_NE(referrals, nullptr);
+  std::string message;
+  auto table = RoutingTable::FromJson(*referrals->Find("routes"), message);
+  ASSERT_TRUE(table.has_value()) << message;
+  for (const auto& [category, agency] :
+       std::vector<std::pair<std::string, std::string>>{{"housing-instability", "harbor-housing"},
+                                                        {"homelessness", "harbor-housing"},
+                                                        {"food-insecurity", "northside-food"},
+                                                        {"transportation-insecurity", ""}}) {
+    RoutingRequest req;
+    req.categories = {Sdoh(category)};
+    RoutingDecision d = Route(*table, req, {});
+    EXPECT_EQ(d.rule ? d.rule->agency : "", agency) << category << ": " << d.reason;
+    if (d.rule) {
+      EXPECT_EQ(d.rule->organization, "Organization/" + agency);
+    }
+  }
 }
 
 }  // namespace
