@@ -71,6 +71,52 @@ std::string PercentEncodeBar(std::string_view text) {
 
 }  // namespace
 
+Result<std::optional<std::string>> CheckRelease(store::Store& store, const consent::Policy& policy,
+                                                std::string_view purpose,
+                                                const AgencyEndpoint& agency,
+                                                const std::string& patient_id,
+                                                const std::vector<const Value*>& resources,
+                                                std::int64_t now_ms, int max_consents) {
+  fhir::SearchQuery q;
+  q.type = "Consent";
+  q.count = max_consents;
+  fhir::SearchCriterion c;
+  c.param = "patient";
+  c.type = fhir::ParamType::kReference;
+  fhir::SearchValue v;
+  v.system = "Patient";
+  v.value = patient_id;
+  c.any_of.push_back(std::move(v));
+  q.all_of.push_back(std::move(c));
+  auto page = store.Search(q);
+  if (!page) {
+    return page.error();
+  }
+  std::vector<Value> consents;
+  for (const auto& e : page->entries) {
+    if (auto parsed = ParseStored(e.json)) {
+      consents.push_back(std::move(*parsed));
+    }
+  }
+  const consent::ConsentSet set =
+      consent::ConsentSet::Compile(patient_id, consents, policy, now_ms);
+  consent::Recipient recipient;
+  recipient.partner_id = agency.id;
+  recipient.organization =
+      agency.organization.empty() ? "Organization/" + agency.id : agency.organization;
+  recipient.roles = agency.roles;
+  for (const Value* resource : resources) {
+    const consent::DataItem item = consent::DataItem::FromResource(*resource);
+    const consent::Decision d = set.Evaluate(recipient, purpose, consent::Action::kDisclose, item);
+    if (!d.permitted()) {
+      return std::optional<std::string>("consent does not release " + std::string(item.type) + "/" +
+                                        std::string(item.id) + " to " + agency.id + ": " +
+                                        d.Explain());
+    }
+  }
+  return std::optional<std::string>();
+}
+
 StorePreparer::StorePreparer(store::Store& store, StorePreparerOptions options)
     : store_(store), options_(std::move(options)) {}
 
@@ -123,53 +169,23 @@ Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
   }
 
   // Consent, as of now.
-  fhir::SearchQuery q;
-  q.type = "Consent";
-  q.count = options_.max_consents;
-  fhir::SearchCriterion c;
-  c.param = "patient";
-  c.type = fhir::ParamType::kReference;
-  fhir::SearchValue v;
-  v.system = "Patient";
-  v.value = patient_id;
-  c.any_of.push_back(std::move(v));
-  q.all_of.push_back(std::move(c));
-  auto page = store_.Search(q);
-  if (!page) {
-    return Prepared(Kind::kRetryLater,
-                    "cannot read the patient's consents: " + page.error().message());
-  }
-  std::vector<Value> consents;
-  for (const auto& e : page->entries) {
-    if (auto parsed = ParseStored(e.json)) {
-      consents.push_back(std::move(*parsed));
-    }
-  }
   const std::int64_t now = options_.now_ms
                                ? options_.now_ms()
                                : std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
-  const consent::ConsentSet set =
-      consent::ConsentSet::Compile(patient_id, consents, options_.policy, now);
-  consent::Recipient recipient;
-  recipient.partner_id = agency->id;
-  recipient.organization =
-      agency->organization.empty() ? "Organization/" + agency->id : agency->organization;
-  recipient.roles = agency->roles;
   std::vector<const Value*> disclosed = {&*task};
   if (service_request) {
     disclosed.push_back(&*service_request);
   }
-  for (const Value* resource : disclosed) {
-    const consent::DataItem item = consent::DataItem::FromResource(*resource);
-    const consent::Decision d =
-        set.Evaluate(recipient, options_.purpose, consent::Action::kDisclose, item);
-    if (!d.permitted()) {
-      return Prepared(Kind::kStop, "consent does not release " + std::string(item.type) + "/" +
-                                       std::string(item.id) + " to " + agency->id + ": " +
-                                       d.Explain());
-    }
+  auto refused = CheckRelease(store_, options_.policy, options_.purpose, *agency, patient_id,
+                              disclosed, now, options_.max_consents);
+  if (!refused) {
+    return Prepared(Kind::kRetryLater,
+                    "cannot read the patient's consents: " + refused.error().message());
+  }
+  if (*refused) {
+    return Prepared(Kind::kStop, std::move(**refused));
   }
 
   // The Task as the agency gets it.

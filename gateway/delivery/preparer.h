@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,15 @@ struct StorePreparerOptions {
   int max_consents = 200;                // consents read per patient
   std::function<std::int64_t()> now_ms;  // empty: the system clock
 };
+
+// Whether the patient's consent releases every one of `resources` to `agency` for `purpose` as
+// of `now_ms`: nullopt when it does, else a sentence saying what was refused and why. Reads the
+// patient's Consent resources from `store` (blocking); an error when they cannot be read.
+Result<std::optional<std::string>> CheckRelease(
+    store::Store& store, const consent::Policy& policy, std::string_view purpose,
+    const AgencyEndpoint& agency, const std::string& patient_id,
+    const std::vector<const fhir::json::Value*>& resources, std::int64_t now_ms,
+    int max_consents = 200);
 
 class StorePreparer final : public Preparer {
  public:

@@ -158,26 +158,33 @@ void DeliveryWorker::Wake() {
 }
 
 void DeliveryWorker::Stop() {
-  if (stopping_.exchange(true)) {
-    return;
-  }
-  auto done = stopped_.get_future();
-  net::dispatch(strand_, [this] {
+  std::promise<void> stopped;
+  auto done = stopped.get_future();
+  StopAsync([&stopped] { stopped.set_value(); });
+  done.wait();
+}
+
+void DeliveryWorker::StopAsync(std::function<void()> done) {
+  net::dispatch(strand_, [this, done = std::move(done)]() mutable {
+    if (stopping_.exchange(true)) {
+      done();  // stopped (or stopping) already; a second caller does not wait
+      return;
+    }
+    stopped_ = std::move(done);
     wake_.cancel();
     client_.Cancel();
     if (active_ == 0) {
       stop_signalled_ = true;
-      stopped_.set_value();
+      stopped_();
     }
   });
-  done.wait();
 }
 
 void DeliveryWorker::Finished() {
   --active_;
-  if (stopping_ && active_ == 0 && !stop_signalled_) {
+  if (stopping_ && active_ == 0 && !stop_signalled_ && stopped_) {
     stop_signalled_ = true;
-    stopped_.set_value();
+    stopped_();
   }
 }
 

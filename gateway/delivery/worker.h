@@ -112,6 +112,10 @@ class DeliveryWorker {
   // and returns when every delivery coroutine has recorded its outcome. Call it from a thread
   // that is not running the executor, while the executor still runs.
   void Stop();
+  // Stop without blocking: `done` runs on the event loop once every delivery coroutine has
+  // recorded its outcome. For callers on the event loop (a signal handler), where Stop() would
+  // wait for itself.
+  void StopAsync(std::function<void()> done);
 
   // Counters, for tests and /metrics.
   std::int64_t attempts() const { return attempts_.load(); }
@@ -138,9 +142,9 @@ class DeliveryWorker {
   std::atomic<bool> stopping_{false};
   int active_ = 0;  // strand only: the loop and the delivery coroutines still running
   bool started_ = false;
-  bool wake_pending_ = false;    // strand only: Wake() came while the loop was not waiting
-  bool stop_signalled_ = false;  // strand only
-  std::promise<void> stopped_;
+  bool wake_pending_ = false;      // strand only: Wake() came while the loop was not waiting
+  bool stop_signalled_ = false;    // strand only
+  std::function<void()> stopped_;  // strand only: StopAsync's callback
   std::atomic<std::int64_t> attempts_{0};
 };
 
