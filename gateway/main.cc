@@ -10,13 +10,18 @@
 // flags, bad config, certificates, address in use, store cannot open); audit verify: 1 when the
 // chain is broken.
 
+#include <curl/curl.h>
+
+#include <algorithm>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -29,7 +34,10 @@
 #include "gateway/auth/partner.h"
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
+#include "gateway/delivery/preparer.h"
+#include "gateway/delivery/worker.h"
 #include "gateway/log/log.h"
+#include "gateway/referral/routing.h"
 #include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -205,9 +213,50 @@ int Serve(const Args& args) {
   token_config.lifetime = config.token_lifetime;
   auth::TokenService tokens(*partners, token_config);
 
+  // Referrals: the routing rules must be usable before anything is served.
+  if (auto routes = referral::RoutingTable::FromJson(config.referrals.routes, message); !routes) {
+    (*store)->Close();
+    return Fail("referrals." + message);
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread: the delivery worker's libcurl
+
   boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
   api::FhirApi api(config, **store, blocking, *partners, tokens);
   server::Server server(config.server, api);
+
+  // The delivery worker, when some agency takes pushes (the others poll). Declared after the
+  // server so that it goes first: its libcurl state refers to the server's event loop.
+  delivery::StorePreparerOptions preparer_options;
+  for (const auth::Partner& p : partners->partners()) {
+    if (p.kind == auth::PartnerKind::kAgency && p.enabled && !p.fhir_endpoint.empty()) {
+      std::string base = p.fhir_endpoint;
+      while (!base.empty() && base.back() == '/') {
+        base.pop_back();
+      }
+      preparer_options.agencies.push_back({p.id, p.OrganizationReference(), base, {}});
+    }
+  }
+  preparer_options.gateway_base_url = config.fhir.base_url;
+  preparer_options.purpose = config.referrals.purpose;
+  delivery::StorePreparer preparer(**store, preparer_options);
+  std::unique_ptr<delivery::DeliveryWorker> worker;
+  if (!preparer_options.agencies.empty()) {
+    delivery::DeliveryOptions d;
+    d.max_attempts = config.referrals.max_attempts;
+    d.initial_backoff = config.referrals.initial_backoff;
+    d.max_backoff = config.referrals.max_backoff;
+    d.poll_interval = config.referrals.poll_interval;
+    d.per_destination = config.referrals.per_destination;
+    d.lease = std::max<std::chrono::milliseconds>(d.lease, 4 * config.referrals.total_timeout);
+    d.http.connect_timeout = config.referrals.connect_timeout;
+    d.http.total_timeout = config.referrals.total_timeout;
+    d.http.client_cert_file = config.referrals.client_cert_file;
+    d.http.client_key_file = config.referrals.client_key_file;
+    d.http.ca_file = config.referrals.ca_file;
+    worker = std::make_unique<delivery::DeliveryWorker>(server.executor(), blocking, **store,
+                                                        preparer, d);
+    api.SetOutboxListener([w = worker.get()] { w->Wake(); });
+  }
 
   if (auto started = server.Start(message); !started) {
     blocking.join();
@@ -217,15 +266,24 @@ int Serve(const Args& args) {
 
   // SIGINT/SIGTERM: readiness off first (load balancers stop sending), then a graceful stop.
   boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);
-  signals.async_wait([&api, &server](const boost::system::error_code& wait_ec, int signal) {
-    if (wait_ec) {
-      return;
-    }
-    log::Log(log::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal)}});
-    api.SetReady(false);
-    server.Stop();
-  });
+  signals.async_wait(
+      [&api, &server, &worker](const boost::system::error_code& wait_ec, int signal) {
+        if (wait_ec) {
+          return;
+        }
+        log::Log(log::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal)}});
+        api.SetReady(false);
+        if (worker) {
+          // Deliveries in flight are recorded (handed back) while the event loop still runs.
+          worker->StopAsync([&server] { server.Stop(); });
+        } else {
+          server.Stop();
+        }
+      });
 
+  if (worker) {
+    worker->Start();
+  }
   api.SetReady(true);
   std::printf("carebridge listening on %s\n", ListenUrl(config.server, server.port()).c_str());
   std::fflush(stdout);

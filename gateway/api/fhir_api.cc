@@ -673,8 +673,14 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   if (parsed.error) {
     co_return std::move(*parsed.error);
   }
+  // Referrals (referrals.cc): routing, the referral Task state machine, the outbox row.
+  ReferralPlan referral =
+      co_await PlanReferral(ex, type, std::nullopt, std::move(*parsed.resource));
+  if (referral.refusal) {
+    co_return std::move(*referral.refusal);
+  }
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(), std::move(*parsed.resource));
+      MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(), std::move(referral.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
@@ -697,6 +703,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   }
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  AppendReferralOps(referral, batch);
   store::WriteResult result = co_await Commit(std::move(batch));
   auto& written = result.ops.front();
   if (!written) {
@@ -704,6 +711,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
                                                  ? "If-None-Exist matched more than one " + type
                                                  : "Could not create the " + type);
   }
+  ReferralCommitted(referral);
   bool existing = written->kind == store::WriteOutcome::Kind::kExisting;
   co_return ResourceResponse(ex, existing ? 200 : 201, type, written->stamp,
                              std::move(written->json), true);
@@ -739,8 +747,13 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
     }
     confined_version = current->version;
   }
+  // Referrals (referrals.cc): the referral Task state machine, the outbox row.
+  ReferralPlan referral = co_await PlanReferral(ex, type, id, std::move(*parsed.resource));
+  if (referral.refusal) {
+    co_return std::move(*referral.refusal);
+  }
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(*parsed.resource));
+      MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
   if (const std::string* if_match = ex->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {
@@ -754,6 +767,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   std::optional<std::int64_t> expected = op.if_match;
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  AppendReferralOps(referral, batch);
   store::WriteResult result = co_await Commit(std::move(batch));
   auto& written = result.ops.front();
   if (!written) {
@@ -764,6 +778,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
     }
     co_return ErrorResponse(written.error(), std::move(message));
   }
+  ReferralCommitted(referral);
   bool created = written->kind == store::WriteOutcome::Kind::kCreated;
   co_return ResourceResponse(ex, created ? 201 : 200, type, written->stamp,
                              std::move(written->json), created);

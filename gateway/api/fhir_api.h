@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <memory>
 
 #include "gateway/api/http.h"
@@ -28,6 +29,10 @@ class FhirApi final : public HttpHandler {
   // /readyz answers 200 only between SetReady(true) (listener bound) and SetReady(false)
   // (shutdown started).
   void SetReady(bool ready) { ready_.store(ready, std::memory_order_relaxed); }
+
+  // Called after each commit that queued a referral delivery (the delivery worker's Wake).
+  // REQUIRES: set before the server starts.
+  void SetOutboxListener(std::function<void()> listener);
 
  private:
   struct Impl;

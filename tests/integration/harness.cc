@@ -161,10 +161,12 @@ fhir::json::Value Response::Json() const {
   return std::move(*parsed);
 }
 
-GatewayProcess::GatewayProcess(fs::path data_dir, std::string server_extra, std::string fhir_extra)
+GatewayProcess::GatewayProcess(fs::path data_dir, std::string server_extra, std::string fhir_extra,
+                               std::string config_extra)
     : data_dir_(std::move(data_dir)),
       server_extra_(std::move(server_extra)),
       fhir_extra_(std::move(fhir_extra)),
+      config_extra_(std::move(config_extra)),
       port_file_(data_dir_ / "port"),
       log_path_(data_dir_ / "carebridge.log") {}
 
@@ -185,7 +187,7 @@ bool GatewayProcess::Start() {
         << (certs / "server.key").string() << R"(","client_ca":")" << (certs / "ca.crt").string()
         << '"' << (server_extra_.empty() ? "" : ",") << server_extra_ << R"(},"fhir":{)"
         << fhir_extra_ << R"(},"token_audience":")" << kTokenAudience << R"(","partners":)"
-        << TestPartners(certs) << "}";
+        << TestPartners(certs) << (config_extra_.empty() ? "" : ",") << config_extra_ << "}";
   }
   std::vector<std::string> args = {
       CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",
@@ -327,10 +329,11 @@ Response Client::Put(const std::string& path, const std::string& body,
 TempDir* GatewaySuite::dir_ = nullptr;
 GatewayProcess* GatewaySuite::gateway_ = nullptr;
 
-void GatewaySuite::StartGateway(std::string server_extra, std::string fhir_extra) {
+void GatewaySuite::StartGateway(std::string server_extra, std::string fhir_extra,
+                                std::string config_extra) {
   dir_ = new TempDir();
-  gateway_ =
-      new GatewayProcess(dir_->path() / "data", std::move(server_extra), std::move(fhir_extra));
+  gateway_ = new GatewayProcess(dir_->path() / "data", std::move(server_extra),
+                                std::move(fhir_extra), std::move(config_extra));
   ASSERT_TRUE(gateway_->Start());
 }
 

@@ -46,9 +46,10 @@ class GatewayProcess {
  public:
   // Starts `carebridge serve --config <data_dir>/config.json` on 127.0.0.1:0 with TLS and
   // `data_dir`. `server_extra` and `fhir_extra` are JSON members added to those config sections,
-  // e.g. R"("max_body_bytes": 65536)".
+  // e.g. R"("max_body_bytes": 65536)". `config_extra` holds top-level members, e.g.
+  // R"("referrals": {...})".
   explicit GatewayProcess(std::filesystem::path data_dir, std::string server_extra = {},
-                          std::string fhir_extra = {});
+                          std::string fhir_extra = {}, std::string config_extra = {});
   ~GatewayProcess();
   GatewayProcess(const GatewayProcess&) = delete;
   GatewayProcess& operator=(const GatewayProcess&) = delete;
@@ -64,6 +65,7 @@ class GatewayProcess {
   std::filesystem::path data_dir_;
   std::string server_extra_;
   std::string fhir_extra_;
+  std::string config_extra_;
   std::filesystem::path port_file_;
   std::filesystem::path log_path_;
   pid_t pid_ = -1;
@@ -106,7 +108,8 @@ class Client {
 // StartGateway and stopped (gracefully, checked) after its last test.
 class GatewaySuite : public ::testing::Test {
  protected:
-  static void StartGateway(std::string server_extra = {}, std::string fhir_extra = {});
+  static void StartGateway(std::string server_extra = {}, std::string fhir_extra = {},
+                           std::string config_extra = {});
   static void TearDownTestSuite();
   static GatewayProcess& gateway() { return *gateway_; }
 
