@@ -35,6 +35,7 @@
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
 #include "gateway/delivery/preparer.h"
+#include "gateway/delivery/task_observer.h"
 #include "gateway/delivery/worker.h"
 #include "gateway/log/log.h"
 #include "gateway/referral/routing.h"
@@ -239,6 +240,7 @@ int Serve(const Args& args) {
   preparer_options.gateway_base_url = config.fhir.base_url;
   preparer_options.purpose = config.referrals.purpose;
   delivery::StorePreparer preparer(**store, preparer_options);
+  delivery::TaskStatusObserver task_observer(**store);  // outcomes into the Tasks
   std::unique_ptr<delivery::DeliveryWorker> worker;
   if (!preparer_options.agencies.empty()) {
     delivery::DeliveryOptions d;
@@ -254,7 +256,7 @@ int Serve(const Args& args) {
     d.http.client_key_file = config.referrals.client_key_file;
     d.http.ca_file = config.referrals.ca_file;
     worker = std::make_unique<delivery::DeliveryWorker>(server.executor(), blocking, **store,
-                                                        preparer, d);
+                                                        preparer, d, &task_observer);
     api.SetOutboxListener([w = worker.get()] { w->Wake(); });
   }
 

@@ -32,6 +32,7 @@
 #include "fhir/json/json.h"
 #include "fhir/search/search.h"
 #include "gateway/delivery/preparer.h"
+#include "gateway/delivery/task_observer.h"
 #include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -330,8 +331,9 @@ class Gateway {
     for (int i = 0; i < 2; ++i) {
       threads_.emplace_back([this] { io_.run(); });
     }
+    observer_ = std::make_unique<TaskStatusObserver>(*store_);
     worker_ = std::make_unique<DeliveryWorker>(io_.get_executor(), blocking_, *store_, *preparer_,
-                                               options);
+                                               options, observer_.get());
   }
   ~Gateway() {
     worker_->Stop();
@@ -375,6 +377,19 @@ class Gateway {
     auto d = store_->ReadDelivery("delivery-" + id);
     return d ? d->state : store::DeliveryState::kPending;
   }
+  // The Task's status and business status code, as the observer left them.
+  std::pair<std::string, std::string> TaskState(const std::string& id) {
+    auto v = store_->Read("Task", id);
+    if (!v) {
+      return {};
+    }
+    fhir::json::Value task = Json(v->json);
+    std::string business;
+    if (const auto* bs = task.Find("businessStatus")) {
+      business = std::string(bs->Find("coding")->items().at(0).StringAt("code"));
+    }
+    return {std::string(task.StringAt("status")), business};
+  }
   std::vector<store::DeliveryAttempt> Attempts(const std::string& id) {
     auto a = store_->ListAttempts("delivery-" + id);
     return a ? *a : std::vector<store::DeliveryAttempt>{};
@@ -387,6 +402,7 @@ class Gateway {
   net::thread_pool blocking_{2};
   store::StorePtr store_;
   std::unique_ptr<StorePreparer> preparer_;
+  std::unique_ptr<TaskStatusObserver> observer_;
   std::vector<std::thread> threads_;
   std::unique_ptr<DeliveryWorker> worker_;
 };
@@ -465,6 +481,8 @@ TEST_F(DeliveryTest, DeliversOnceWithMutualTlsConditionalCreateAndIdempotencyKey
   EXPECT_EQ(body.Find("meta")->Find("versionId"), nullptr);
   EXPECT_EQ(Outcomes(g.Attempts("t1")), std::vector<Outcome>{Outcome::kDelivered});
   EXPECT_EQ(g.Attempts("t1").at(0).http_status, 201);
+  EXPECT_TRUE(WaitFor([&] { return g.TaskState("t1").second == "delivered"; }));
+  EXPECT_EQ(g.TaskState("t1").first, "requested");
 }
 
 TEST_F(DeliveryTest, RetriesThrough5xxAnd429HonouringRetryAfter) {
@@ -525,6 +543,8 @@ TEST_F(DeliveryTest, PermanentRefusalGoesToTheDeadLetterAndIsRedriven) {
   EXPECT_EQ(dead->at(0).last_http_status, 400);
   EXPECT_NE(dead->at(0).last_error.find("we do not take these"), std::string::npos);
   EXPECT_EQ(harbor.agency.requests(), 1);  // no retry of a permanent error
+  EXPECT_TRUE(WaitFor([&] { return g.TaskState("t1").second == "delivery-failed"; }));
+  EXPECT_EQ(g.TaskState("t1").first, "failed");
   // An admin re-drives it once the agency is fixed.
   ASSERT_TRUE(g.store().Redrive("delivery-t1", 0).has_value());
   g.worker().Wake();
@@ -643,6 +663,9 @@ TEST_F(DeliveryTest, ConsentRevokedWhileWaitingStopsTheDelivery) {
   ASSERT_EQ(Outcomes(attempts), std::vector<Outcome>{Outcome::kStopped});
   EXPECT_NE(attempts[0].error.find("consent does not release"), std::string::npos)
       << attempts[0].error;
+  EXPECT_TRUE(WaitFor([&] {
+    return g.TaskState("t1") == std::pair<std::string, std::string>("failed", "not-released");
+  }));
 }
 
 TEST_F(DeliveryTest, NoConsentForThatAgencyIsNeverSent) {
