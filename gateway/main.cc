@@ -249,7 +249,10 @@ int Serve(const Args& args) {
     d.max_backoff = config.referrals.max_backoff;
     d.poll_interval = config.referrals.poll_interval;
     d.per_destination = config.referrals.per_destination;
-    d.lease = std::max<std::chrono::milliseconds>(d.lease, 4 * config.referrals.total_timeout);
+    d.lease = config.referrals.lease.count() != 0
+                  ? config.referrals.lease
+                  : std::max<std::chrono::milliseconds>(std::chrono::minutes(1),
+                                                        2 * config.referrals.total_timeout);
     d.http.connect_timeout = config.referrals.connect_timeout;
     d.http.total_timeout = config.referrals.total_timeout;
     d.http.client_cert_file = config.referrals.client_cert_file;

@@ -307,6 +307,8 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
           Millis(r, dv, p, c.connect_timeout, 1, 600'000);
         } else if (k == "total_timeout_ms") {
           Millis(r, dv, p, c.total_timeout, 1, 3'600'000);
+        } else if (k == "lease_ms") {
+          Millis(r, dv, p, c.lease, 1000, kDayMs);
         } else if (k == "client_cert") {
           r.Path(dv, p, c.client_cert_file);
         } else if (k == "client_key") {
@@ -344,6 +346,9 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
   });
   if (!r.failed() && c.initial_backoff > c.max_backoff) {
     r.Fail("referrals.delivery.initial_backoff_ms", "must not exceed max_backoff_ms");
+  }
+  if (!r.failed() && c.lease.count() != 0 && c.lease <= c.total_timeout) {
+    r.Fail("referrals.delivery.lease_ms", "must exceed total_timeout_ms");
   }
   if (!r.failed() && c.client_cert_file.empty() != c.client_key_file.empty()) {
     r.Fail("referrals.delivery", "client_cert and client_key go together");

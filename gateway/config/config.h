@@ -68,6 +68,9 @@ struct ReferralsConfig {
   int per_destination = 4;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds total_timeout{30'000};
+  // How long a claimed delivery is held before it counts as abandoned (a crash mid-send) and is
+  // tried again; 0: twice the total timeout, at least a minute.
+  std::chrono::milliseconds lease{0};
   std::string client_cert_file;  // the gateway's client certificate for agencies (PEM)
   std::string client_key_file;
   std::string ca_file;  // CA bundle for agencies' server certificates; empty: the system's

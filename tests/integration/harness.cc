@@ -72,7 +72,8 @@ struct CurlGlobal {
 
 // The example partner set of deploy/carebridge.example.json, with the test run's keys, plus a
 // disabled partner.
-std::string TestPartners(const fs::path& certs) {
+std::string TestPartners(const fs::path& certs,
+                         const std::vector<std::pair<std::string, std::string>>& endpoints = {}) {
   struct Spec {
     const char* id;
     const char* kind;
@@ -104,6 +105,11 @@ std::string TestPartners(const fs::path& certs) {
            R"(","enabled":)" + (spec.enabled ? "true" : "false") +
            R"(,"cert_subjects":["urn:carebridge:partner:)" + id + R"("],"purposes":)" + purposes +
            R"(,"default_purpose":")" + first_purpose + R"(",)" + rate;
+    for (const auto& [partner, url] : endpoints) {
+      if (partner == id) {
+        out += R"(,"fhir_endpoint":")" + url + '"';
+      }
+    }
     fs::path key = certs / (id + ".jwt.pub");
     if (fs::exists(key)) {
       out += R"(,"jwt_public_key_file":")" + key.string() + '"';
@@ -187,7 +193,8 @@ bool GatewayProcess::Start() {
         << (certs / "server.key").string() << R"(","client_ca":")" << (certs / "ca.crt").string()
         << '"' << (server_extra_.empty() ? "" : ",") << server_extra_ << R"(},"fhir":{)"
         << fhir_extra_ << R"(},"token_audience":")" << kTokenAudience << R"(","partners":)"
-        << TestPartners(certs) << (config_extra_.empty() ? "" : ",") << config_extra_ << "}";
+        << TestPartners(certs, partner_endpoints_) << (config_extra_.empty() ? "" : ",")
+        << config_extra_ << "}";
   }
   std::vector<std::string> args = {
       CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",

@@ -54,6 +54,10 @@ class GatewayProcess {
   GatewayProcess(const GatewayProcess&) = delete;
   GatewayProcess& operator=(const GatewayProcess&) = delete;
 
+  // Gives partner `id` a push endpoint (partners[].fhir_endpoint) from the next Start on.
+  void SetPartnerEndpoint(std::string id, std::string url) {
+    partner_endpoints_.emplace_back(std::move(id), std::move(url));
+  }
   bool Start();  // waits for /readyz; false on failure (with the log on stderr)
   int Stop();    // SIGTERM, waits; returns the exit status
   void Kill();   // SIGKILL: a crash
@@ -66,6 +70,7 @@ class GatewayProcess {
   std::string server_extra_;
   std::string fhir_extra_;
   std::string config_extra_;
+  std::vector<std::pair<std::string, std::string>> partner_endpoints_;
   std::filesystem::path port_file_;
   std::filesystem::path log_path_;
   pid_t pid_ = -1;

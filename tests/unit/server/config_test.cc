@@ -241,7 +241,8 @@ TEST_F(ConfigTest, Referrals) {
     "purpose": "HOPERAT",
     "delivery": {"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 20,
                  "poll_interval_ms": 50, "per_destination": 2, "connect_timeout_ms": 100,
-                 "total_timeout_ms": 200, "client_cert": "gw.crt", "client_key": "gw.key",
+                 "total_timeout_ms": 200, "lease_ms": 5000, "client_cert": "gw.crt",
+                 "client_key": "gw.key",
                  "ca": "/abs/ca.crt"},
     "sla": {"ack_business_days": 3, "first_contact_days": 5, "linkage_days": 6,
             "contacts_per_week": 2, "intensive_days": 14, "utc_offset_minutes": -300}}})"),
@@ -257,6 +258,7 @@ TEST_F(ConfigTest, Referrals) {
   EXPECT_EQ(r.per_destination, 2);
   EXPECT_EQ(r.connect_timeout, std::chrono::milliseconds(100));
   EXPECT_EQ(r.total_timeout, std::chrono::milliseconds(200));
+  EXPECT_EQ(r.lease, std::chrono::milliseconds(5000));
   EXPECT_EQ(r.client_cert_file, (dir_ / "etc" / "gw.crt").string());
   EXPECT_EQ(r.client_key_file, (dir_ / "etc" / "gw.key").string());
   EXPECT_EQ(r.ca_file, "/abs/ca.crt");
