@@ -3,6 +3,7 @@
 //   carebridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]
 //                    [--no-tls]
 //   carebridge audit verify --data-dir DIR
+//   carebridge outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR
 //   carebridge version
 //   carebridge --help
 //
@@ -357,6 +358,80 @@ int Audit(const Args& args) {
   return kExitOk;
 }
 
+// --- outbox ---------------------------------------------------------------------------------
+
+// `outbox dead-letters --data-dir DIR`: lists the referral deliveries in the dead letter, one per
+// line (id, agency, resource, attempts, last HTTP status, last error).
+// `outbox redrive ID --data-dir DIR`: puts a dead (or consent-stopped) delivery back in the queue
+// with a fresh retry budget; a running gateway picks it up at its next poll. Exit 0 on success,
+// 1 when there is no such delivery or it is not dead or stopped, 2 for usage or open errors.
+int Outbox(const Args& args) {
+  constexpr int kExitRefused = 1;
+  constexpr std::string_view kUsage =
+      "usage: carebridge outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR";
+  std::string data_dir;
+  std::string action;
+  std::string id;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == "--data-dir" && i + 1 < args.size()) {
+      data_dir = std::string(args[++i]);
+    } else if (arg.starts_with("--data-dir=")) {
+      data_dir = std::string(arg.substr(arg.find('=') + 1));
+    } else if (action.empty() && (arg == "dead-letters" || arg == "redrive")) {
+      action = std::string(arg);
+    } else if (action == "redrive" && id.empty() && !arg.starts_with("-")) {
+      id = std::string(arg);
+    } else {
+      return Fail("outbox: unexpected argument '" + std::string(arg) + "' (" + std::string(kUsage) +
+                  ")");
+    }
+  }
+  if (action.empty() || data_dir.empty() || (action == "redrive" && id.empty())) {
+    return Fail(std::string(kUsage));
+  }
+  store::SqliteOptions options;
+  options.path = (std::filesystem::path(data_dir) / "carebridge.db").string();
+  options.read_connections = 1;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(options.path, ec)) {
+    return Fail("outbox: no database at " + options.path);
+  }
+  auto store = store::OpenSqliteStore(options);
+  if (!store) {
+    return Fail("outbox: cannot open " + options.path + ": " + store.error().message());
+  }
+  int rc = kExitOk;
+  if (action == "dead-letters") {
+    auto dead = (*store)->ListDeadLetters(10'000, 0);
+    if (!dead) {
+      rc = Fail("outbox: cannot read the dead letters: " + dead.error().message());
+    } else {
+      for (const store::Delivery& d : *dead) {
+        std::printf("%s\t%s\t%s/%s\tattempts=%d\thttp=%d\t%s\n", d.id.c_str(),
+                    d.message.destination.c_str(), d.message.resource_type.c_str(),
+                    d.message.resource_id.c_str(), d.attempts, d.last_http_status,
+                    d.last_error.c_str());
+      }
+    }
+  } else {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    if (auto r = (*store)->Redrive(id, now); r) {
+      std::printf("re-driven: %s\n", id.c_str());
+    } else if (r.error() == store::errc::kNotFound || r.error() == store::errc::kVersionConflict) {
+      std::fprintf(stderr, "carebridge: outbox: %s is %s\n", id.c_str(),
+                   r.error() == store::errc::kNotFound ? "not a delivery" : "not dead or stopped");
+      rc = kExitRefused;
+    } else {
+      rc = Fail("outbox: cannot re-drive " + id + ": " + r.error().message());
+    }
+  }
+  (*store)->Close();
+  return rc;
+}
+
 // --- version, help ----------------------------------------------------------------------------
 
 int Version(const Args& /*args*/) {
@@ -382,6 +457,10 @@ constexpr Command kCommands[] = {
      "        Check the audit log's hash chain and signed checkpoints; exit 0 when it holds,\n"
      "        1 naming the first broken record.",
      Audit},
+    {"outbox",
+     "outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR\n"
+     "        List referral deliveries in the dead letter, or re-drive one (fresh retry budget).",
+     Outbox},
     {"version", "version\n        Print the version.", Version},
     {"help", "help, --help, -h\n        Print this help.", Help},
 };
