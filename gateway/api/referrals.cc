@@ -123,7 +123,15 @@ const referral::RoutingTable& FhirApi::Impl::Routing() {
 
 net::awaitable<FhirApi::Impl::ReferralPlan> FhirApi::Impl::PlanReferral(
     ExchangePtr ex, std::string type, std::optional<std::string> id, json::Value resource) {
-  if (type != "Task" && type != "ServiceRequest") {
+  // Most writes are not referrals: answer those without a trip to the blocking pool.
+  const bool maybe_referral = type == "Task"
+                                  ? id.has_value() || referral::IsReferralTask(resource)
+                                  : type == "ServiceRequest" && !id && !Routing().rules.empty() &&
+                                        SideOf(*ex) == Side::kRequester &&
+                                        resource.StringAt("status") == "active" &&
+                                        resource.StringAt("intent") == "order" &&
+                                        ReferenceAt(resource, "performer").empty();
+  if (!maybe_referral) {
     ReferralPlan plan;
     plan.resource = std::move(resource);
     co_return plan;
