@@ -527,6 +527,28 @@ TEST_F(DeliveryTest, LostResponseIsRetriedAndCreatedExactlyOnce) {
   EXPECT_EQ(seen[0].idempotency_key, seen[1].idempotency_key);
 }
 
+TEST_F(DeliveryTest, StalledAgencyIsAbortedByTheLowSpeedLimit) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.agency.Script({Act::kHang});
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  // Only the low-speed limit can end the first attempt before the agency answers (1.5 s). The
+  // limit is set above what a small request ever moves, so that libcurl's speed average (over
+  // a few seconds) is under it at once and the abort comes after low_speed_time.
+  o.http.total_timeout = 30s;
+  o.http.low_speed_bytes = 1'000'000;
+  o.http.low_speed_time = 1s;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDelivered; }));
+  auto attempts = g.Attempts("t1");
+  ASSERT_EQ(Outcomes(attempts), (std::vector<Outcome>{Outcome::kRetry, Outcome::kDelivered}));
+  EXPECT_NE(attempts[0].error.find("too slow"), std::string::npos) << attempts[0].error;
+}
+
 TEST_F(DeliveryTest, PermanentRefusalGoesToTheDeadLetterAndIsRedriven) {
   AgencyServer harbor;
   harbor.Up();
