@@ -3,6 +3,7 @@
 //   carebridge serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]
 //                    [--no-tls]
 //   carebridge audit verify --data-dir DIR
+//   carebridge mappings check [--config FILE | --mappings-dir DIR] [--fixtures DIR]
 //   carebridge outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR
 //   carebridge version
 //   carebridge --help
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -28,6 +30,7 @@
 #include <system_error>
 #include <vector>
 
+#include "gateway/api/catalog.h"
 #include "gateway/api/directory.h"
 #include "gateway/api/fhir_api.h"
 #include "gateway/audit/checkpoint_signer.h"
@@ -39,6 +42,7 @@
 #include "gateway/delivery/task_observer.h"
 #include "gateway/delivery/worker.h"
 #include "gateway/log/log.h"
+#include "gateway/mappings_cli.h"
 #include "gateway/referral/routing.h"
 #include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
@@ -210,6 +214,11 @@ int Serve(const Args& args) {
     (*store)->Close();
     return Fail("cannot publish the partner directory: " + published.error().message());
   }
+  auto catalog = api::LoadMappingCatalog(config, message);
+  if (!catalog || !api::PublishCatalog(**store, **catalog)) {
+    (*store)->Close();
+    return Fail(catalog ? "cannot publish the Questionnaires and ConceptMaps" : message);
+  }
   auth::TokenConfig token_config;
   token_config.audience = TokenAudience(config);
   token_config.lifetime = config.token_lifetime;
@@ -224,6 +233,7 @@ int Serve(const Args& args) {
 
   boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
   api::FhirApi api(config, **store, blocking, *partners, tokens);
+  api.SetMappingCatalog(*catalog);
   server::Server server(config.server, api);
 
   // The delivery worker, when some agency takes pushes (the others poll). Declared after the
@@ -240,6 +250,29 @@ int Serve(const Args& args) {
   }
   preparer_options.gateway_base_url = config.fhir.base_url;
   preparer_options.purpose = config.referrals.purpose;
+  // The same release policy and recipient roles as the API's (FhirApi::Impl's constructor and
+  // RecipientOf in api/release.cc).
+  {
+    const config::ConsentConfig& c = config.consent;
+    consent::Policy& policy = preparer_options.policy;
+    policy.default_policy = c.default_policy == "opt-out" ? consent::DefaultPolicy::kOptOut
+                                                          : consent::DefaultPolicy::kOptIn;
+    policy.combining = c.combining == "most-recent-wins" ? consent::Combining::kMostRecentWins
+                                                         : consent::Combining::kDenyWins;
+    policy.opt_out_purposes = c.opt_out_purposes;
+    for (const auto& code : c.sud_codes) {
+      policy.sensitivity.sud_codes.push_back({code.system, code.code, code.prefix});
+    }
+  }
+  for (delivery::AgencyEndpoint& agency : preparer_options.agencies) {
+    if (const auth::Partner* p = partners->FindById(agency.id)) {
+      agency.roles.push_back({"https://carebridge.example.org/fhir/CodeSystem/partner-kind",
+                              std::string(auth::ToString(p->kind))});
+      for (const auto& recipient_class : p->recipient_classes) {
+        agency.roles.push_back({std::string(consent::kRecipientClassSystem), recipient_class});
+      }
+    }
+  }
   delivery::StorePreparer preparer(**store, preparer_options);
   delivery::TaskStatusObserver task_observer(**store);  // outcomes into the Tasks
   std::unique_ptr<delivery::DeliveryWorker> worker;
@@ -287,6 +320,20 @@ int Serve(const Args& args) {
         }
       });
 
+  // SIGHUP: reload the mapping data on the blocking pool; a set that does not validate is refused
+  // and the running one stays.
+  boost::asio::signal_set hangup(server.executor(), SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& wait_ec, int /*signal*/) {
+      if (wait_ec) {
+        return;
+      }
+      boost::asio::post(blocking, [&] { api::ReloadMappingCatalog(config, **store, api); });
+      await_hangup();
+    });
+  };
+  await_hangup();
+
   if (worker) {
     worker->Start();
   }
@@ -299,6 +346,7 @@ int Serve(const Args& args) {
   api.SetReady(false);
   boost::system::error_code ignored;
   signals.cancel(ignored);
+  hangup.cancel(ignored);
   blocking.join();
   (*store)->Close();
   log::Log(log::LogLevel::kInfo, "stopped");
@@ -450,13 +498,20 @@ constexpr Command kCommands[] = {
     {"serve",
      "serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE] [--no-tls]\n"
      "        Run the FHIR gateway until SIGINT/SIGTERM, then shut down gracefully.\n"
-     "        Flags override the config file; without --config the built-in defaults apply.",
+     "        Flags override the config file; without --config the built-in defaults apply.\n"
+     "        SIGHUP reloads the mapping data (mappings_dir), keeping the running set if the\n"
+     "        new one does not validate.",
      Serve},
     {"audit",
      "audit verify --data-dir DIR\n"
      "        Check the audit log's hash chain and signed checkpoints; exit 0 when it holds,\n"
      "        1 naming the first broken record.",
      Audit},
+    {"mappings",
+     "mappings check [--config FILE | --mappings-dir DIR] [--fixtures DIR]\n"
+     "        Load every ConceptMap, partner mapping and Questionnaire and check each partner's\n"
+     "        round trip on its fixtures; exit 0 when all hold, 1 naming what does not.",
+     RunMappingsCommand},
     {"outbox",
      "outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR\n"
      "        List referral deliveries in the dead letter, or re-drive one (fresh retry budget).",

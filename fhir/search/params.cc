@@ -109,6 +109,16 @@ std::vector<TypeParams> BuildRegistry() {
           Token("code", {"item.code"}),
           Token("version", {"version"}),
       });
+  add("ConceptMap", true,
+      {
+          Uri("url", {"url"}),
+          String("name", {"name"}),
+          String("title", {"title"}),
+          Token("status", {"status"}),
+          Token("version", {"version"}),
+          Uri("source-system", {"group.source"}),
+          Uri("target-system", {"group.target"}),
+      });
   add("QuestionnaireResponse", true,
       {
           Ref("patient", {"subject"}, "Patient"),
@@ -207,6 +217,7 @@ std::vector<TypeParams> BuildRegistry() {
           Token("outcome", {"outcome"}),
           Ref("agent", {"agent.who"}),
           Ref("entity", {"entity.what"}),
+          Token("entity-type", {"entity.type"}),
           // The spec's expression covers both: a patient can be the agent (reading their own
           // record) as well as the entity.
           Ref("patient", {"agent.who", "entity.what"}, "Patient"),

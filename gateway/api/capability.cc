@@ -37,6 +37,24 @@ std::string_view ParamTypeCode(fhir::ParamType type) {
   return "string";
 }
 
+constexpr std::string_view kTranslateDefinition =
+    "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate";
+constexpr std::string_view kExtractDefinition =
+    "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract";
+constexpr std::string_view kMapPreviewDefinition =
+    "https://carebridge.example.org/fhir/OperationDefinition/map-preview";
+
+// CapabilityStatement.rest[.resource].operation: name and definition of each.
+json::Value Operations(std::initializer_list<std::pair<std::string_view, std::string_view>> ops) {
+  json::Value list = json::Value::Array();
+  for (const auto& [name, definition] : ops) {
+    json::Value op = Code("name", name);
+    op.Set("definition", Str(definition));
+    list.PushBack(std::move(op));
+  }
+  return list;
+}
+
 }  // namespace
 
 std::string BuildCapabilityStatement() {
@@ -95,6 +113,33 @@ std::string BuildCapabilityStatement() {
       params.PushBack(std::move(entry));
     }
     resource.Set("searchParam", std::move(params));
+    // The gateway's own operations (privacy.cc), defined by carebridge.
+    struct Operation {
+      std::string_view type;
+      std::string_view name;
+    };
+    constexpr Operation kOperations[] = {
+        {"Consent", "evaluate"}, {"Patient", "disclosures"}, {"AuditEvent", "export"}};
+    json::Value operations = json::Value::Array();
+    for (const Operation& operation : kOperations) {
+      if (operation.type != type.name) {
+        continue;
+      }
+      json::Value entry = json::Value::Object();
+      entry.Set("name", Str(operation.name));
+      entry.Set("definition", Str("https://carebridge.example.org/fhir/OperationDefinition/" +
+                                  std::string(operation.type) + "-" + std::string(operation.name)));
+      operations.PushBack(std::move(entry));
+    }
+    if (!operations.items().empty()) {
+      resource.Set("operation", std::move(operations));
+    }
+    // The mapping module's type-level operations (operations.cc).
+    if (type.name == "ConceptMap") {
+      resource.Set("operation", Operations({{"translate", kTranslateDefinition}}));
+    } else if (type.name == "QuestionnaireResponse") {
+      resource.Set("operation", Operations({{"extract", kExtractDefinition}}));
+    }
     resources.PushBack(std::move(resource));
   }
   rest.Set("resource", std::move(resources));
@@ -103,6 +148,7 @@ std::string BuildCapabilityStatement() {
     system_interactions.PushBack(Code("code", code));
   }
   rest.Set("interaction", std::move(system_interactions));
+  rest.Set("operation", Operations({{"map-preview", kMapPreviewDefinition}}));
   json::Value rests = json::Value::Array();
   rests.PushBack(std::move(rest));
   cs.Set("rest", std::move(rests));

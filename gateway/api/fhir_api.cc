@@ -192,7 +192,19 @@ FhirApi::Impl::Impl(const config::Config& cfg, store::Store& st, net::thread_poo
       blocking(pool),
       partners(registry),
       tokens(token_service),
-      capability_statement(BuildCapabilityStatement()) {}
+      capability_statement(BuildCapabilityStatement()) {
+  const config::ConsentConfig& consent = config.consent;
+  consent_policy.default_policy = consent.default_policy == "opt-out"
+                                      ? consent::DefaultPolicy::kOptOut
+                                      : consent::DefaultPolicy::kOptIn;
+  consent_policy.combining = consent.combining == "most-recent-wins"
+                                 ? consent::Combining::kMostRecentWins
+                                 : consent::Combining::kDenyWins;
+  consent_policy.opt_out_purposes = consent.opt_out_purposes;
+  for (const auto& code : consent.sud_codes) {
+    consent_policy.sensitivity.sud_codes.push_back({code.system, code.code, code.prefix});
+  }
+}
 
 net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
   auto target = ParseTarget(request.target);
@@ -241,6 +253,7 @@ net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
   }
   ex->response_type = std::move(*response_type);
   HttpResponse response = co_await impl_->Route(ex);
+  response = co_await impl_->FinishAudit(ex, std::move(response));
   for (auto& [name, value] : response.headers) {
     if (name == "content-type" && value == kFhirJsonType) {
       value = ex->response_type;
@@ -379,6 +392,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
     }
     co_return co_await History(ex, "", "");
   }
+  // Mapping and questionnaire operations (operations.cc).
+  if (IsMappingOperation(segments)) {
+    co_return co_await RouteMappingOperation(ex);
+  }
   const fhir::ResourceTypeInfo* type_info = fhir::FindSupportedType(first);
   if (type_info == nullptr) {
     co_return UnknownType(first);
@@ -439,6 +456,18 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
     }
     co_return co_await History(ex, type, "");
   }
+  if (n == 3 && second == "$evaluate" && type == "Consent") {
+    if (method != "POST") {
+      co_return MethodNotAllowed("POST", "Consent/$evaluate");
+    }
+    co_return co_await EvaluateConsent(ex);
+  }
+  if (n == 3 && second == "$export" && type == "AuditEvent") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "AuditEvent/$export");
+    }
+    co_return co_await ExportAudit(ex);
+  }
   // [base]/[type]/[id]...
   if (!fhir::IsValidId(second)) {
     co_return InvalidId(second);
@@ -463,6 +492,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
       co_return co_await Delete(ex, type, second);
     }
     co_return MethodNotAllowed("GET, PUT, DELETE", type + "/" + second);
+  }
+  if (n == 4 && segments[3] == "$disclosures" && type == "Patient") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "Patient/" + second + "/$disclosures");
+    }
+    co_return co_await Disclosures(ex, second);
   }
   if (segments[3] == "_history" && (n == 4 || n == 5)) {
     if (method != "GET") {
@@ -604,7 +639,7 @@ HttpResponse FhirApi::Impl::ResourceResponse(const ExchangePtr& ex, int status, 
     return response;
   }
   response.headers.emplace_back("content-type", std::string(kFhirJsonType));
-  response.body = std::move(json);
+  response.body = MapOutbound(*ex, std::move(json));
   return response;
 }
 
@@ -631,17 +666,17 @@ net::awaitable<store::WriteResult> FhirApi::Impl::Commit(store::WriteBatch batch
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Read(ExchangePtr ex, std::string type, std::string id) {
-  auto found = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
-  if (found && !StoredIsAddressedTo(*ex, type, found->json)) {
-    found = std::error_code(
-        store::errc::kNotFound);  // not theirs: answered exactly as if it did not exist
+  Visible visible = co_await FetchVisible(ex, type, id, std::nullopt);
+  if (!visible.version) {
+    co_return ErrorResponse(visible.version.error(), visible.version.error() == store::errc::kGone
+                                                         ? type + "/" + id + " has been deleted"
+                                                         : type + "/" + id + " is not known");
   }
-  if (!found) {
-    co_return ErrorResponse(found.error(), found.error() == store::errc::kGone
-                                               ? type + "/" + id + " has been deleted"
-                                               : type + "/" + id + " is not known");
+  HttpResponse response = ResourceResponse(ex, 200, *visible.version, false);
+  if (visible.notice) {
+    AddRedisclosureNotice(response);
   }
-  co_return ResourceResponse(ex, 200, *found, false);
+  co_return response;
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::VRead(ExchangePtr ex, std::string type, std::string id,
@@ -654,18 +689,18 @@ net::awaitable<HttpResponse> FhirApi::Impl::VRead(ExchangePtr ex, std::string ty
         404, IssueType::kNotFound,
         "'" + version_text.substr(0, 40) + "' is not a version of " + type + "/" + id);
   }
-  auto found =
-      co_await OnPool([this, &type, &id, version] { return store.ReadVersion(type, id, version); });
-  if (found && !StoredIsAddressedTo(*ex, type, found->json)) {
-    found = std::error_code(store::errc::kNotFound);
-  }
-  if (!found) {
+  Visible visible = co_await FetchVisible(ex, type, id, version);
+  if (!visible.version) {
     co_return ErrorResponse(
-        found.error(),
+        visible.version.error(),
         type + "/" + id + "/_history/" + version_text +
-            (found.error() == store::errc::kGone ? " is a deletion" : " is not known"));
+            (visible.version.error() == store::errc::kGone ? " is a deletion" : " is not known"));
   }
-  co_return ResourceResponse(ex, 200, *found, false);
+  HttpResponse response = ResourceResponse(ex, 200, *visible.version, false);
+  if (visible.notice) {
+    AddRedisclosureNotice(response);
+  }
+  co_return response;
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string type) {
@@ -673,14 +708,20 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   if (parsed.error) {
     co_return std::move(*parsed.error);
   }
+  if (auto refused = MapInbound(*ex, *parsed.resource)) {
+    co_return std::move(*refused);
+  }
+  PrepareInbound(*ex, *parsed.resource);
+  ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
   // Referrals (referrals.cc): routing, the referral Task state machine, the outbox row.
   ReferralPlan referral =
       co_await PlanReferral(ex, type, std::nullopt, std::move(*parsed.resource));
   if (referral.refusal) {
     co_return std::move(*referral.refusal);
   }
+  const std::string id = NewUuid();
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kCreate, type, NewUuid(), std::move(referral.resource));
+      MakeWriteOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
@@ -701,11 +742,21 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
     }
     op.if_none_exist = std::move(query);
   }
+  const bool conditional = op.if_none_exist.has_value();
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
   AppendReferralOps(referral, batch);
+  // The REST event commits with the data. A conditional create may find an existing resource
+  // instead, so its event waits for the outcome (FinishAudit).
+  if (!conditional) {
+    if (auto rest =
+            RestAuditOp(*ex, 201, ex->base + "/" + type + "/" + id + "/_history/1", {}, {})) {
+      batch.ops.push_back(std::move(*rest));
+    }
+  }
   store::WriteResult result = co_await Commit(std::move(batch));
   auto& written = result.ops.front();
+  ex->rest_event_committed = !conditional && !result.failed_op;
   if (!written) {
     co_return ErrorResponse(written.error(), written.error() == store::errc::kMultipleMatches
                                                  ? "If-None-Exist matched more than one " + type
@@ -733,20 +784,26 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
                                                   "' differs from the URL id '" + id + "'",
                             type + ".id");
   }
-  std::optional<std::int64_t> confined_version;
-  if (!ex->addressed_to.empty()) {
-    // A confined partner updates only what is addressed to it, and may not hand it to someone
-    // else; the version it was checked at is the only one the write may replace.
-    auto current = co_await OnPool([this, &type, &id] { return store.Read(type, id); });
-    if (!current || !StoredIsAddressedTo(*ex, type, current->json)) {
-      co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
-    }
-    if (!IsAddressedTo(type, *parsed.resource, ex->addressed_to)) {
-      co_return ErrorResponse(403, IssueType::kForbidden,
-                              "An agency may not address a " + type + " to anyone else");
-    }
-    confined_version = current->version;
+  // A partner replaces only a version it may see: one withheld from it (consent), or not
+  // addressed to it (agencies), answers as absent. The version checked is the only one the write
+  // may replace.
+  std::optional<std::int64_t> checked_version;
+  Visible current = co_await FetchVisible(ex, type, id, std::nullopt, false);
+  if (current.withheld || (!current.version && !ex->addressed_to.empty())) {
+    co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
   }
+  if (current.version) {
+    checked_version = current.version->version;
+  }
+  if (!ex->addressed_to.empty() && !IsAddressedTo(type, *parsed.resource, ex->addressed_to)) {
+    co_return ErrorResponse(403, IssueType::kForbidden,
+                            "An agency may not address a " + type + " to anyone else");
+  }
+  if (auto refused = MapInbound(*ex, *parsed.resource)) {
+    co_return std::move(*refused);
+  }
+  PrepareInbound(*ex, *parsed.resource);
+  ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
   // Referrals (referrals.cc): the referral Task state machine, the outbox row.
   ReferralPlan referral = co_await PlanReferral(ex, type, id, std::move(*parsed.resource));
   if (referral.refusal) {
@@ -761,20 +818,29 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
                               "If-Match");
     }
   }
-  if (confined_version && !op.if_match) {
-    op.if_match = confined_version;
+  const std::optional<std::int64_t> client_if_match = op.if_match;
+  if (checked_version && !op.if_match) {
+    op.if_match = checked_version;
   }
-  std::optional<std::int64_t> expected = op.if_match;
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
   AppendReferralOps(referral, batch);
+  if (auto rest = RestAuditOp(*ex, 200, {}, {}, {})) {
+    batch.ops.push_back(std::move(*rest));
+  }
   store::WriteResult result = co_await Commit(std::move(batch));
+  ex->rest_event_committed = !result.failed_op;
   auto& written = result.ops.front();
   if (!written) {
     std::string message = "Could not update " + type + "/" + id;
-    if (written.error() == store::errc::kVersionConflict && expected) {
-      message = "If-Match W/\"" + std::to_string(*expected) + "\" is not the current version of " +
-                type + "/" + id + ": read it again and re-apply your change";
+    if (written.error() == store::errc::kVersionConflict) {
+      message = client_if_match
+                    ? "If-Match W/\"" + std::to_string(*client_if_match) +
+                          "\" is not the current version of " + type + "/" + id +
+                          ": read it again and re-apply your change"
+                    : type + "/" + id +
+                          " changed while this update was being checked: read it again and "
+                          "re-apply your change";
     }
     co_return ErrorResponse(written.error(), std::move(message));
   }
@@ -786,6 +852,15 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
 
 net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string type,
                                                    std::string id) {
+  // Deleting what the partner may not see answers as deleting what does not exist.
+  Visible current = co_await FetchVisible(ex, type, id, std::nullopt, false);
+  if (current.withheld) {
+    co_return ErrorResponse(404, IssueType::kNotFound, type + "/" + id + " is not known");
+  }
+  std::optional<std::int64_t> checked_version;
+  if (current.version) {
+    checked_version = current.version->version;
+  }
   store::WriteOp op;
   op.kind = store::WriteOp::Kind::kDelete;
   op.type = type;
@@ -797,9 +872,16 @@ net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string t
                               "If-Match");
     }
   }
+  if (checked_version && !op.if_match) {
+    op.if_match = checked_version;
+  }
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  if (auto rest = RestAuditOp(*ex, 204, {}, {}, {})) {
+    batch.ops.push_back(std::move(*rest));
+  }
   store::WriteResult result = co_await Commit(std::move(batch));
+  ex->rest_event_committed = !result.failed_op;
   auto& written = result.ops.front();
   if (!written) {
     co_return ErrorResponse(written.error(), written.error() == store::errc::kNotFound

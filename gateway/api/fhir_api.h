@@ -11,6 +11,10 @@
 #include "gateway/config/config.h"
 #include "gateway/store/store.h"
 
+namespace carebridge::mappings {
+class Catalog;
+}
+
 namespace carebridge::api {
 
 // The FHIR R4 REST interface under /fhir, the token endpoint (/auth/token, with
@@ -33,6 +37,9 @@ class FhirApi final : public HttpHandler {
   // Called after each commit that queued a referral delivery (the delivery worker's Wake).
   // REQUIRES: set before the server starts.
   void SetOutboxListener(std::function<void()> listener);
+  // The mapping data (ConceptMaps, partner definitions, Questionnaires) the mapping operations
+  // use. Thread-safe; a reload swaps it while requests in flight finish on the old one.
+  void SetMappingCatalog(std::shared_ptr<const mappings::Catalog> catalog);
 
  private:
   struct Impl;

@@ -2,6 +2,7 @@
 
 // Internal to gateway/api: the pieces of FhirApi shared by its .cc files.
 
+#include <array>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -22,13 +24,24 @@
 #include "gateway/api/fhir_api.h"
 #include "gateway/api/http.h"
 #include "gateway/api/url.h"
+#include "gateway/audit/audit_event.h"
 #include "gateway/config/config.h"
+#include "gateway/consent/consent.h"
 #include "gateway/referral/routing.h"
 #include "gateway/store/store.h"
+#include "mappings/catalog.h"
 
 namespace carebridge::api {
 
 namespace net = boost::asio;
+
+// The audit records of a request not yet committed: consent decisions and disclosures made while
+// serving it. Shared by a request and the GET entries of its Bundle. Handle commits them, with
+// the request's REST event, before the response leaves (DESIGN.md: no disclosure without a
+// decision, no decision without an audit record).
+struct AuditTrail {
+  std::vector<store::WriteOp> pending;
+};
 
 // One request on its way through the API. Shared by the coroutines that serve it, which take it
 // by value (coroutine parameters must own what they use).
@@ -44,6 +57,19 @@ struct Exchange {
   // Set when the partner may reach only resources addressed to it (agencies): its Organization
   // reference. Reads of anything else answer 404, searches are confined to it.
   std::string addressed_to;
+
+  std::shared_ptr<AuditTrail> trail = std::make_shared<AuditTrail>();
+  // A GET entry of a Bundle: its decisions go to the Bundle's trail, and the Bundle's REST event
+  // stands for it.
+  bool bundle_entry = false;
+  // The request's REST event went into the store batch of its data change (writes), so Handle
+  // does not record another.
+  bool rest_event_committed = false;
+  // The interaction to audit when the URL alone does not tell (a batch is not a transaction).
+  std::optional<audit::Interaction> audit_interaction;
+  // The patient whose data the request touched, when there is exactly one (the REST event's
+  // patient entity).
+  std::optional<std::string> patient_id;
 };
 
 // Whether `resource` of `type` is addressed to `organization` (Task.owner,
@@ -51,6 +77,42 @@ struct Exchange {
 bool IsAddressedTo(std::string_view type, const fhir::json::Value& resource,
                    std::string_view organization);
 using ExchangePtr = std::shared_ptr<Exchange>;
+
+// What a partner may receive of the stored resources it asked for (consent, DESIGN.md capability
+// 3). The decisions are audited only for the resources a response actually covers
+// (RecordRelease), so that a search may decide on more entries than it returns.
+struct ReleaseDecision {
+  // One consent decision, copied out of the engine's Decision for the audit log.
+  struct Record {
+    std::string patient_id;
+    audit::ResourceRef data;
+    std::optional<audit::ConsentRef> consent;  // the consent that decided, if any
+    std::vector<std::string> labels;           // the data's security label codes
+    std::string explanation;
+    bool permit = false;
+    bool break_glass = false;
+    bool part2 = false;
+  };
+  std::vector<bool> released;  // per resource, in input order
+  std::vector<bool> notice;    // per resource: Part 2 data released with the re-disclosure notice
+  // Per resource: its decisions (a contained resource of another patient adds one); empty for
+  // what needed no decision (the partner's own contributions, data of no patient, Consents).
+  std::vector<std::vector<Record>> records;
+  std::optional<std::string> patient_id;  // the one patient all the data belongs to, if so
+};
+
+// The index of the one resource of a single read or write in its ReleaseDecision.
+inline constexpr std::array<std::size_t, 1> kOnlyResource = {0};
+
+// The meta.source the gateway stamps on what `partner_id` writes: it proves later which partner
+// contributed the version, and that partner always reads its own contributions back.
+std::string ContributorSource(std::string_view partner_id);
+
+// Adds the 42 CFR Part 2 re-disclosure notice to a response that carries Part 2 data.
+void AddRedisclosureNotice(HttpResponse& response);
+
+// An AuditEvent as a store op of kind kAudit.
+store::WriteOp MakeAuditOp(fhir::json::Value event);
 
 // A resource body parsed and checked, or the response that explains why not.
 struct ParsedBody {
@@ -94,6 +156,68 @@ struct FhirApi::Impl {
 
   // Bundle batch/transaction (transaction.cc).
   net::awaitable<HttpResponse> ProcessBundle(ExchangePtr ex);
+
+  // Consent and audit (release.cc).
+  // Decides which of `versions` (stored, not deleted) ex's partner may receive. Blocking: loads
+  // the patients' consents; run it on the blocking pool.
+  ReleaseDecision DecideRelease(const Exchange& ex,
+                                std::span<const store::ResourceVersion* const> versions) const;
+  // The stored version of type/id (read on the blocking pool, with the decision in the same hop),
+  // as ex's partner may see it: withheld by consent or not addressed to it, it is kNotFound and
+  // `withheld`, exactly as if absent. The decision joins ex's trail.
+  struct Visible {
+    Result<store::ResourceVersion> version = std::error_code(store::errc::kNotFound);
+    bool withheld = false;
+    bool notice = false;  // Part 2 data: the re-disclosure notice goes with it
+  };
+  // `discloses`: the response carries the version (reads), so a release is a disclosure; an
+  // update or delete only needs the decision.
+  // `version`: that version (vread), else the current one.
+  net::awaitable<Visible> FetchVisible(ExchangePtr ex, std::string type, std::string id,
+                                       std::optional<std::int64_t> version, bool discloses = true);
+  // DecideRelease on the blocking pool.
+  net::awaitable<ReleaseDecision> Release(ExchangePtr ex,
+                                          std::vector<const store::ResourceVersion*> versions);
+  // Adds to ex's trail the AuthZconsent and PrivacyDisclosure events of the decisions about the
+  // resources `indexes` of `decision` (the ones the response covers), grouped per patient.
+  // With `disclosed` false only the decisions are recorded (the data did not leave).
+  void RecordRelease(Exchange& ex, const ReleaseDecision& decision,
+                     std::span<const std::size_t> indexes, bool disclosed = true) const;
+  // The partner's dialect (partner_mapping.cc): its compiled mapping, kept alive by the catalog
+  // it came from; no mapping when the partner speaks canonical FHIR.
+  struct Dialect {
+    mappings::CatalogPtr catalog;
+    const mappings::PartnerMapping* mapping = nullptr;
+  };
+  Dialect DialectOf(const auth::Partner& partner) const;
+  // Maps what ex's partner sent to the canonical form; a 422 with the mapping's OperationOutcome
+  // when its dialect cannot be understood (a code its definition says to reject).
+  std::optional<HttpResponse> MapInbound(const Exchange& ex, fhir::json::Value& resource) const;
+  // The stored (canonical) JSON in ex's partner's dialect.
+  std::string MapOutbound(const Exchange& ex, std::string stored_json) const;
+  // Points `entries` at copies in ex's partner's dialect, kept in `storage`; leaves them alone for
+  // a partner without a mapping.
+  void ToDialect(const Exchange& ex, std::vector<const store::ResourceVersion*>& entries,
+                 std::vector<store::ResourceVersion>& storage) const;
+  // Marks a resource a partner is writing: meta.source names the partner (ContributorSource), and
+  // substance-use-disorder data gets its 42 CFR Part 2 security label even when unlabelled.
+  void PrepareInbound(const Exchange& ex, fhir::json::Value& resource) const;
+  // The REST AuditEvent for ex's request, answered with `status` (and the OperationOutcome text
+  // of `error_body` for failures); nullopt for requests that are not audited (metadata).
+  std::optional<store::WriteOp> RestAuditOp(const Exchange& ex, int status,
+                                            std::string_view location, std::string_view etag,
+                                            std::string_view error_body) const;
+  // Records ex's REST event and pending decisions durably before `response` leaves; a response
+  // whose audit cannot be recorded is replaced by a 500 (nothing is disclosed unaudited).
+  net::awaitable<HttpResponse> FinishAudit(ExchangePtr ex, HttpResponse response);
+  audit::Requestor RequestorOf(const Exchange& ex) const;
+  audit::GatewayIdentity GatewayOf(const Exchange& ex) const;
+  consent::Recipient RecipientOf(const auth::Partner& partner) const;
+
+  // Privacy officers' operations (privacy.cc).
+  net::awaitable<HttpResponse> EvaluateConsent(ExchangePtr ex);  // POST Consent/$evaluate
+  net::awaitable<HttpResponse> Disclosures(ExchangePtr ex, std::string patient_id);
+  net::awaitable<HttpResponse> ExportAudit(ExchangePtr ex);  // GET AuditEvent/$export
 
   // Parses and validates a body for `type`: 400 for JSON or resourceType problems, 422 when the
   // JSON is a resource that breaks FHIR's rules.
@@ -160,7 +284,18 @@ struct FhirApi::Impl {
   const auth::PartnerRegistry& partners;
   auth::TokenService& tokens;
   RateLimiter rate_limiter;
+  consent::Policy consent_policy;
   std::string capability_statement;
+
+  // Mapping and questionnaire operations (operations.cc).
+  static bool IsMappingOperation(const std::vector<std::string>& segments);
+  net::awaitable<HttpResponse> RouteMappingOperation(ExchangePtr ex);
+  HttpResponse TranslateOperation(const Exchange& ex) const;
+  HttpResponse MapPreviewOperation(const Exchange& ex) const;
+  net::awaitable<HttpResponse> ExtractOperation(ExchangePtr ex, std::string id);
+  mappings::CatalogPtr MappingCatalog() const;
+  mutable std::mutex mapping_catalog_mutex;
+  mappings::CatalogPtr mapping_catalog;  // set by FhirApi::SetMappingCatalog; null until then
 };
 
 }  // namespace carebridge::api

@@ -149,7 +149,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
   plan.resource = std::move(resource);
   json::Value& r = plan.resource;
   const Side side = SideOf(ex);
-  const consent::Policy policy;  // the gateway's consent policy: defaults until configured
+  const consent::Policy& policy = consent_policy;  // the gateway's (config.consent)
 
   auto refuse = [&plan](const referral::TaskVerdict& verdict) {
     const auto mapping =
@@ -213,6 +213,9 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     delivery::AgencyEndpoint agency{LocalId(organization, "Organization"), organization, "", {}};
     if (auto a = AgencyOf(partners, organization)) {
       agency = *a;
+    }
+    if (const auth::Partner* partner = partners.FindById(agency.id)) {
+      agency.roles = RecipientOf(*partner).roles;  // as every other release to this partner
     }
     auto refused = delivery::CheckRelease(store, policy, config.referrals.purpose, agency,
                                           patient_id, resources, NowMs());

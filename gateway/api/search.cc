@@ -4,10 +4,13 @@
 #include "fhir/search/search.h"
 
 #include <algorithm>
+#include <set>
 
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
+#include "gateway/consent/consent.h"
+#include "gateway/consent/sensitivity.h"
 
 namespace carebridge::api {
 
@@ -43,8 +46,9 @@ void AppendLink(std::string& out, bool& first, std::string_view relation, const 
   out += "}";
 }
 
+// `more`: a next page exists.
 void AppendLinks(std::string& out, const std::string& path, const QueryParams& params, int offset,
-                 int count, std::int64_t total) {
+                 int count, bool more) {
   out += R"(,"link":[)";
   bool first = true;
   AppendLink(out, first, "self", PageUrl(path, params, offset, count));
@@ -53,22 +57,65 @@ void AppendLinks(std::string& out, const std::string& path, const QueryParams& p
     if (offset > 0) {
       AppendLink(out, first, "previous", PageUrl(path, params, std::max(0, offset - count), count));
     }
-    if (offset + count < total) {
+    if (more) {
       AppendLink(out, first, "next", PageUrl(path, params, offset + count, count));
     }
   }
   out += "]";
 }
 
-void AppendBundleHead(std::string& out, std::string_view type, std::int64_t total) {
+// `total` is left out when the gateway cannot give it without telling what the partner may not
+// see (FHIR makes Bundle.total optional).
+void AppendBundleHead(std::string& out, std::string_view type, std::optional<std::int64_t> total) {
   out += R"({"resourceType":"Bundle","id":")";
   out += NewUuid();
   out += R"(","meta":{"lastUpdated":")";
   out += NowInstant();
   out += R"("},"type":")";
   out += type;
-  out += R"(","total":)";
-  out += std::to_string(total);
+  out += "\"";
+  if (total) {
+    out += R"(,"total":)";
+    out += std::to_string(*total);
+  }
+}
+
+// Types that hold no patient's data: their search needs no consent decisions.
+bool HoldsNoPatientData(std::string_view type) {
+  return type == "Organization" || type == "Endpoint" || type == "HealthcareService" ||
+         type == "Questionnaire" || type == "ConceptMap" || type == "Consent" ||
+         type == "AuditEvent";
+}
+
+// The searchset entries and the OperationOutcome that carries the 42 CFR Part 2 re-disclosure
+// notice when Part 2 data is among them.
+void AppendSearchEntries(std::string& body, const std::string& base,
+                         const std::vector<const store::ResourceVersion*>& entries, bool notice) {
+  if (entries.empty() && !notice) {
+    return;
+  }
+  body += R"(,"entry":[)";
+  bool first = true;
+  for (const store::ResourceVersion* entry : entries) {
+    body += first ? "" : ",";
+    first = false;
+    body += R"({"fullUrl":)";
+    AppendJsonString(body, base + "/" + entry->type + "/" + entry->id);
+    body += R"(,"resource":)";
+    body += entry->json;
+    body += R"(,"search":{"mode":"match"}})";
+  }
+  if (notice) {
+    body += first ? "" : ",";
+    body += R"({"resource":{"resourceType":"OperationOutcome","issue":[{"severity":"information",)"
+            R"("code":"informational","details":{"coding":[{"system":)";
+    AppendJsonString(body, consent::kActCodeSystem);
+    body += R"(,"code":"42CFRPart2"}],"text":"42 CFR Part 2 re-disclosure notice"},)"
+            R"("diagnostics":)";
+    AppendJsonString(body, consent::kRedisclosureNotice);
+    body += R"(}]},"search":{"mode":"outcome"}})";
+  }
+  body += "]";
 }
 
 HttpResponse BundleResponse(std::string body) {
@@ -114,28 +161,98 @@ net::awaitable<HttpResponse> FhirApi::Impl::Search(ExchangePtr ex, std::string t
   if (!page) {
     co_return ErrorResponse(page.error(), "The search could not be run");
   }
+  const std::string path = ex->base + "/" + type;
   std::string body;
-  std::size_t estimate = 512;
-  for (const auto& entry : page->entries) {
-    estimate += entry.json.size() + ex->base.size() + 96;
-  }
-  body.reserve(estimate);
-  AppendBundleHead(body, "searchset", page->total);
-  AppendLinks(body, ex->base + "/" + type, params, query->offset, query->count, page->total);
-  if (!page->entries.empty()) {
-    body += R"(,"entry":[)";
-    bool first = true;
+  if (HoldsNoPatientData(type)) {
+    std::vector<const store::ResourceVersion*> entries;
+    std::size_t estimate = 512;
     for (const auto& entry : page->entries) {
-      body += first ? "" : ",";
-      first = false;
-      body += R"({"fullUrl":)";
-      AppendJsonString(body, ex->base + "/" + entry.type + "/" + entry.id);
-      body += R"(,"resource":)";
-      body += entry.json;
-      body += R"(,"search":{"mode":"match"}})";
+      entries.push_back(&entry);
+      estimate += entry.json.size() + ex->base.size() + 96;
     }
-    body += "]";
+    body.reserve(estimate);
+    AppendBundleHead(body, "searchset", page->total);
+    AppendLinks(body, path, params, query->offset, query->count,
+                query->offset + query->count < page->total);
+    std::vector<store::ResourceVersion> mapped;
+    ToDialect(*ex, entries, mapped);
+    AppendSearchEntries(body, ex->base, entries, false);
+    body += "}";
+    co_return BundleResponse(std::move(body));
   }
+
+  // Patient data: consent decides entry by entry, and neither the page nor `total` nor the paging
+  // links may show that withheld entries exist. Up to kWholeResult matches, the whole result is
+  // decided and paged as the partner sees it. Beyond that the requested store page is filtered
+  // and `total` is left out.
+  constexpr std::int64_t kWholeResult = 1000;
+  const int offset = query->offset;
+  const int count = query->count;
+  std::vector<store::ResourceVersion> all;
+  bool whole = page->total <= kWholeResult;
+  if (whole) {
+    if (offset == 0 && !query->total_only &&
+        static_cast<std::int64_t>(page->entries.size()) == page->total) {
+      all = std::move(page->entries);
+    } else {
+      fhir::SearchQuery everything = *query;
+      everything.offset = 0;
+      everything.count = static_cast<int>(kWholeResult);
+      everything.total_only = false;
+      auto full = co_await OnPool([this, &everything] { return store.Search(everything); });
+      if (!full) {
+        co_return ErrorResponse(full.error(), "The search could not be run");
+      }
+      all = std::move(full->entries);
+    }
+  } else {
+    all = std::move(page->entries);
+  }
+  std::vector<const store::ResourceVersion*> candidates;
+  candidates.reserve(all.size());
+  for (const auto& entry : all) {
+    candidates.push_back(&entry);
+  }
+  ReleaseDecision release = co_await Release(ex, candidates);
+  std::vector<std::size_t> visible;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    if (release.released[i]) {
+      visible.push_back(i);
+    }
+  }
+  // The page, in visible terms when the whole result was decided.
+  std::size_t first = 0;
+  std::size_t last = visible.size();
+  if (whole) {
+    first = std::min<std::size_t>(static_cast<std::size_t>(offset), visible.size());
+    last = query->total_only ? first : std::min(visible.size(), first + count);
+  }
+  std::vector<const store::ResourceVersion*> entries;
+  std::vector<std::size_t> covered(visible.begin() + first, visible.begin() + last);
+  bool notice = false;
+  for (std::size_t i : covered) {
+    entries.push_back(candidates[i]);
+    notice = notice || release.notice[i];
+  }
+  // Withheld entries are audited once, with the first page the result is formed on.
+  if (offset == 0) {
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (!release.released[i] && !release.records[i].empty()) {
+        covered.push_back(i);
+      }
+    }
+  }
+  RecordRelease(*ex, release, covered);
+  if (whole) {
+    AppendBundleHead(body, "searchset", static_cast<std::int64_t>(visible.size()));
+    AppendLinks(body, path, params, offset, count, last < visible.size());
+  } else {
+    AppendBundleHead(body, "searchset", std::nullopt);
+    AppendLinks(body, path, params, offset, count, offset + count < page->total);
+  }
+  std::vector<store::ResourceVersion> mapped;
+  ToDialect(*ex, entries, mapped);
+  AppendSearchEntries(body, ex->base, entries, notice);
   body += "}";
   co_return BundleResponse(std::move(body));
 }
@@ -192,13 +309,55 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(ExchangePtr ex, std::string 
     path += "/" + id;
   }
   path += "/_history";
+  // Consent decides on every version shown. A deletion carries no data to decide on: it is shown
+  // when the partner may see another version of the same resource on this page, or the type
+  // holds no patient data.
+  std::vector<const store::ResourceVersion*> stored;
+  for (const auto& entry : page->entries) {
+    if (!entry.deleted) {
+      stored.push_back(&entry);
+    }
+  }
+  ReleaseDecision release = co_await Release(ex, stored);
+  std::vector<std::size_t> covered;
+  std::set<std::string> visible_resources;
+  std::set<const store::ResourceVersion*> released;
+  bool notice = false;
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    covered.push_back(i);
+    if (release.released[i]) {
+      released.insert(stored[i]);
+      visible_resources.insert(stored[i]->type + "/" + stored[i]->id);
+      notice = notice || release.notice[i];
+    }
+  }
+  RecordRelease(*ex, release, covered);
+  std::vector<const store::ResourceVersion*> shown;
+  for (const auto& entry : page->entries) {
+    if (entry.deleted ? (HoldsNoPatientData(entry.type) ||
+                         visible_resources.count(entry.type + "/" + entry.id) > 0)
+                      : released.count(&entry) > 0) {
+      shown.push_back(&entry);
+    }
+  }
+  const bool complete = shown.size() == page->entries.size();
+  std::optional<std::int64_t> total;
+  if (complete) {
+    total = page->total;
+  } else if (query.offset == 0 && page->total <= query.count) {
+    total = static_cast<std::int64_t>(shown.size());
+  }
+  std::vector<store::ResourceVersion> mapped;
+  ToDialect(*ex, shown, mapped);
   std::string body;
-  AppendBundleHead(body, "history", page->total);
-  AppendLinks(body, path, ex->target.query, query.offset, query.count, page->total);
-  if (!page->entries.empty()) {
+  AppendBundleHead(body, "history", total);
+  AppendLinks(body, path, ex->target.query, query.offset, query.count,
+              query.offset + query.count < page->total);
+  if (!shown.empty()) {
     body += R"(,"entry":[)";
     bool first = true;
-    for (const auto& entry : page->entries) {
+    for (const store::ResourceVersion* version : shown) {
+      const store::ResourceVersion& entry = *version;
       body += first ? "" : ",";
       first = false;
       std::string relative = entry.type + "/" + entry.id;
@@ -224,7 +383,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::History(ExchangePtr ex, std::string 
     body += "]";
   }
   body += "}";
-  co_return BundleResponse(std::move(body));
+  HttpResponse response = BundleResponse(std::move(body));
+  if (notice) {
+    AddRedisclosureNotice(response);
+  }
+  co_return response;
 }
 
 }  // namespace carebridge::api

@@ -122,6 +122,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     co_return OutcomeResponse(400, outcome);
   }
   const bool transaction = bundle->type == "transaction";
+  ex->audit_interaction =
+      transaction ? audit::Interaction::kTransaction : audit::Interaction::kBatch;
   const std::size_t n = bundle->entries.size();
   std::vector<EntryResult> results(n);
   std::vector<EntryPlan> plans(n);
@@ -240,7 +242,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
               plan.type + "/" + match.id + "/_history/" + std::to_string(match.version);
           results[i].etag = "W/\"" + std::to_string(match.version) + "\"";
           results[i].last_modified = match.last_updated;
-          results[i].resource_json = match.json;
+          results[i].resource_json = MapOutbound(*ex, match.json);
         }
       }
     }
@@ -250,7 +252,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     results[i].full_url = ex->base + "/" + plan.type + "/" + plan.id;
   }
 
-  // Rewrite and validate the resources.
+  // Rewrite, validate and map (the partner's dialect to the canonical form) the resources.
+  const Dialect dialect = DialectOf(*ex->partner);
   for (std::size_t i = 0; i < n; ++i) {
     auto& entry = bundle->entries[i];
     if (results[i].status != 0 || !entry.resource) {
@@ -262,6 +265,41 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     fhir::Outcome validation;
     if (!fhir::ValidateResource(*entry.resource, plans[i].type, validation)) {
       fail(i, 422, RerootOutcome(validation, i, plans[i].type));
+      continue;
+    }
+    if (dialect.mapping != nullptr) {
+      fhir::Outcome mapping;
+      if (!dialect.mapping->Apply(mappings::Direction::kInbound, *entry.resource, mapping)) {
+        fail(i, 422, RerootOutcome(mapping, i, plans[i].type));
+        continue;
+      }
+    }
+    PrepareInbound(*ex, *entry.resource);
+  }
+
+  // Replacing or deleting what the partner may not see answers as if it did not exist, as the
+  // single interactions do; the version checked is the only one the entry may replace.
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string& method = bundle->entries[i].request.method;
+    if (results[i].status != 0 || (method != "PUT" && method != "DELETE")) {
+      continue;
+    }
+    const EntryPlan& plan = plans[i];
+    auto current = co_await OnPool([this, &plan] { return store.Read(plan.type, plan.id); });
+    if (!current) {
+      continue;
+    }
+    std::vector<const store::ResourceVersion*> one;
+    one.push_back(&*current);
+    ReleaseDecision release = co_await Release(ex, std::move(one));
+    if (!release.released.front()) {
+      RecordRelease(*ex, release, kOnlyResource);
+      fail(i, 404,
+           EntryOutcome(i, IssueType::kNotFound, plan.type + "/" + plan.id + " is not known"));
+      continue;
+    }
+    if (!plans[i].if_match) {
+      plans[i].if_match = current->version;
     }
   }
 
@@ -299,7 +337,24 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     op_entry.push_back(i);
   }
   if (!batch.ops.empty()) {
+    // The Bundle's REST event commits with its writes (for a batch, on its own).
+    const bool rest_in_batch = [&] {
+      auto rest = RestAuditOp(*ex, 200, {}, {}, {});
+      if (rest) {
+        batch.ops.push_back(std::move(*rest));
+      }
+      return rest.has_value();
+    }();
     store::WriteResult written = co_await Commit(std::move(batch));
+    if (rest_in_batch) {
+      ex->rest_event_committed = !written.failed_op && written.ops.back().has_value();
+      written.ops.pop_back();
+      if (written.failed_op && *written.failed_op >= written.ops.size()) {
+        co_return ErrorResponse(500, IssueType::kException,
+                                "The audit record of this Bundle could not be written, so it was "
+                                "not applied; try again");
+      }
+    }
     if (transaction && written.failed_op) {
       std::size_t i = op_entry[*written.failed_op];
       std::error_code error = written.ops[*written.failed_op].error();
@@ -342,7 +397,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
           plans[i].type + "/" + done.stamp.id + "/_history/" + std::to_string(done.stamp.version);
       result.etag = "W/\"" + std::to_string(done.stamp.version) + "\"";
       result.last_modified = done.stamp.last_updated;
-      result.resource_json = done.json;
+      result.resource_json = MapOutbound(*ex, done.json);
     }
   }
 
@@ -361,6 +416,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     sub->partner = ex->partner;
     sub->purpose = ex->purpose;
     sub->scopes = ex->scopes;
+    sub->trail = ex->trail;
+    sub->bundle_entry = true;
     auto target = ParseTarget(sub->request.target);
     if (!target) {
       fail(i, 400, EntryOutcome(i, IssueType::kInvalid, "Malformed request.url"));

@@ -127,6 +127,13 @@ class PartnerReader {
             Fail(key, "\"" + code + "\" is not a v3 PurposeOfUse code");
           }
         }
+      } else if (key == "recipient_classes") {
+        for (const std::string& code : Strings(key, value, p.recipient_classes)) {
+          if (code != "covered-entity" && code != "business-associate") {
+            Fail(key,
+                 "\"" + code + "\" is not a recipient class (covered-entity, business-associate)");
+          }
+        }
       } else if (key == "default_purpose") {
         String(key, value, p.default_purpose);
       } else if (key == "mapping_profile") {

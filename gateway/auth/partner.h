@@ -27,7 +27,10 @@ struct Partner {
   std::string fhir_endpoint;  // agencies: FHIR base referrals are pushed to; empty = it polls
   std::vector<std::string> purposes;  // v3 PurposeOfUse codes it may claim (TREAT, ETREAT, ...)
   std::string default_purpose;        // applied when a request claims none
-  std::string mapping_profile;        // mappings/partners/<profile>.json; empty = canonical
+  // Classes of recipients the partner belongs to ("covered-entity", "business-associate"), which
+  // a consent may name instead of the partner itself (42 CFR 2.31 as revised in 2024).
+  std::vector<std::string> recipient_classes;
+  std::string mapping_profile;  // mappings/partners/<profile>.json; empty = canonical
   // SMART Backend Services: the PEM public key (RSA for RS384, EC P-384 for ES384) that signs
   // its client assertions; empty = mTLS only.
   std::string jwt_public_key_pem;

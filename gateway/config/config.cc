@@ -238,6 +238,72 @@ void ReadStore(Reader& r, const Value& value, StoreConfig& s) {
   });
 }
 
+void ReadStrings(Reader& r, const Value& value, const std::string& path,
+                 std::vector<std::string>& out) {
+  if (!value.is_array()) {
+    r.Fail(path, "expected an array of strings");
+    return;
+  }
+  out.clear();
+  for (const auto& item : value.items()) {
+    std::string text;
+    r.String(item, path + "[" + std::to_string(out.size()) + "]", text);
+    if (r.failed()) {
+      return;
+    }
+    out.push_back(std::move(text));
+  }
+}
+
+void ReadConsent(Reader& r, const Value& value, ConsentConfig& c) {
+  r.Object(value, "consent", [&](std::string_view key, const Value& v, const std::string& path) {
+    if (key == "default_policy") {
+      r.String(v, path, c.default_policy);
+      if (!r.failed() && c.default_policy != "opt-in" && c.default_policy != "opt-out") {
+        r.Fail(path, "expected opt-in or opt-out");
+      }
+    } else if (key == "combining") {
+      r.String(v, path, c.combining);
+      if (!r.failed() && c.combining != "deny-wins" && c.combining != "most-recent-wins") {
+        r.Fail(path, "expected deny-wins or most-recent-wins");
+      }
+    } else if (key == "opt_out_purposes") {
+      ReadStrings(r, v, path, c.opt_out_purposes);
+    } else if (key == "sud_codes") {
+      if (!v.is_array()) {
+        r.Fail(path, "expected an array of {system, code, prefix}");
+        return true;
+      }
+      for (const auto& item : v.items()) {
+        const std::string item_path = path + "[" + std::to_string(c.sud_codes.size()) + "]";
+        ConsentConfig::Code code;
+        r.Object(item, item_path, [&](std::string_view k, const Value& iv, const std::string& ip) {
+          if (k == "system") {
+            r.String(iv, ip, code.system);
+          } else if (k == "code") {
+            r.String(iv, ip, code.code);
+          } else if (k == "prefix") {
+            r.Bool(iv, ip, code.prefix);
+          } else {
+            return false;
+          }
+          return true;
+        });
+        if (!r.failed() && (code.system.empty() || code.code.empty())) {
+          r.Fail(item_path, "system and code are required");
+        }
+        if (r.failed()) {
+          return true;
+        }
+        c.sud_codes.push_back(std::move(code));
+      }
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
 void ReadFhir(Reader& r, const Value& value, FhirConfig& f) {
   r.Object(value, "fhir", [&](std::string_view key, const Value& v, const std::string& path) {
     if (key == "base_url") {
@@ -393,6 +459,8 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
           ReadStore(reader, v, config.store);
         } else if (key == "fhir") {
           ReadFhir(reader, v, config.fhir);
+        } else if (key == "consent") {
+          ReadConsent(reader, v, config.consent);
         } else if (key == "partners") {
           // Validated by auth::PartnerRegistry::FromJson, which knows what a partner is.
           if (!v.is_array()) {
@@ -411,6 +479,8 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
           }
         } else if (key == "token_audience") {
           reader.String(v, key_path, config.token_audience);
+        } else if (key == "mappings_dir") {
+          reader.Path(v, key_path, config.mappings_dir);
         } else if (key == "blocking_threads") {
           reader.Integer(v, key_path, config.blocking_threads, 1, 1024);
         } else if (key == "log_level") {

@@ -83,10 +83,27 @@ struct ReferralsConfig {
   int utc_offset_minutes = 0;
 };
 
+// Release-of-information policy (gateway/consent turns it into consent::Policy). Plain data so
+// that config does not depend on the consent engine.
+struct ConsentConfig {
+  std::string default_policy = "opt-in";  // "opt-in" (deny without consent) or "opt-out"
+  std::string combining = "deny-wins";    // or "most-recent-wins"
+  std::vector<std::string> opt_out_purposes = {"TREAT"};
+  // Codes that mark data as substance-use-disorder (42 CFR Part 2) information, added to the
+  // engine's built-in list: {"system", "code", "prefix": true|false}.
+  struct Code {
+    std::string system;
+    std::string code;
+    bool prefix = false;
+  };
+  std::vector<Code> sud_codes;
+};
+
 struct Config {
   ServerConfig server;
   StoreConfig store;
   FhirConfig fhir;
+  ConsentConfig consent;
   int blocking_threads = 4;  // thread pool for SQLite and file I/O
   std::string log_level = "info";
   // The partner registry as configured ("partners": [...]), kept as JSON so that config does not
@@ -99,6 +116,9 @@ struct Config {
   std::string token_audience;
   // The folder of the config file: relative paths in `partners` resolve against it.
   std::string config_dir;
+  // The mapping data (conceptmaps/, partners/, questionnaires/): "mappings_dir", relative to the
+  // config file. Empty: the gateway's built-in default (the source tree's mappings/).
+  std::string mappings_dir;
 };
 
 // Reads a JSON config file; unknown keys are errors (a typo must not silently fall back to a

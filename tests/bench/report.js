@@ -41,9 +41,16 @@ say(`peak RSS = VmHWM of the server process${meta.hwm_per_case ? ' (reset before
 const servers = Object.keys(meta.servers);
 const conns = [...new Set(rows.map((r) => r.connections))];
 const widths = [12, 6, 10, 8, 8, 8, 12];
-for (const kind of ['read', 'create']) {
+const titles = {
+  read: 'READ  GET one CarePlan (by the partner that wrote it: REST audit event, no consent decision)',
+  'read-consent': 'READ-CONSENT  the same GET by another partner, released by the patient\'s Consent ' +
+    '(consents loaded and evaluated; REST, AuthZconsent and PrivacyDisclosure events audited)',
+  create: 'CREATE  POST a 7.5 KB CarePlan',
+};
+for (const kind of ['read', 'read-consent', 'create']) {
+  if (!rows.some((r) => r.case === kind)) continue;
   say();
-  say(kind === 'read' ? 'READ  GET one CarePlan' : 'CREATE  POST a 7.5 KB CarePlan');
+  say(titles[kind]);
   say(pad(['server', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'], widths));
   for (const c of conns) {
     for (const s of servers) {
@@ -94,6 +101,17 @@ if (servers.includes('carebridge')) {
     const best = reads.reduce((a, b) => (b.wrk.rps > a.wrk.rps ? b : a));
     target('reads >= 15,000/s (best level)', best.wrk.rps >= 15000 && !flagged(best),
       `${best.wrk.rps.toFixed(0)}/s at ${best.connections} conn`, best);
+  }
+  const consentRatios = conns.map((c) => {
+    const plain = find('carebridge', 'read', c);
+    const consent = find('carebridge', 'read-consent', c);
+    return plain && consent && !plain.wrk.failed && !consent.wrk.failed
+      ? { c, ratio: plain.wrk.rps / consent.wrk.rps, flagged: flagged(plain) || flagged(consent) } : null;
+  }).filter(Boolean);
+  if (consentRatios.length) {
+    const worst = consentRatios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    target('read-with-consent within 1.5x of read', worst.ratio <= 1.5 && !worst.flagged,
+      consentRatios.map((r) => `${r.c} conn: ${r.ratio.toFixed(2)}x`).join(', '));
   }
   target('idle RSS < 20 MB', cb.idle_rss_kb < 20 * 1024, `${mb(cb.idle_rss_kb)} MB`);
   const at64 = rows.filter((r) => r.server === 'carebridge' && r.connections === 64);

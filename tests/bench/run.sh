@@ -202,6 +202,11 @@ if wants carebridge; then
    "cert_subjects":["urn:carebridge:partner:riverside-ehr"],
    "purposes":["TREAT"],"default_purpose":"TREAT",
    "jwt_public_key_file":"$certs/riverside-ehr.jwt.pub",
+   "requests_per_second":1000000,"burst":1000000},
+  {"id":"care-coordination","name":"Care coordination","kind":"coordinator",
+   "cert_subjects":["urn:carebridge:partner:care-coordination"],
+   "purposes":["TREAT"],"default_purpose":"TREAT",
+   "jwt_public_key_file":"$certs/care-coordination.jwt.pub",
    "requests_per_second":1000000,"burst":1000000}]}
 EOF
   "$binary" serve --config "$tmp/carebridge/config.json" --listen 127.0.0.1:0 \
@@ -218,25 +223,32 @@ EOF
   base="https://127.0.0.1:$port"
   wait_ready "$base/readyz" "${server_pid[carebridge]}" carebridge
   # SMART Backend Services: an ES384 client assertion signed with the partner's key.
-  assertion=$(node -e '
-    const crypto = require("crypto"), fs = require("fs");
-    const [key, aud] = process.argv.slice(1);
-    const b64 = (b) => Buffer.from(b).toString("base64url");
-    const now = Math.floor(Date.now() / 1000);
-    const head = b64(JSON.stringify({alg: "ES384", typ: "JWT"}));
-    const body = b64(JSON.stringify({iss: "riverside-ehr", sub: "riverside-ehr", aud,
-                                     exp: now + 240, iat: now, jti: crypto.randomUUID()}));
-    const sig = crypto.sign("sha384", Buffer.from(head + "." + body),
-                            {key: fs.readFileSync(key), dsaEncoding: "ieee-p1363"});
-    console.log(head + "." + body + "." + sig.toString("base64url"));' \
-    "$certs/riverside-ehr.jwt.key" "https://carebridge.bench/auth/token")
-  token=$(curl_tls -X POST --data-urlencode grant_type=client_credentials \
-    --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
-    --data-urlencode "client_assertion=$assertion" --data-urlencode 'scope=system/*.*' \
-    "$base/auth/token" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
-      try{console.log(JSON.parse(s).access_token||"")}catch(e){console.log("")}})')
+  fetch_token() { # PARTNER -> access token on stdout
+    local assertion
+    assertion=$(node -e '
+      const crypto = require("crypto"), fs = require("fs");
+      const [key, aud, iss] = process.argv.slice(1);
+      const b64 = (b) => Buffer.from(b).toString("base64url");
+      const now = Math.floor(Date.now() / 1000);
+      const head = b64(JSON.stringify({alg: "ES384", typ: "JWT"}));
+      const body = b64(JSON.stringify({iss, sub: iss, aud,
+                                       exp: now + 240, iat: now, jti: crypto.randomUUID()}));
+      const sig = crypto.sign("sha384", Buffer.from(head + "." + body),
+                              {key: fs.readFileSync(key), dsaEncoding: "ieee-p1363"});
+      console.log(head + "." + body + "." + sig.toString("base64url"));' \
+      "$certs/$1.jwt.key" "https://carebridge.bench/auth/token" "$1")
+    curl_tls -X POST --data-urlencode grant_type=client_credentials \
+      --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+      --data-urlencode "client_assertion=$assertion" --data-urlencode 'scope=system/*.*' \
+      "$base/auth/token" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+        try{console.log(JSON.parse(s).access_token||"")}catch(e){console.log("")}})'
+  }
+  token=$(fetch_token riverside-ehr)
   [[ -n "$token" ]] || die "carebridge: the token endpoint gave no access token"
   carebridge_auth="Authorization: Bearer $token"
+  coordinator_token=$(fetch_token care-coordination)
+  [[ -n "$coordinator_token" ]] || die "carebridge: no access token for care-coordination"
+  consent_auth="Authorization: Bearer $coordinator_token"
   auth_header=(-H "$carebridge_auth")
   create_url[carebridge]="$base/fhir/CarePlan"
   location=$(check_create carebridge "${create_url[carebridge]}")
@@ -246,6 +258,23 @@ EOF
   [[ -n "$id" ]] || die "carebridge: no id in the create response (Location: $location)"
   read_url[carebridge]="$base/fhir/CarePlan/$id"
   check_read carebridge "${read_url[carebridge]}" "$tmp/carebridge.read.json"
+  # read-consent: the same CarePlan read by another partner, released by the patient's Consent:
+  # the consents are loaded and evaluated, and the decision and the disclosure are audited.
+  code=$(curl_tls -o "$tmp/consent.body" -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/fhir+json' --data-binary @- "$base/fhir/Consent" <<'JSON'
+{"resourceType":"Consent","status":"active",
+ "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+ "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+ "patient":{"reference":"Patient/bench-patient"},
+ "policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},
+ "provision":{"type":"permit","actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},
+   "reference":{"reference":"Organization/care-coordination"}}],
+   "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}}
+JSON
+  )
+  [[ "$code" == 201 ]] || die "carebridge: the bench Consent was not created ($code): $(cat "$tmp/consent.body")"
+  auth_header=(-H "$consent_auth")
+  check_read carebridge "${read_url[carebridge]}" "$tmp/carebridge.read-consent.json"
   auth_header=()
   server_note[carebridge]="TLS, SQLite WAL synchronous=FULL (durable), $binary, tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo '+dirty')"
 fi
@@ -385,15 +414,18 @@ run_wrk() { # CASE URL CONNS SECONDS -> wrk output on stdout
   [[ "$kind" == create ]] && script="$bench/post.lua"
   local auth=""
   [[ "$s" == carebridge ]] && auth=$carebridge_auth
+  [[ "$s" == carebridge && "$kind" == read-consent ]] && auth=$consent_auth
   BENCH_AUTH=$auth timeout $((secs + 30)) wrk -t "$threads" -c "$c" -d "${secs}s" --timeout 5s \
     -s "$script" "$url"
 }
 
 total_cases=$((2 * $(wc -w <<<"$connections") * ${#servers[@]}))
+wants carebridge && total_cases=$((total_cases + $(wc -w <<<"$connections")))
 n=0
-for kind in read create; do
+for kind in read read-consent create; do
   for c in $connections; do
     for s in "${servers[@]}"; do
+      [[ "$kind" == read-consent && "$s" != carebridge ]] && continue
       n=$((n + 1))
       url=${read_url[$s]}
       [[ "$kind" == create ]] && url=${create_url[$s]}

@@ -157,6 +157,15 @@ TEST_F(AuthTest, RoleMatrix) {
   Response created = As("riverside-ehr", "POST", "/fhir/Patient", patient);
   ASSERT_EQ(created.status, 201);
   std::string patient_id(created.Json().StringAt("id"));
+  // The patient releases everything to everyone, so that only the role matrix decides here
+  // (consent_test.cc is where consent decides).
+  Response released = As("riverside-ehr", "POST", "/fhir/Consent",
+                         R"({"resourceType":"Consent","status":"active",
+      "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope",
+      "code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org",
+      "code":"59284-0"}]}],"patient":{"reference":"Patient/)" +
+                             patient_id + R"("},"provision":{"type":"permit"}})");
+  ASSERT_EQ(released.status, 201) << released.body;
   auto task_for = [&](const std::string& owner) {
     return R"({"resourceType":"Task","status":"requested","intent":"order",
         "for":{"reference":"Patient/)" +

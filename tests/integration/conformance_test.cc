@@ -45,13 +45,18 @@ TEST(ConformanceTest, OfficialR4ExamplesRoundTrip) {
     json::Value expected = WithoutMeta(*example);
     json::Value got = read.Json();
     // meta may carry more than versionId/lastUpdated (tags, profiles): those must survive.
+    // meta.source is the gateway's: it names the partner that wrote the version.
+    ASSERT_NE(got.Find("meta"), nullptr);
+    EXPECT_EQ(got.Find("meta")->StringAt("source"), "urn:carebridge:partner:riverside-ehr");
     if (const json::Value* meta = example->Find("meta")) {
       json::Value got_meta = *got.Find("meta");
       got_meta.Remove("versionId");
       got_meta.Remove("lastUpdated");
+      got_meta.Remove("source");
       json::Value sent_meta = *meta;
       sent_meta.Remove("versionId");
       sent_meta.Remove("lastUpdated");
+      sent_meta.Remove("source");
       EXPECT_TRUE(got_meta == sent_meta) << file.path().filename();
     }
     EXPECT_TRUE(WithoutMeta(std::move(got)) == expected)

@@ -72,7 +72,7 @@ struct CurlGlobal {
 
 // The example partner set of deploy/carebridge.example.json, with the test run's keys, plus a
 // disabled partner.
-std::string TestPartners(const fs::path& certs,
+std::string TestPartners(const fs::path& certs, bool mapping_profiles,
                          const std::vector<std::pair<std::string, std::string>>& endpoints = {}) {
   struct Spec {
     const char* id;
@@ -83,7 +83,7 @@ std::string TestPartners(const fs::path& certs,
   const Spec specs[] = {
       {"riverside-ehr", "ehr", R"(["TREAT","HPAYMT","HOPERAT","ETREAT"])", true},
       {"lakeside-cmhc", "ehr", R"(["TREAT","HPAYMT","HOPERAT","ETREAT"])", true},
-      {"harbor-housing", "agency", R"(["TREAT"])", true},
+      {"harbor-housing", "agency", R"(["TREAT","HOPERAT"])", true},
       {"northside-food", "agency", R"(["TREAT"])", true},
       {"privacy-office", "privacy-officer", R"(["HOPERAT"])", true},
       {"care-coordination", "coordinator", R"(["TREAT","ETREAT"])", true},
@@ -105,6 +105,10 @@ std::string TestPartners(const fs::path& certs,
            R"(","enabled":)" + (spec.enabled ? "true" : "false") +
            R"(,"cert_subjects":["urn:carebridge:partner:)" + id + R"("],"purposes":)" + purposes +
            R"(,"default_purpose":")" + first_purpose + R"(",)" + rate;
+    if (mapping_profiles &&
+        (spec.kind == std::string("ehr") || spec.kind == std::string("agency")) && spec.enabled) {
+      out += R"(,"mapping_profile":")" + id + '"';
+    }
     for (const auto& [partner, url] : endpoints) {
       if (partner == id) {
         out += R"(,"fhir_endpoint":")" + url + '"';
@@ -193,8 +197,8 @@ bool GatewayProcess::Start() {
         << (certs / "server.key").string() << R"(","client_ca":")" << (certs / "ca.crt").string()
         << '"' << (server_extra_.empty() ? "" : ",") << server_extra_ << R"(},"fhir":{)"
         << fhir_extra_ << R"(},"token_audience":")" << kTokenAudience << R"(","partners":)"
-        << TestPartners(certs, partner_endpoints_) << (config_extra_.empty() ? "" : ",")
-        << config_extra_ << "}";
+        << TestPartners(certs, mapping_profiles_, partner_endpoints_)
+        << (config_extra_.empty() ? "" : ",") << config_extra_ << "}";
   }
   std::vector<std::string> args = {
       CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",

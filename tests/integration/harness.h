@@ -62,6 +62,13 @@ class GatewayProcess {
   int Stop();    // SIGTERM, waits; returns the exit status
   void Kill();   // SIGKILL: a crash
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // JSON members added at the top level of the config, e.g. R"("mappings_dir": "/tmp/m")"; call
+  // before Start.
+  void set_config_extra(std::string members) { config_extra_ = std::move(members); }
+  // Gives the EHR and agency partners their mapping profiles (mappings/partners/<id>.json), as
+  // the example configuration does; call before Start.
+  void set_mapping_profiles(bool on) { mapping_profiles_ = on; }
   std::string BaseUrl() const;  // https://127.0.0.1:PORT
   const std::filesystem::path& log_path() const { return log_path_; }
 
@@ -71,6 +78,7 @@ class GatewayProcess {
   std::string fhir_extra_;
   std::string config_extra_;
   std::vector<std::pair<std::string, std::string>> partner_endpoints_;
+  bool mapping_profiles_ = false;
   std::filesystem::path port_file_;
   std::filesystem::path log_path_;
   pid_t pid_ = -1;

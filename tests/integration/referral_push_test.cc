@@ -133,16 +133,19 @@ std::string Refer(Client& ehr) {
   Response patient = ehr.Post("/fhir/Patient", R"({"resourceType":"Patient"})");
   EXPECT_EQ(patient.status, 201);
   const std::string p(patient.Json().StringAt("id"));
-  Response consent = ehr.Post("/fhir/Consent", R"({"resourceType":"Consent","status":"active",
+  for (const char* organization : {"harbor-housing", "riverside-ehr"}) {
+    Response consent = ehr.Post("/fhir/Consent", R"({"resourceType":"Consent","status":"active",
       "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
       "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
       "patient":{"reference":"Patient/)" + p + R"("},"dateTime":"2026-01-01",
       "provision":{"type":"permit",
         "actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},
-                  "reference":{"reference":"Organization/harbor-housing"}}],
+                  "reference":{"reference":"Organization/)" +
+                                                     std::string(organization) + R"("}}],
         "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"disclose"}]}],
         "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})");
-  EXPECT_EQ(consent.status, 201) << consent.body;
+    EXPECT_EQ(consent.status, 201) << consent.body;
+  }
   Response sr = ehr.Post("/fhir/ServiceRequest",
                          R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
       "category":[{"coding":[{"system":")" +

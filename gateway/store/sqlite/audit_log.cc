@@ -141,10 +141,6 @@ Result<AuditVerifyReport> VerifyAuditOn(sqlite3* db, const AuditSigner* signer) 
       return Broken(std::move(report), seq, std::move(id),
                     "prev_hash does not match the previous record's hash");
     }
-    if (ChainHash(prev, canonical) != hash) {
-      return Broken(std::move(report), seq, std::move(id),
-                    "hash does not match SHA-256(prev_hash || canonical JSON)");
-    }
     sqlite3_reset(resource.get());
     sqlite3_bind_text64(resource.get(), 1, id.data(), id.size(), SQLITE_STATIC, SQLITE_UTF8);
     const int rrc = sqlite3_step(resource.get());
@@ -159,7 +155,16 @@ Result<AuditVerifyReport> VerifyAuditOn(sqlite3* db, const AuditSigner* signer) 
                     "the AuditEvent resource was changed after it was recorded (version " +
                         std::to_string(sqlite3_column_int64(resource.get(), 0)) + ")");
     }
-    if (Column(resource.get(), 2) != canonical) {
+    const std::string stored = Column(resource.get(), 2);
+    // Records written since the chain stopped keeping a copy have an empty canonical: the
+    // hash covers the resource's stored JSON itself.
+    if (ChainHash(prev, canonical.empty() ? stored : canonical) != hash) {
+      return Broken(std::move(report), seq, std::move(id),
+                    canonical.empty() ? "the AuditEvent resource's JSON does not match the "
+                                        "chained hash SHA-256(prev_hash || JSON)"
+                                      : "hash does not match SHA-256(prev_hash || canonical JSON)");
+    }
+    if (!canonical.empty() && stored != canonical) {
       return Broken(std::move(report), seq, std::move(id),
                     "the AuditEvent resource's JSON differs from the chained record");
     }

@@ -19,6 +19,9 @@ struct Migration {
 // 'CRBG': marks the file as a carebridge database (PRAGMA application_id).
 inline constexpr int kApplicationId = 0x43524247;
 
+// audit_chain.canonical (migration 2) holds a copy of the AuditEvent's JSON only in records
+// written before carebridge 0.2; since then it is '' and the hash covers resource_versions.json
+// itself, so an audited request writes its record once.
 inline constexpr Migration kMigrations[] = {
     {1, R"sql(
 -- Every version of every resource, deletes included (deleted = 1, json = '').

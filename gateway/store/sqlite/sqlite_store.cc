@@ -1264,7 +1264,9 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op) {
     use.Bind(2, std::string_view(op.id));
     use.BindBlob(3, audit_.hash);
     use.BindBlob(4, hash);
-    use.Bind(5, std::string_view(out->json));
+    // The canonical JSON is the AuditEvent's stored version itself; a second copy would double
+    // what every audited request writes (verification hashes the stored resource).
+    use.Bind(5, std::string_view());
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
       return OpFailure(rc);
     }

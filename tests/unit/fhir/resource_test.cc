@@ -61,7 +61,7 @@ TEST(ResourceTypes, SupportedTypes) {
       "Task",    "Observation",   "Condition",
       "Goal",    "Organization",  "HealthcareService",
       "Endpoint"};
-  EXPECT_EQ(SupportedTypes().size(), writable.size() + 1);
+  EXPECT_EQ(SupportedTypes().size(), writable.size() + 2);
   for (std::string_view name : writable) {
     const ResourceTypeInfo* info = FindSupportedType(name);
     ASSERT_NE(info, nullptr) << name;
@@ -72,6 +72,9 @@ TEST(ResourceTypes, SupportedTypes) {
   const ResourceTypeInfo* audit = FindSupportedType("AuditEvent");
   ASSERT_NE(audit, nullptr);
   EXPECT_FALSE(audit->writable);
+  const ResourceTypeInfo* concept_map = FindSupportedType("ConceptMap");
+  ASSERT_NE(concept_map, nullptr);
+  EXPECT_FALSE(concept_map->writable);
   EXPECT_EQ(FindSupportedType("Encounter"), nullptr);
   EXPECT_EQ(FindSupportedType("patient"), nullptr);
 }

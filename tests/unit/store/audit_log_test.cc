@@ -274,7 +274,8 @@ class AuditTamperTest : public AuditLogTest {
 
 TEST_F(AuditTamperTest, EditedCanonicalJsonFailsAtThatRecord) {
   Build();
-  Tamper("UPDATE audit_chain SET canonical = replace(canonical, '\"R\"', '\"D\"') WHERE seq = 17");
+  // The chain keeps no copy of the JSON; a copy planted in a record must still match its hash.
+  Tamper("UPDATE audit_chain SET canonical = 'forged' WHERE seq = 17");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.broken_seq, 17);
@@ -329,8 +330,10 @@ TEST_F(AuditTamperTest, RechainedTailIsCaughtByTheSignedCheckpoint) {
   }
   for (int seq = 35; seq <= 50; ++seq) {
     sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT canonical FROM audit_chain WHERE seq = ?1", -1, &st,
-                                 nullptr),
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT v.json FROM audit_chain a JOIN resource_versions v ON "
+                                 "v.type = 'AuditEvent' AND v.id = a.id WHERE a.seq = ?1",
+                                 -1, &st, nullptr),
               SQLITE_OK);
     sqlite3_bind_int(st, 1, seq);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);

@@ -1,0 +1,177 @@
+#include "gateway/api/catalog.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "fhir/json/json.h"
+#include "fhir/resource/resource.h"
+#include "gateway/api/fhir_api_impl.h"
+#include "gateway/log/log.h"
+
+namespace carebridge::api {
+
+namespace fs = std::filesystem;
+namespace json = fhir::json;
+
+namespace {
+
+bool ReadFolder(const fs::path& folder, const std::string& label,
+                std::vector<mappings::DataFile>& out, std::string& message) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) {
+    return true;  // optional
+  }
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (entry.path().extension() == ".json" && entry.is_regular_file(ec)) {
+      paths.push_back(entry.path());
+    }
+  }
+  if (ec) {
+    message = "cannot list " + folder.string() + ": " + ec.message();
+    return false;
+  }
+  std::sort(paths.begin(), paths.end());
+  for (const fs::path& path : paths) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      message = "cannot read " + path.string();
+      return false;
+    }
+    out.push_back({label + "/" + path.filename().string(), text.str()});
+  }
+  return true;
+}
+
+// True when the stored resource already says what `desired` says (meta aside).
+bool Unchanged(store::Store& store, const json::Value& desired) {
+  auto current = store.Read(desired.StringAt("resourceType"), desired.StringAt("id"));
+  if (!current) {
+    return false;
+  }
+  std::string message;
+  auto parsed = json::Parse(current->json, json::Limits{}, message);
+  if (!parsed) {
+    return false;
+  }
+  parsed->Remove("meta");
+  json::Value bare = desired;
+  bare.Remove("meta");
+  return *parsed == bare;
+}
+
+}  // namespace
+
+std::string MappingsDir(const config::Config& config) {
+  if (!config.mappings_dir.empty()) {
+    return config.mappings_dir;
+  }
+  return CAREBRIDGE_DEFAULT_MAPPINGS_DIR;
+}
+
+bool ReadMappingFiles(const std::string& dir, mappings::CatalogFiles& files, std::string& message) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    message = "the mappings folder " + dir + " does not exist";
+    return false;
+  }
+  const fs::path root(dir);
+  return ReadFolder(root / "conceptmaps", "conceptmaps", files.concept_maps, message) &&
+         ReadFolder(root / "partners", "partners", files.partners, message) &&
+         ReadFolder(root / "questionnaires", "questionnaires", files.questionnaires, message);
+}
+
+Result<mappings::CatalogPtr> LoadMappingCatalog(const config::Config& config,
+                                                std::string& message) {
+  const std::string dir = MappingsDir(config);
+  mappings::CatalogFiles files;
+  std::error_code ec;
+  if (config.mappings_dir.empty() && !fs::is_directory(dir, ec)) {
+    std::vector<mappings::FileReport> none;
+    return mappings::Catalog::Build(files, none);
+  }
+  if (!ReadMappingFiles(dir, files, message)) {
+    return std::make_error_code(std::errc::no_such_file_or_directory);
+  }
+  std::vector<mappings::FileReport> reports;
+  mappings::CatalogPtr catalog = mappings::Catalog::Build(files, reports);
+  if (mappings::HasErrors(reports)) {
+    message = "mapping data in " + dir + " does not validate:";
+    for (const auto& report : reports) {
+      for (const auto& issue : report.outcome.issues()) {
+        if (issue.severity == fhir::Severity::kError || issue.severity == fhir::Severity::kFatal) {
+          message += " " + report.name + (issue.expression.empty() ? "" : " " + issue.expression) +
+                     ": " + issue.diagnostics + ";";
+        }
+      }
+    }
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  return catalog;
+}
+
+Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalog) {
+  store::WriteBatch batch;
+  auto add = [&](json::Value resource) {
+    resource.Remove("meta");
+    if (Unchanged(store, resource)) {
+      return;
+    }
+    std::string type(resource.StringAt("resourceType"));
+    std::string id(resource.StringAt("id"));
+    batch.ops.push_back(MakeWriteOp(store::WriteOp::Kind::kUpdate, std::move(type), std::move(id),
+                                    std::move(resource)));
+  };
+  for (const auto& q : catalog.questionnaires()) {
+    add(q->resource());
+  }
+  for (const auto& map : catalog.concept_maps()->maps()) {
+    json::Value resource = map->resource();
+    if (resource.StringAt("id").empty() || !fhir::IsValidId(resource.StringAt("id"))) {
+      continue;  // served to the engine only; a published ConceptMap needs a usable id
+    }
+    add(std::move(resource));
+  }
+  if (batch.ops.empty()) {
+    return {};
+  }
+  std::promise<store::WriteResult> promise;
+  auto written = promise.get_future();
+  store.Write(std::move(batch),
+              [&promise](store::WriteResult result) { promise.set_value(std::move(result)); });
+  store::WriteResult result = written.get();
+  for (auto& op : result.ops) {
+    if (!op) {
+      return op.error();
+    }
+  }
+  return {};
+}
+
+bool ReloadMappingCatalog(const config::Config& config, store::Store& store, FhirApi& api) {
+  std::string message;
+  auto catalog = LoadMappingCatalog(config, message);
+  if (!catalog) {
+    log::Log(log::LogLevel::kError, "mapping reload refused; the running mappings stay",
+             {{"reason", message}});
+    return false;
+  }
+  if (auto published = PublishCatalog(store, **catalog); !published) {
+    log::Log(log::LogLevel::kError, "mapping reload not published; the running mappings stay",
+             {{"reason", published.error().message()}});
+    return false;
+  }
+  log::Log(log::LogLevel::kInfo, "mappings reloaded",
+           {{"partners", std::to_string((*catalog)->partners().size())},
+            {"questionnaires", std::to_string((*catalog)->questionnaires().size())},
+            {"concept_maps", std::to_string((*catalog)->concept_maps()->maps().size())}});
+  api.SetMappingCatalog(*catalog);
+  return true;
+}
+
+}  // namespace carebridge::api

@@ -1,0 +1,77 @@
+// Each partner's dialect at the edge (DESIGN.md capability 2): what a partner with a mapping
+// profile writes is mapped inbound to the canonical form before it is stored, and what it reads
+// is mapped outbound from the canonical form.
+
+#include "gateway/api/fhir_api_impl.h"
+#include "gateway/api/responses.h"
+#include "gateway/log/log.h"
+#include "mappings/catalog.h"
+
+namespace carebridge::api {
+
+namespace json = fhir::json;
+
+FhirApi::Impl::Dialect FhirApi::Impl::DialectOf(const auth::Partner& partner) const {
+  Dialect dialect;
+  if (partner.mapping_profile.empty()) {
+    return dialect;
+  }
+  dialect.catalog = MappingCatalog();
+  if (dialect.catalog) {
+    dialect.mapping = dialect.catalog->Partner(partner.mapping_profile);
+  }
+  return dialect;
+}
+
+std::optional<HttpResponse> FhirApi::Impl::MapInbound(const Exchange& ex,
+                                                      json::Value& resource) const {
+  Dialect dialect = DialectOf(*ex.partner);
+  if (dialect.mapping == nullptr) {
+    return std::nullopt;
+  }
+  fhir::Outcome outcome;
+  if (!dialect.mapping->Apply(mappings::Direction::kInbound, resource, outcome)) {
+    return OutcomeResponse(422, outcome);
+  }
+  return std::nullopt;
+}
+
+std::string FhirApi::Impl::MapOutbound(const Exchange& ex, std::string stored_json) const {
+  Dialect dialect = DialectOf(*ex.partner);
+  if (dialect.mapping == nullptr || stored_json.empty()) {
+    return stored_json;
+  }
+  std::string message;
+  auto resource = json::Parse(stored_json, config.fhir.json, message);
+  if (!resource || !resource->is_object()) {
+    return stored_json;
+  }
+  fhir::Outcome outcome;
+  if (!dialect.mapping->Apply(mappings::Direction::kOutbound, *resource, outcome)) {
+    // A code the partner's dialect cannot express: it gets the canonical form rather than
+    // nothing, and the operator learns which mapping lacks it.
+    log::Log(log::LogLevel::kWarn, "outbound mapping refused; canonical form sent",
+             {{"partner", ex.partner->id},
+              {"resource", std::string(resource->StringAt("resourceType")) + "/" +
+                               std::string(resource->StringAt("id"))}});
+    return stored_json;
+  }
+  return json::Write(*resource);
+}
+
+void FhirApi::Impl::ToDialect(const Exchange& ex,
+                              std::vector<const store::ResourceVersion*>& entries,
+                              std::vector<store::ResourceVersion>& storage) const {
+  if (DialectOf(*ex.partner).mapping == nullptr) {
+    return;
+  }
+  storage.clear();
+  storage.reserve(entries.size());  // no reallocation: the pointers below stay valid
+  for (const store::ResourceVersion*& entry : entries) {
+    storage.push_back(*entry);
+    storage.back().json = MapOutbound(ex, std::move(storage.back().json));
+    entry = &storage.back();
+  }
+}
+
+}  // namespace carebridge::api
