@@ -46,7 +46,7 @@ done
 command -v openssl >/dev/null || { echo "openssl not found" >&2; exit 1; }
 
 partners=(riverside-ehr lakeside-cmhc harbor-housing northside-food privacy-office
-  care-coordination)
+  care-coordination gateway-admin)
 
 mkdir -p "$out"
 umask 077

@@ -328,7 +328,12 @@ int Serve(const Args& args) {
       if (wait_ec) {
         return;
       }
-      boost::asio::post(blocking, [&] { api::ReloadMappingCatalog(config, **store, api); });
+      boost::asio::post(blocking, [&] {
+        std::string why;  // logged by ReloadMappingCatalog
+        if (auto reloaded = api::ReloadMappingCatalog(config, **store, why)) {
+          api.SetMappingCatalog(*reloaded);
+        }
+      });
       await_hangup();
     });
   };

@@ -153,25 +153,25 @@ Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalo
   return {};
 }
 
-bool ReloadMappingCatalog(const config::Config& config, store::Store& store, FhirApi& api) {
-  std::string message;
+Result<mappings::CatalogPtr> ReloadMappingCatalog(const config::Config& config, store::Store& store,
+                                                  std::string& message) {
   auto catalog = LoadMappingCatalog(config, message);
   if (!catalog) {
     log::Log(log::LogLevel::kError, "mapping reload refused; the running mappings stay",
              {{"reason", message}});
-    return false;
+    return catalog;
   }
   if (auto published = PublishCatalog(store, **catalog); !published) {
+    message = "the mappings could not be published: " + published.error().message();
     log::Log(log::LogLevel::kError, "mapping reload not published; the running mappings stay",
-             {{"reason", published.error().message()}});
-    return false;
+             {{"reason", message}});
+    return published.error();
   }
   log::Log(log::LogLevel::kInfo, "mappings reloaded",
            {{"partners", std::to_string((*catalog)->partners().size())},
             {"questionnaires", std::to_string((*catalog)->questionnaires().size())},
             {"concept_maps", std::to_string((*catalog)->concept_maps()->maps().size())}});
-  api.SetMappingCatalog(*catalog);
-  return true;
+  return catalog;
 }
 
 }  // namespace carebridge::api

@@ -30,9 +30,11 @@ Result<mappings::CatalogPtr> LoadMappingCatalog(const config::Config& config, st
 // no versions. Blocks until durable; call it at start-up.
 Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalog);
 
-// A reload (SIGHUP): LoadMappingCatalog again and, only when every file validates, publish it and
-// swap it into `api`; otherwise the running catalog stays and the problems are logged. True when
-// the new catalog is in use. Blocking: run it on the blocking pool, never on an I/O thread.
-bool ReloadMappingCatalog(const config::Config& config, store::Store& store, FhirApi& api);
+// A reload (SIGHUP, or an admin's POST /fhir/$reload-mappings): LoadMappingCatalog again and,
+// only when every file validates, publish it; the caller then swaps it in
+// (FhirApi::SetMappingCatalog). Otherwise the running catalog stays, and `message` says why.
+// Blocking: run it on the blocking pool, never on an I/O thread.
+Result<mappings::CatalogPtr> ReloadMappingCatalog(const config::Config& config, store::Store& store,
+                                                  std::string& message);
 
 }  // namespace carebridge::api

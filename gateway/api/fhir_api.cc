@@ -356,7 +356,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
   const std::size_t n = segments.size();
   bool has_body = method == "POST" || method == "PUT";
   bool is_search_post = method == "POST" && n == 3 && segments[2] == "_search";
-  if (has_body && !is_search_post) {
+  bool is_bodyless_operation = n == 2 && segments[1] == "$reload-mappings";
+  if (has_body && !is_search_post && !is_bodyless_operation) {
     if (auto refused = CheckBodyType(ex->request)) {
       co_return std::move(*refused);
     }
@@ -373,6 +374,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
     co_return MethodNotAllowed("POST", "The base URL");
   }
   const std::string& first = segments[1];
+  if (n == 2 && first == "$reload-mappings") {
+    if (method != "POST") {
+      co_return MethodNotAllowed("POST", "$reload-mappings");
+    }
+    co_return co_await ReloadMappings(ex);
+  }
   if (n == 2 && first == "metadata") {
     if (method != "GET") {
       co_return MethodNotAllowed("GET", "metadata");

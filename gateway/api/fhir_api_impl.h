@@ -199,6 +199,9 @@ struct FhirApi::Impl {
   // a partner without a mapping.
   void ToDialect(const Exchange& ex, std::vector<const store::ResourceVersion*>& entries,
                  std::vector<store::ResourceVersion>& storage) const;
+  // POST /fhir/$reload-mappings (admin): reloads the mapping data like SIGHUP, answering why
+  // when it refuses.
+  net::awaitable<HttpResponse> ReloadMappings(ExchangePtr ex);
   // Marks a resource a partner is writing: meta.source names the partner (ContributorSource), and
   // substance-use-disorder data gets its 42 CFR Part 2 security label even when unlabelled.
   void PrepareInbound(const Exchange& ex, fhir::json::Value& resource) const;

@@ -2,6 +2,7 @@
 // profile writes is mapped inbound to the canonical form before it is stored, and what it reads
 // is mapped outbound from the canonical form.
 
+#include "gateway/api/catalog.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/responses.h"
 #include "gateway/log/log.h"
@@ -72,6 +73,40 @@ void FhirApi::Impl::ToDialect(const Exchange& ex,
     storage.back().json = MapOutbound(ex, std::move(storage.back().json));
     entry = &storage.back();
   }
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::ReloadMappings(ExchangePtr ex) {
+  if (ex->partner->kind != auth::PartnerKind::kAdmin) {
+    co_return ErrorResponse(403, fhir::IssueType::kForbidden,
+                            "Only the gateway's admin partner may reload the mappings");
+  }
+  struct Reload {
+    Result<mappings::CatalogPtr> catalog;
+    std::string message;
+  };
+  Reload reload = co_await OnPool([this] {
+    Reload out;
+    out.catalog = ReloadMappingCatalog(config, store, out.message);
+    return out;
+  });
+  if (!reload.catalog) {
+    // The running mappings stay: a definition that does not validate never replaces them.
+    co_return ErrorResponse(
+        422, fhir::IssueType::kInvalid,
+        "The mappings were not reloaded; the running ones stay: " + reload.message);
+  }
+  {
+    std::lock_guard lock(mapping_catalog_mutex);
+    mapping_catalog = *reload.catalog;
+  }
+  fhir::Outcome outcome;
+  outcome.Add(fhir::Severity::kInformation, fhir::IssueType::kInformational, "",
+              "Mappings reloaded: " + std::to_string((*reload.catalog)->partners().size()) +
+                  " partner definitions, " +
+                  std::to_string((*reload.catalog)->concept_maps()->maps().size()) +
+                  " ConceptMaps, " + std::to_string((*reload.catalog)->questionnaires().size()) +
+                  " Questionnaires");
+  co_return OutcomeResponse(200, outcome);
 }
 
 }  // namespace carebridge::api

@@ -40,18 +40,20 @@ say(`peak RSS = VmHWM of the server process${meta.hwm_per_case ? ' (reset before
 
 const servers = Object.keys(meta.servers);
 const conns = [...new Set(rows.map((r) => r.connections))];
-const widths = [12, 6, 10, 8, 8, 8, 12];
+const widths = [12, 6, 10, 8, 8, 8, 12, 11];
 const titles = {
   read: 'READ  GET one CarePlan (by the partner that wrote it: REST audit event, no consent decision)',
   'read-consent': 'READ-CONSENT  the same GET by another partner, released by the patient\'s Consent ' +
     '(consents loaded and evaluated; REST, AuthZconsent and PrivacyDisclosure events audited)',
   create: 'CREATE  POST a 7.5 KB CarePlan',
+  'create-mapped': 'CREATE-MAPPED  the same POST by a partner with a mapping profile ' +
+    '(lakeside-cmhc: its rules run inbound, and outbound on the response)',
 };
-for (const kind of ['read', 'read-consent', 'create']) {
+for (const kind of ['read', 'read-consent', 'create', 'create-mapped']) {
   if (!rows.some((r) => r.case === kind)) continue;
   say();
   say(titles[kind]);
-  say(pad(['server', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'], widths));
+  say(pad(['server', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'CPU µs/req'], widths));
   for (const c of conns) {
     for (const s of servers) {
       const r = find(s, kind, c);
@@ -59,7 +61,8 @@ for (const kind of ['read', 'read-consent', 'create']) {
       const w = r.wrk;
       const cells = w.failed
         ? [s, c, 'FAILED', '-', '-', '-', mb(r.peak_rss_kb)]
-        : [s, c, w.rps.toFixed(0), ms(w.lat_p50_us), ms(w.lat_p99_us), errorsOf(w), mb(r.peak_rss_kb)];
+        : [s, c, w.rps.toFixed(0), ms(w.lat_p50_us), ms(w.lat_p99_us), errorsOf(w), mb(r.peak_rss_kb),
+          r.cpu_s !== undefined && w.requests ? (r.cpu_s * 1e6 / w.requests).toFixed(0) : '-'];
       let line = pad(cells, widths);
       if (flagged(r)) line += '  <-- FLAGGED: ' + (!r.alive ? 'server died; ' : '') +
         (w.failed ? 'no wrk result' : `non-2xx ${w.non2xx}, socket errors ` +
@@ -112,6 +115,17 @@ if (servers.includes('carebridge')) {
     const worst = consentRatios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
     target('read-with-consent within 1.5x of read', worst.ratio <= 1.5 && !worst.flagged,
       consentRatios.map((r) => `${r.c} conn: ${r.ratio.toFixed(2)}x`).join(', '));
+  }
+  const mappedRatios = conns.map((c) => {
+    const plain = find('carebridge', 'create', c);
+    const mapped = find('carebridge', 'create-mapped', c);
+    return plain && mapped && !plain.wrk.failed && !mapped.wrk.failed
+      ? { c, ratio: plain.wrk.rps / mapped.wrk.rps, flagged: flagged(plain) || flagged(mapped) } : null;
+  }).filter(Boolean);
+  if (mappedRatios.length) {
+    const worst = mappedRatios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    target('create with mapping within 1.2x of create', worst.ratio <= 1.2 && !worst.flagged,
+      mappedRatios.map((r) => `${r.c} conn: ${r.ratio.toFixed(2)}x`).join(', '));
   }
   target('idle RSS < 20 MB', cb.idle_rss_kb < 20 * 1024, `${mb(cb.idle_rss_kb)} MB`);
   const at64 = rows.filter((r) => r.server === 'carebridge' && r.connections === 64);

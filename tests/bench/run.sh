@@ -203,6 +203,11 @@ if wants carebridge; then
    "purposes":["TREAT"],"default_purpose":"TREAT",
    "jwt_public_key_file":"$certs/riverside-ehr.jwt.pub",
    "requests_per_second":1000000,"burst":1000000},
+  {"id":"lakeside-cmhc","name":"Lakeside","kind":"ehr",
+   "cert_subjects":["urn:carebridge:partner:lakeside-cmhc"],
+   "purposes":["TREAT"],"default_purpose":"TREAT","mapping_profile":"lakeside-cmhc",
+   "jwt_public_key_file":"$certs/lakeside-cmhc.jwt.pub",
+   "requests_per_second":1000000,"burst":1000000},
   {"id":"care-coordination","name":"Care coordination","kind":"coordinator",
    "cert_subjects":["urn:carebridge:partner:care-coordination"],
    "purposes":["TREAT"],"default_purpose":"TREAT",
@@ -249,6 +254,9 @@ EOF
   coordinator_token=$(fetch_token care-coordination)
   [[ -n "$coordinator_token" ]] || die "carebridge: no access token for care-coordination"
   consent_auth="Authorization: Bearer $coordinator_token"
+  mapped_token=$(fetch_token lakeside-cmhc)
+  [[ -n "$mapped_token" ]] || die "carebridge: no access token for lakeside-cmhc"
+  mapped_auth="Authorization: Bearer $mapped_token"
   auth_header=(-H "$carebridge_auth")
   create_url[carebridge]="$base/fhir/CarePlan"
   location=$(check_create carebridge "${create_url[carebridge]}")
@@ -373,6 +381,18 @@ server_pids() {
   echo "$pid"
   pgrep -P "$pid" 2>/dev/null || true
 }
+# CPU time (user + system, clock ticks) the processes have used, threads included: per request it
+# says what a case costs even when other work shares the cores and the wall-clock rate is noisy.
+sum_cpu_ticks() { # PID...
+  local total=0 v
+  for p in "$@"; do
+    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+clk_tck=$(getconf CLK_TCK)
+
 sum_status_kb() { # FIELD PID...
   local field=$1 total=0 v
   shift
@@ -411,24 +431,25 @@ results="$tmp/results.ndjson"
 run_wrk() { # CASE URL CONNS SECONDS -> wrk output on stdout
   local kind=$1 url=$2 c=$3 secs=$4 threads=$(($3 < 2 ? $3 : 2)) script
   script="$bench/get.lua"
-  [[ "$kind" == create ]] && script="$bench/post.lua"
+  [[ "$kind" == create* ]] && script="$bench/post.lua"
   local auth=""
   [[ "$s" == carebridge ]] && auth=$carebridge_auth
   [[ "$s" == carebridge && "$kind" == read-consent ]] && auth=$consent_auth
+  [[ "$s" == carebridge && "$kind" == create-mapped ]] && auth=$mapped_auth
   BENCH_AUTH=$auth timeout $((secs + 30)) wrk -t "$threads" -c "$c" -d "${secs}s" --timeout 5s \
     -s "$script" "$url"
 }
 
 total_cases=$((2 * $(wc -w <<<"$connections") * ${#servers[@]}))
-wants carebridge && total_cases=$((total_cases + $(wc -w <<<"$connections")))
+wants carebridge && total_cases=$((total_cases + 2 * $(wc -w <<<"$connections")))
 n=0
-for kind in read read-consent create; do
+for kind in read read-consent create create-mapped; do
   for c in $connections; do
     for s in "${servers[@]}"; do
-      [[ "$kind" == read-consent && "$s" != carebridge ]] && continue
+      [[ ("$kind" == read-consent || "$kind" == create-mapped) && "$s" != carebridge ]] && continue
       n=$((n + 1))
       url=${read_url[$s]}
-      [[ "$kind" == create ]] && url=${create_url[$s]}
+      [[ "$kind" == create* ]] && url=${create_url[$s]}
       kill -0 "${server_pid[$s]}" 2>/dev/null || die "$s is no longer running (see $tmp/$s.log)"
       ps=$(server_pids "${server_pid[$s]}")
       reset_hwm $ps
@@ -438,7 +459,11 @@ for kind in read read-consent create; do
       log "[$n/$total_cases] $kind  $s  ${c} conn  ${duration}s"
       out="$tmp/wrk.$s.$kind.$c.out"
       status=0
+      # shellcheck disable=SC2086 # one word per pid
+      cpu_before=$(sum_cpu_ticks $ps)
       run_wrk "$kind" "$url" "$c" "$duration" >"$out" 2>&1 || status=$?
+      # shellcheck disable=SC2086
+      cpu_ticks=$(($(sum_cpu_ticks $ps) - cpu_before))
       ps=$(server_pids "${server_pid[$s]}")
       hwm=$(sum_status_kb VmHWM $ps)
       rss=$(sum_status_kb VmRSS $ps)
@@ -450,8 +475,9 @@ for kind in read read-consent create; do
         tail -5 "$out" >&2
         json='{"failed":true}'
       fi
-      printf '{"server":"%s","case":"%s","connections":%d,"threads":%d,"peak_rss_kb":%d,"rss_after_kb":%d,"alive":%s,"wrk_exit":%d,"wrk":%s}\n' \
-        "$s" "$kind" "$c" $((c < 2 ? c : 2)) "$hwm" "$rss" "$alive" "$status" "$json" >>"$results"
+      printf '{"server":"%s","case":"%s","connections":%d,"threads":%d,"peak_rss_kb":%d,"rss_after_kb":%d,"cpu_s":%.2f,"alive":%s,"wrk_exit":%d,"wrk":%s}\n' \
+        "$s" "$kind" "$c" $((c < 2 ? c : 2)) "$hwm" "$rss" "$(awk -v t="$cpu_ticks" -v h="$clk_tck" 'BEGIN { print t / h }')" \
+        "$alive" "$status" "$json" >>"$results"
     done
   done
 done

@@ -87,6 +87,7 @@ std::string TestPartners(const fs::path& certs, bool mapping_profiles,
       {"northside-food", "agency", R"(["TREAT"])", true},
       {"privacy-office", "privacy-officer", R"(["HOPERAT"])", true},
       {"care-coordination", "coordinator", R"(["TREAT","ETREAT"])", true},
+      {"gateway-admin", "admin", R"(["HOPERAT"])", true},
       {"disabled-partner", "ehr", R"(["TREAT"])", false},
   };
   std::string out = "[";

@@ -512,6 +512,23 @@ TEST(MappingReloadTest, HangupReloadsAndRefusesBadData) {
   kill(gateway.pid(), SIGHUP);
   EXPECT_TRUE(wait_for([&] { return client.Post(preview, sr).status == 404; }));
   EXPECT_NE(ReadFile(gateway.log_path()).find("mappings reloaded"), std::string::npos);
+
+  // The admin call does the same, and says why it refuses.
+  Client admin(gateway.BaseUrl(), "gateway-admin");
+  {
+    std::ofstream out(mappings / "partners/riverside-ehr.json");
+    out << R"({"partner":"riverside-ehr","inbound":{"*":[{"rule":"nonsense"}]}})";
+  }
+  Response bad_reload = admin.Post("/fhir/$reload-mappings", "");
+  EXPECT_EQ(bad_reload.status, 422) << bad_reload.body;
+  EXPECT_NE(bad_reload.body.find("riverside-ehr.json"), std::string::npos) << bad_reload.body;
+  EXPECT_EQ(client.Post(preview, sr).status, 404);  // the running set (without riverside) stays
+  fs::copy_file(fs::path(CAREBRIDGE_SOURCE_DIR) / "mappings/partners/riverside-ehr.json",
+                mappings / "partners/riverside-ehr.json", fs::copy_options::overwrite_existing);
+  Response reloaded = admin.Post("/fhir/$reload-mappings", "");
+  EXPECT_EQ(reloaded.status, 200) << reloaded.body;
+  EXPECT_EQ(client.Post(preview, sr).status, 200);
+  EXPECT_EQ(client.Post("/fhir/$reload-mappings", "").status, 403);
   EXPECT_EQ(gateway.Stop(), 0);
 
   // Start-up refuses a set that does not validate, naming the file.

@@ -227,7 +227,7 @@ TEST_F(ConfigTest, ExampleConfigLoads) {
   EXPECT_EQ(config->config_dir, (root / "deploy").string());
   // The example partner set (validated in tests/unit/auth against generated keys).
   ASSERT_TRUE(config->partners.is_array());
-  EXPECT_EQ(config->partners.items().size(), 6u);
+  EXPECT_EQ(config->partners.items().size(), 7u);  // six partners and the admin
   // The example routes (validated and routed in tests/unit/referral).
   ASSERT_TRUE(config->referrals.routes.is_array());
   EXPECT_EQ(config->referrals.routes.items().size(), 2u);
