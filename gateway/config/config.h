@@ -63,7 +63,7 @@ struct ReferralsConfig {
   // Delivery to agencies.
   int max_attempts = 8;
   std::chrono::milliseconds initial_backoff{2000};
-  std::chrono::milliseconds max_backoff{600'000};
+  std::chrono::milliseconds max_backoff{60'000};  // how long an agency may stay unprobed
   std::chrono::milliseconds poll_interval{1000};
   int per_destination = 4;
   std::chrono::milliseconds connect_timeout{5000};

@@ -243,6 +243,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
     co_await Record(std::move(d), std::move(a));
     co_return;
   }
+  bool agency_failed = false;  // the agency did not answer, or answered "not now"
   Preparation prep = co_await OnPool([this, &d] { return preparer_.Prepare(d); });
   switch (prep.kind) {
     case Preparation::Kind::kStop:
@@ -272,6 +273,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
           a.outcome = Outcome::kDelivered;
           break;
         case Verdict::kRetry: {
+          agency_failed = true;
           a.error = reply.transport_error() ? reply.error : Excerpt(reply);
           if (d.retries >= options_.max_attempts) {
             a.outcome = Outcome::kDeadLetter;
@@ -294,7 +296,23 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
     }
   }
   a.finished_ms = NowMs();
+  const std::string destination = d.message.destination;
+  const bool delivered = a.outcome == Outcome::kDelivered;
   co_await Record(std::move(d), std::move(a));
+  if (delivered && !healthy_.contains(destination)) {
+    // The first success since the agency failed (or since start): its backlog need not wait out
+    // the backoff any longer.
+    healthy_.insert(destination);
+    const std::int64_t now = NowMs();
+    auto expedited =
+        co_await OnPool([this, &destination, now] { return store_.Expedite(destination, now); });
+    if (expedited && *expedited > 0) {
+      wake_pending_ = true;
+      wake_.cancel();
+    }
+  } else if (agency_failed) {
+    healthy_.erase(destination);
+  }
 }
 
 net::awaitable<void> DeliveryWorker::Record(store::Delivery d, store::DeliveryAttempt a) {

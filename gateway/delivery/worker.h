@@ -12,7 +12,10 @@
 //      exponential backoff with jitter, or after Retry-After when the agency asks for longer;
 //      other statuses (4xx, 3xx) are permanent: dead letter; the retry that would exceed
 //      max_attempts goes to the dead letter instead;
-//   5. records the attempt (store::Store::RecordAttempt) and tells the observer.
+//   5. records the attempt (store::Store::RecordAttempt) and tells the observer;
+//   6. after an agency's first success since it failed (or since start), makes its other
+//      pending deliveries due at once (store::Store::Expedite): a backlog queued during an
+//      outage drains when the agency is back, not when each backoff runs out.
 // The store limits deliveries in flight per agency (ClaimOptions::per_destination), so a slow or
 // failing agency never holds up the others. A crash between send and record leaves the claim
 // leased; it expires and the delivery is sent again with the same idempotency key, which the
@@ -30,6 +33,7 @@
 #include <future>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -71,7 +75,7 @@ class DeliveryObserver {
 struct DeliveryOptions {
   int max_attempts = 8;  // attempts per (re)drive before the dead letter
   std::chrono::milliseconds initial_backoff{2000};
-  std::chrono::milliseconds max_backoff{std::chrono::minutes(10)};
+  std::chrono::milliseconds max_backoff{std::chrono::minutes(1)};
   double jitter = 0.2;  // the backoff is scaled by a uniform factor in [1 - jitter, 1 + jitter]
   std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};  // caps the agency's ask
   std::chrono::milliseconds poll_interval{1000};  // claims at least this often (Wake: at once)
@@ -138,6 +142,9 @@ class DeliveryWorker {
   HttpClient client_;
   boost::asio::steady_timer wake_;
   std::mt19937_64 rng_;  // strand only
+  // Agencies that answered since they last failed (strand only). The first success of one not
+  // in it expedites its backlog (store::Store::Expedite).
+  std::set<std::string> healthy_;
 
   std::atomic<bool> stopping_{false};
   int active_ = 0;  // strand only: the loop and the delivery coroutines still running

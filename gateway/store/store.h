@@ -237,6 +237,11 @@ class Store {
   virtual Result<void> Redrive(std::string_view /*id*/, std::int64_t /*now_ms*/) {
     return std::make_error_code(std::errc::operation_not_supported);
   }
+  // Pending deliveries to `destination` due after `now_ms` become due at `now_ms` (the agency
+  // answers again: its backlog need not wait out the backoff). Returns how many.
+  virtual Result<int> Expedite(std::string_view /*destination*/, std::int64_t /*now_ms*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
   // Blocking reads.
   virtual Result<Delivery> ReadDelivery(std::string_view /*id*/) {
     return std::make_error_code(std::errc::operation_not_supported);

@@ -586,6 +586,13 @@ class SqliteStore final : public Store {
     }
     return {};
   }
+  Result<int> Expedite(std::string_view destination, std::int64_t now_ms) override {
+    int changed = 0;
+    if (auto ec = RunJob([&] { return ExpediteOnWriter(destination, now_ms, changed); })) {
+      return ec;
+    }
+    return changed;
+  }
   Result<Delivery> ReadDelivery(std::string_view id) override;
   Result<std::vector<Delivery>> ListDeadLetters(int limit, int offset) override;
   Result<std::vector<DeliveryAttempt>> ListAttempts(std::string_view id) override;
@@ -625,6 +632,7 @@ class SqliteStore final : public Store {
   std::error_code ClaimOnWriter(const ClaimOptions& options, std::vector<Delivery>& out);
   std::error_code RecordOnWriter(const DeliveryAttempt& attempt);
   std::error_code RedriveOnWriter(std::string_view id, std::int64_t now_ms);
+  std::error_code ExpediteOnWriter(std::string_view destination, std::int64_t now_ms, int& changed);
   Result<void> AppendCheckpoint();
   Result<void> LoadAuditState();
   void CloseCheckpoint();
@@ -1794,6 +1802,25 @@ std::error_code SqliteStore::RedriveOnWriter(std::string_view id, std::int64_t n
   if (const int rc = use.Step(); rc != SQLITE_DONE) {
     return OpFailure(rc);
   }
+  return {};
+}
+
+std::error_code SqliteStore::ExpediteOnWriter(std::string_view destination, std::int64_t now_ms,
+                                              int& changed) {
+  Connection& w = *writer_conn_;
+  sqlite3_stmt* s = w.GetDynamic(
+      "UPDATE outbox SET next_attempt_ms = ?2, updated_ms = ?2 WHERE destination = ?1 AND "
+      "state = 0 AND next_attempt_ms > ?2 AND lease_until_ms = 0");
+  if (!s) {
+    return OpFailure(w.failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, destination);
+  use.Bind(2, now_ms);
+  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+    return OpFailure(rc);
+  }
+  changed = sqlite3_changes(w.db());
   return {};
 }
 

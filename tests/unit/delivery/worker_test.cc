@@ -636,6 +636,42 @@ TEST_F(DeliveryTest, SurvivesAnOutageAndARestartThenDeliversExactlyOnce) {
   }
 }
 
+TEST_F(DeliveryTest, AnAgencyBackAfterAnOutageGetsItsBacklogAtOnce) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.Down();
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.max_attempts = 1000;
+  o.initial_backoff = 10min;  // without expediting, nothing would be retried within the test
+  o.max_backoff = 10min;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  for (int i = 0; i < 5; ++i) {
+    g.Refer("t" + std::to_string(i), "harbor-housing");
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.Attempts("t" + std::to_string(i)).empty()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  harbor.Up();
+  g.Refer("fresh", "harbor-housing");  // succeeds at once: the agency is back
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  EXPECT_EQ(harbor.agency.creations().size(), 6u);
+}
+
 TEST_F(DeliveryTest, OneHangingAgencyDoesNotBlockAnother) {
   AgencyServer slow;
   slow.Up();

@@ -270,6 +270,19 @@ TEST_F(OutboxTest, OneResourceGoesInQueueOrder) {
   EXPECT_EQ(Ids(Claim(At(kT0 + 12))), std::vector<std::string>{"cancel"});
 }
 
+TEST_F(OutboxTest, ExpeditePullsAnAgencysBacklogForward) {
+  Store& s = Open();
+  WriteSync(s, {Outbox("a1", "a", "t1", kT0 + 600'000), Outbox("a2", "a", "t2", kT0 + 900'000),
+                Outbox("b1", "b", "t3", kT0 + 600'000), Outbox("a3", "a", "t4")});
+  auto leased = Claim(At(kT0));  // a3 is due and in flight: not touched
+  ASSERT_EQ(Ids(leased), std::vector<std::string>{"a3"});
+  auto n = s.Expedite("a", kT0 + 10);
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(Ids(Claim(At(kT0 + 10))), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(s.ReadDelivery("b1")->next_attempt_ms, kT0 + 600'000);
+}
+
 TEST_F(OutboxTest, SurvivesReopen) {
   {
     Store& s = Open();
