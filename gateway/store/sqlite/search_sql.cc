@@ -279,7 +279,10 @@ bool AddAlternative(Builder& b, const fhir::SearchCriterion& c, const fhir::Sear
       }
       return true;
     case ParamType::kDate:
+      // Only date rows are in the (partial) date index; saying so lets SQLite use it.
+      b.Add("(s.low IS NOT NULL AND ");
       AddDateCondition(b, kIndexRange, v.prefix, v.low, v.high, now_ms);
+      b.Add(")");
       return true;
     case ParamType::kNumber:
       return AddNumberCondition(b, v.prefix, v.value);

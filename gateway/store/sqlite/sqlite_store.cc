@@ -27,6 +27,7 @@
 #include <utility>
 #include <variant>
 
+#include "fhir/json/json.h"
 #include "gateway/store/sqlite/audit_log.h"
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/sqlite/search_sql.h"
@@ -148,6 +149,9 @@ enum class Sql {
   kInsertCheckpoint,
   kLastChain,
   kLastCheckpoint,
+  kAuditIndexedSeq,
+  kSetAuditIndexedSeq,
+  kUnindexedAudit,
   kCount,  // number of statements
 };
 
@@ -209,6 +213,14 @@ const char* SqlText_(Sql which) {
       return "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1";
     case Sql::kLastCheckpoint:
       return "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints";
+    case Sql::kAuditIndexedSeq:
+      return "SELECT indexed_seq FROM audit_index_state WHERE id = 1";
+    case Sql::kSetAuditIndexedSeq:
+      return "UPDATE audit_index_state SET indexed_seq = ?1 WHERE id = 1";
+    case Sql::kUnindexedAudit:
+      return "SELECT a.seq, a.id, v.json FROM audit_chain a JOIN resource_versions v "
+             "ON v.type = 'AuditEvent' AND v.id = a.id AND v.version = 1 "
+             "WHERE a.seq > ?1 ORDER BY a.seq";
     case Sql::kCount:
       break;
   }
@@ -497,6 +509,8 @@ struct Pending {
   WriteCallback done;
   std::function<std::error_code()> job;
   std::function<void(std::error_code)> job_done;
+  // Not a write: a request to bring the AuditEvent search index up to date (FlushAuditIndex).
+  bool index_audit = false;
 };
 
 void InvokeDone(WriteCallback& done, WriteResult result) {
@@ -692,6 +706,24 @@ class SqliteStore final : public Store {
   };
   AuditHead audit_;
   AuditHead audit_committed_;
+
+  // AuditEvents are chained in the request's transaction but indexed for search later, in
+  // batches: an event's ~15 search rows land on as many B-tree pages, and writing those pages for
+  // every small commit cost more than everything else an audited read does. A search of
+  // AuditEvent first brings the index up to date (FlushAuditIndex), so it misses nothing.
+  struct UnindexedAudit {
+    std::int64_t seq = 0;
+    std::string id;
+    std::vector<fhir::IndexEntry> index;
+  };
+  static constexpr std::size_t kAuditIndexBatch = 512;
+  Result<void> LoadUnindexedAudit();
+  // Inserts the search rows of every event in audit_unindexed_ and audit_group_unindexed_, inside
+  // the open group transaction, in a savepoint of its own. True when it did.
+  bool IndexAuditBacklog();
+  Result<void> FlushAuditIndex();
+  std::deque<UnindexedAudit> audit_unindexed_;         // committed, not yet indexed; writer only
+  std::vector<UnindexedAudit> audit_group_unindexed_;  // chained in the open group; writer only
 };
 
 Result<void> SqliteStore::Init() {
@@ -741,6 +773,9 @@ Result<void> SqliteStore::Init() {
     last_ms_ = use.Int(0);
   }
   if (auto r = LoadAuditState(); !r) {
+    return r;
+  }
+  if (auto r = LoadUnindexedAudit(); !r) {
     return r;
   }
 
@@ -838,6 +873,11 @@ Result<SearchPage> SqliteStore::Search(const fhir::SearchQuery& query) {
   auto sql = sqlite_internal::BuildSearchSql(query, NowMs());
   if (!sql) {
     return sql.error();
+  }
+  if (query.type == "AuditEvent") {
+    if (auto flushed = FlushAuditIndex(); !flushed) {
+      return flushed.error();
+    }
   }
   auto conn = readers_.Acquire();
   ReadTxn txn(*conn);
@@ -956,6 +996,7 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
   std::vector<std::error_code> job_errors;
   job_errors.reserve(group.size());
   bool ok = !sticky_io_;
+  bool indexed = false;  // the AuditEvent backlog was indexed in this group
   try {
     audit_ = audit_committed_;
     if (ok) {
@@ -970,7 +1011,9 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
       }
     }
     if (ok) {
+      bool flush = false;
       for (Pending& p : group) {
+        flush = flush || p.index_audit;
         if (p.job) {
           job_errors.push_back(ApplyJob(p.job));
           results.emplace_back();
@@ -981,6 +1024,10 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
         if (fatal_) {
           break;
         }
+      }
+      if (!fatal_ &&
+          (flush || audit_unindexed_.size() + audit_group_unindexed_.size() >= kAuditIndexBatch)) {
+        indexed = IndexAuditBacklog();
       }
       // COMMIT is the durability point (the WAL fsync). If it fails we cannot know what reached
       // the disk, so nothing is acknowledged from now on.
@@ -1000,6 +1047,14 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
       writer_conn_->Run(Sql::kRollback);
     }
   }
+  if (ok && indexed) {
+    audit_unindexed_.clear();
+  } else if (ok) {
+    audit_unindexed_.insert(audit_unindexed_.end(),
+                            std::make_move_iterator(audit_group_unindexed_.begin()),
+                            std::make_move_iterator(audit_group_unindexed_.end()));
+  }
+  audit_group_unindexed_.clear();  // committed (and kept above), or rolled back with the group
   if (ok) {
     audit_committed_ = audit_;
   } else if (sticky_io_ || !LoadAuditState()) {
@@ -1042,6 +1097,8 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
           return res;
         }
         audit_ = batch_audit;
+        std::erase_if(audit_group_unindexed_,
+                      [&](const UnindexedAudit& u) { return u.seq > audit_.seq; });
         // See store.cc: the culprit keeps its error, the others say "not applied".
         res.ops.assign(batch.ops.size(),
                        Result<WriteOutcome>(std::make_error_code(std::errc::operation_canceled)));
@@ -1053,6 +1110,8 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
         return res;
       }
       audit_ = op_audit;
+      std::erase_if(audit_group_unindexed_,
+                    [&](const UnindexedAudit& u) { return u.seq > audit_.seq; });
     } else if (!batch.atomic && !RunOnWriter(Sql::kReleaseOp)) {
       return res;
     }
@@ -1233,6 +1292,9 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
       return OpFailure(rc);
     }
   }
+  if (op.kind == WriteOp::Kind::kAudit) {
+    return out;  // indexed later, in batches (IndexAuditBacklog); a new id has no old rows
+  }
   if (auto r = ReplaceIndex(op, /*insert_new=*/!deleted); !r) {
     return r.error();
   }
@@ -1281,6 +1343,7 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op) {
   }
   audit_.seq = seq;
   audit_.hash = std::move(hash);
+  audit_group_unindexed_.push_back({seq, op.id, op.index});
   const std::int64_t every = std::max(1, options_.audit_checkpoint_every);
   if (audit_.seq - audit_.checkpoint_seq >= every) {
     if (auto r = AppendCheckpoint(); !r) {
@@ -1362,6 +1425,106 @@ Result<void> SqliteStore::LoadAuditState() {
   audit_ = head;
   audit_committed_ = std::move(head);
   return {};
+}
+
+// At start-up: the events chained after the last indexed one (the previous run stopped before
+// indexing them), with their search rows recomputed from the stored JSON.
+Result<void> SqliteStore::LoadUnindexedAudit() {
+  std::int64_t indexed_seq = 0;
+  {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kAuditIndexedSeq);
+    if (!s) {
+      return Err(errc::kIo);
+    }
+    StmtUse use(s);
+    if (use.Step() != SQLITE_ROW) {
+      return Err(errc::kIo);
+    }
+    indexed_seq = use.Int(0);
+  }
+  sqlite3_stmt* s = writer_conn_->Get(Sql::kUnindexedAudit);
+  if (!s) {
+    return Err(errc::kIo);
+  }
+  StmtUse use(s);
+  use.Bind(1, indexed_seq);
+  int rc;
+  while ((rc = use.Step()) == SQLITE_ROW) {
+    UnindexedAudit event;
+    event.seq = use.Int(0);
+    event.id = use.Text(1);
+    std::string message;
+    if (auto resource = fhir::json::Parse(use.Text(2), fhir::json::Limits{}, message)) {
+      event.index = fhir::ExtractIndex("AuditEvent", *resource);
+    }
+    audit_unindexed_.push_back(std::move(event));
+  }
+  return rc == SQLITE_DONE ? Result<void>() : Result<void>(Err(errc::kIo));
+}
+
+bool SqliteStore::IndexAuditBacklog() {
+  if (audit_unindexed_.empty() && audit_group_unindexed_.empty()) {
+    return true;
+  }
+  // Its own savepoint: an indexing failure leaves the group's writes standing and the backlog
+  // for the next attempt.
+  if (!RunOnWriter(Sql::kSavepointOp)) {
+    return false;
+  }
+  auto insert = [&](const UnindexedAudit& event) {
+    WriteOp op;
+    op.kind = WriteOp::Kind::kAudit;
+    op.type = "AuditEvent";
+    op.id = event.id;
+    op.index = event.index;
+    return ReplaceIndex(op, /*insert_new=*/true).has_value();
+  };
+  bool ok = true;
+  std::int64_t last = 0;
+  for (const auto& event : audit_unindexed_) {
+    ok = ok && insert(event);
+    last = event.seq;
+  }
+  for (const auto& event : audit_group_unindexed_) {
+    ok = ok && insert(event);
+    last = event.seq;
+  }
+  if (ok) {
+    sqlite3_stmt* s = writer_conn_->Get(Sql::kSetAuditIndexedSeq);
+    ok = s != nullptr;
+    if (ok) {
+      StmtUse use(s);
+      use.Bind(1, last);
+      ok = use.Step() == SQLITE_DONE;
+    }
+  }
+  if (!ok) {
+    if (fatal_) {
+      return false;
+    }
+    fatal_ = false;
+    RunOnWriter(Sql::kRollbackOp);
+    RunOnWriter(Sql::kReleaseOp);
+    return false;
+  }
+  return RunOnWriter(Sql::kReleaseOp);
+}
+
+Result<void> SqliteStore::FlushAuditIndex() {
+  auto done = std::make_shared<std::promise<bool>>();
+  std::future<bool> flushed = done->get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) {
+      return Err(errc::kClosed);
+    }
+    Pending flush;
+    flush.index_audit = true;
+    flush.done = [done](WriteResult result) { done->set_value(!result.failed_op); };
+    queue_.push_back(std::move(flush));
+    cv_.notify_one();
+  }
+  return flushed.get() ? Result<void>() : Result<void>(Err(errc::kIo));
 }
 
 // At Close, on the writer thread after the last group: signs the head if records came after the

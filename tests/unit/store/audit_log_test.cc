@@ -152,6 +152,39 @@ class AuditLogTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
+  // The first column of the first row of `sql`, run on the file beside the open store.
+  std::int64_t Scalar(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
+    std::int64_t value = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      value = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return value;
+  }
+
+  // How many AuditEvents a search for action=R finds.
+  std::int64_t SearchReads(Store& s) {
+    fhir::SearchQuery q;
+    q.type = "AuditEvent";
+    q.count = 0;
+    q.total_only = true;
+    fhir::SearchCriterion c;
+    c.param = "action";
+    c.type = ParamType::kToken;
+    fhir::SearchValue v;
+    v.value = "R";
+    c.any_of = {v};
+    q.all_of = {c};
+    auto page = s.Search(q);
+    EXPECT_TRUE(page.has_value());
+    return page ? page->total : -1;
+  }
+
   int Exec(const std::string& sql) {
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -555,14 +588,52 @@ TEST_F(AuditLogTest, EmptyAndForeignFiles) {
   EXPECT_EQ(VerifySqliteAudit(foreign).error(), make_error_code(errc::kIo));
 }
 
+// AuditEvents are indexed for search in batches, after they are chained; a search sees every
+// committed one all the same, and so does the next run when this one stopped before indexing.
+TEST_F(AuditLogTest, AuditEventsAreIndexedInBatchesAndSearchesSeeThemAll) {
+  const std::string indexed = "SELECT indexed_seq FROM audit_index_state";
+  {
+    Store& s = Open();
+    WriteAudits(s, 1, 10);
+    EXPECT_EQ(Scalar(indexed), 0);  // below a batch: chained, not indexed yet
+    EXPECT_EQ(SearchReads(s), 10);  // the search brought the index up to date first
+    EXPECT_EQ(Scalar(indexed), 10);
+    WriteAudits(s, 11, 5);
+    CloseStore();
+  }
+  EXPECT_EQ(Scalar(indexed), 10);
+  Store& s = Open();
+  EXPECT_EQ(SearchReads(s), 15);  // recomputed from the stored JSON at start
+  // A full batch is indexed without any search asking.
+  WriteAudits(s, 16, 520);
+  EXPECT_GE(Scalar(indexed), 512);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM search_index WHERE type = 'AuditEvent'"), Scalar(indexed));
+  EXPECT_EQ(SearchReads(s), 535);
+  EXPECT_TRUE(s.VerifyAudit()->ok);
+}
+
+// An audit record rolled back with its batch is never indexed.
+TEST_F(AuditLogTest, RolledBackAuditRecordsAreNotIndexed) {
+  Store& s = Open();
+  WriteAudits(s, 1, 2);
+  auto failed = WriteOps(s, {Audit("x1"), Update("Patient", "missing", 7)});
+  ASSERT_TRUE(failed.failed_op.has_value());
+  WriteAudits(s, 3, 1);
+  EXPECT_EQ(SearchReads(s), 3);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM search_index WHERE id = 'x1'"), 0);
+  EXPECT_TRUE(s.VerifyAudit()->ok);
+}
+
 TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
-  // Make a version 1 file with data: today's schema minus migrations 2 (audit) and 3 (outbox).
+  // Make a version 1 file with data: today's schema minus migrations 2, 4 and 5 (outbox); 3
+  // rebuilds an index and runs again as it is.
   {
     Store& s = Open();
     ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1")}).ops.at(0).has_value());
     CloseStore();
   }
   ASSERT_EQ(Exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; "
+                 "DROP TABLE audit_index_state; "
                  "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
                  "DROP TABLE outbox; DROP TABLE outbox_attempts; PRAGMA user_version = 1;"),
             SQLITE_OK);

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/store/sqlite/schema.h"
+
 namespace carebridge::store {
 namespace {
 
@@ -577,7 +579,7 @@ TEST_F(SqliteStoreTest, SchemaIsVersionedAndForeignFilesAreRefused) {
     sqlite3_finalize(st);
     return v;
   };
-  EXPECT_EQ(pragma("PRAGMA user_version"), "3");
+  EXPECT_EQ(pragma("PRAGMA user_version"), std::to_string(sqlite_internal::kLatestSchemaVersion));
   EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(pragma("PRAGMA application_id"), std::to_string(0x43524247));
   sqlite3_close(db);
