@@ -716,11 +716,20 @@ class SqliteStore final : public Store {
     std::string id;
     std::vector<fhir::IndexEntry> index;
   };
-  static constexpr std::size_t kAuditIndexBatch = 512;
+  // Idle moments (nothing queued after a commit) index the backlog in chunks of kAuditIndexChunk,
+  // in a transaction of their own, once it has kAuditIndexIdleMin events. When the writer is
+  // never idle, a backlog of kAuditIndexBusyBacklog makes each group index one chunk.
+  static constexpr std::size_t kAuditIndexIdleMin = 64;
+  static constexpr std::size_t kAuditIndexChunk = 256;
+  static constexpr std::size_t kAuditIndexBusyBacklog = 1024;
   Result<void> LoadUnindexedAudit();
-  // Inserts the search rows of every event in audit_unindexed_ and audit_group_unindexed_, inside
-  // the open group transaction, in a savepoint of its own. True when it did.
-  bool IndexAuditBacklog();
+  // Inserts, inside the open transaction and in a savepoint of its own, the search rows of the
+  // first `max_committed` events of audit_unindexed_ (and of audit_group_unindexed_ when
+  // `with_group`), and moves the watermark. How many committed events it indexed, or nullopt.
+  std::optional<std::size_t> IndexAuditBacklog(std::size_t max_committed, bool with_group);
+  void IndexWhileIdle();
+  Result<void> InsertIndexRows(std::string_view type, std::string_view id,
+                               const std::vector<fhir::IndexEntry>& index);
   Result<void> FlushAuditIndex();
   std::deque<UnindexedAudit> audit_unindexed_;         // committed, not yet indexed; writer only
   std::vector<UnindexedAudit> audit_group_unindexed_;  // chained in the open group; writer only
@@ -987,6 +996,14 @@ void SqliteStore::WriterLoop() {
     }
     CommitGroup(group);
     group.clear();
+    bool idle = false;
+    {
+      std::lock_guard lock(mu_);
+      idle = queue_.empty() && !closing_;
+    }
+    if (idle) {
+      IndexWhileIdle();
+    }
   }
 }
 
@@ -996,7 +1013,9 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
   std::vector<std::error_code> job_errors;
   job_errors.reserve(group.size());
   bool ok = !sticky_io_;
-  bool indexed = false;  // the AuditEvent backlog was indexed in this group
+  // What of the AuditEvent backlog this group indexed: committed events, and the group's own.
+  std::optional<std::size_t> indexed_committed;
+  bool indexed_group = false;
   try {
     audit_ = audit_committed_;
     if (ok) {
@@ -1025,9 +1044,14 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
           break;
         }
       }
-      if (!fatal_ &&
-          (flush || audit_unindexed_.size() + audit_group_unindexed_.size() >= kAuditIndexBatch)) {
-        indexed = IndexAuditBacklog();
+      // A search waits for the whole backlog. A writer that is never idle indexes a bounded
+      // chunk with a group once the backlog is long, so neither memory nor one group's delay
+      // grows with the load.
+      if (!fatal_ && flush) {
+        indexed_committed = IndexAuditBacklog(SIZE_MAX, /*with_group=*/true);
+        indexed_group = indexed_committed.has_value();
+      } else if (!fatal_ && audit_unindexed_.size() >= kAuditIndexBusyBacklog) {
+        indexed_committed = IndexAuditBacklog(kAuditIndexChunk, /*with_group=*/false);
       }
       // COMMIT is the durability point (the WAL fsync). If it fails we cannot know what reached
       // the disk, so nothing is acknowledged from now on.
@@ -1047,9 +1071,12 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
       writer_conn_->Run(Sql::kRollback);
     }
   }
-  if (ok && indexed) {
-    audit_unindexed_.clear();
-  } else if (ok) {
+  if (ok && indexed_committed) {
+    audit_unindexed_.erase(
+        audit_unindexed_.begin(),
+        audit_unindexed_.begin() + static_cast<std::ptrdiff_t>(*indexed_committed));
+  }
+  if (ok && !indexed_group) {
     audit_unindexed_.insert(audit_unindexed_.end(),
                             std::make_move_iterator(audit_group_unindexed_.begin()),
                             std::make_move_iterator(audit_group_unindexed_.end()));
@@ -1462,32 +1489,29 @@ Result<void> SqliteStore::LoadUnindexedAudit() {
   return rc == SQLITE_DONE ? Result<void>() : Result<void>(Err(errc::kIo));
 }
 
-bool SqliteStore::IndexAuditBacklog() {
-  if (audit_unindexed_.empty() && audit_group_unindexed_.empty()) {
-    return true;
+std::optional<std::size_t> SqliteStore::IndexAuditBacklog(std::size_t max_committed,
+                                                          bool with_group) {
+  const std::size_t committed = std::min(max_committed, audit_unindexed_.size());
+  if (committed == 0 && (!with_group || audit_group_unindexed_.empty())) {
+    return 0;
   }
   // Its own savepoint: an indexing failure leaves the group's writes standing and the backlog
   // for the next attempt.
   if (!RunOnWriter(Sql::kSavepointOp)) {
-    return false;
+    return std::nullopt;
   }
-  auto insert = [&](const UnindexedAudit& event) {
-    WriteOp op;
-    op.kind = WriteOp::Kind::kAudit;
-    op.type = "AuditEvent";
-    op.id = event.id;
-    op.index = event.index;
-    return ReplaceIndex(op, /*insert_new=*/true).has_value();
-  };
   bool ok = true;
   std::int64_t last = 0;
-  for (const auto& event : audit_unindexed_) {
-    ok = ok && insert(event);
+  for (std::size_t i = 0; ok && i < committed; ++i) {
+    const UnindexedAudit& event = audit_unindexed_[i];
+    ok = InsertIndexRows("AuditEvent", event.id, event.index).has_value();
     last = event.seq;
   }
-  for (const auto& event : audit_group_unindexed_) {
-    ok = ok && insert(event);
-    last = event.seq;
+  if (with_group) {
+    for (const auto& event : audit_group_unindexed_) {
+      ok = ok && InsertIndexRows("AuditEvent", event.id, event.index).has_value();
+      last = event.seq;
+    }
   }
   if (ok) {
     sqlite3_stmt* s = writer_conn_->Get(Sql::kSetAuditIndexedSeq);
@@ -1500,14 +1524,39 @@ bool SqliteStore::IndexAuditBacklog() {
   }
   if (!ok) {
     if (fatal_) {
-      return false;
+      return std::nullopt;
     }
-    fatal_ = false;
     RunOnWriter(Sql::kRollbackOp);
     RunOnWriter(Sql::kReleaseOp);
-    return false;
+    return std::nullopt;
   }
-  return RunOnWriter(Sql::kReleaseOp);
+  if (!RunOnWriter(Sql::kReleaseOp)) {
+    return std::nullopt;
+  }
+  return committed;
+}
+
+void SqliteStore::IndexWhileIdle() {
+  if (sticky_io_ || audit_unindexed_.size() < kAuditIndexIdleMin) {
+    return;
+  }
+  writer_conn_->clear_failed_rc();
+  fatal_ = false;
+  if (writer_conn_->Run(Sql::kBeginImmediate) != SQLITE_OK) {
+    return;  // a lock held elsewhere: the next idle moment tries again
+  }
+  auto indexed = IndexAuditBacklog(kAuditIndexChunk, /*with_group=*/false);
+  if (!indexed || fatal_ || writer_conn_->Run(Sql::kCommit) != SQLITE_OK) {
+    if (fatal_) {
+      sticky_io_ = true;  // as for a group: the disk state is unknown
+    }
+    if (!sqlite3_get_autocommit(writer_conn_->db())) {
+      writer_conn_->Run(Sql::kRollback);
+    }
+    return;
+  }
+  audit_unindexed_.erase(audit_unindexed_.begin(),
+                         audit_unindexed_.begin() + static_cast<std::ptrdiff_t>(*indexed));
 }
 
 Result<void> SqliteStore::FlushAuditIndex() {
@@ -1566,14 +1615,22 @@ Result<void> SqliteStore::ReplaceIndex(const WriteOp& op, bool insert_new) {
       return OpFailure(rc);
     }
   }
-  if (!insert_new || op.index.empty()) {
+  if (!insert_new) {
+    return {};
+  }
+  return InsertIndexRows(type, id, op.index);
+}
+
+Result<void> SqliteStore::InsertIndexRows(std::string_view type, std::string_view id,
+                                          const std::vector<fhir::IndexEntry>& index) {
+  if (index.empty()) {
     return {};
   }
   sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertIndex);
   if (!s) {
     return OpFailure(writer_conn_->failed_rc());
   }
-  for (const fhir::IndexEntry& e : op.index) {
+  for (const fhir::IndexEntry& e : index) {
     StmtUse use(s);
     use.Bind(1, type);
     use.Bind(2, id);
