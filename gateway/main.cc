@@ -4,6 +4,7 @@
 //                    [--no-tls]
 //   carebridge audit verify --data-dir DIR
 //   carebridge mappings check [--config FILE | --mappings-dir DIR] [--fixtures DIR]
+//   carebridge outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR
 //   carebridge version
 //   carebridge --help
 //
@@ -11,14 +12,19 @@
 // flags, bad config, certificates, address in use, store cannot open); audit verify: 1 when the
 // chain is broken.
 
+#include <curl/curl.h>
+
+#include <algorithm>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -27,13 +33,18 @@
 #include "gateway/api/catalog.h"
 #include "gateway/api/directory.h"
 #include "gateway/api/fhir_api.h"
+#include "gateway/api/release.h"
 #include "gateway/audit/checkpoint_signer.h"
 #include "gateway/audit/store_signer.h"
 #include "gateway/auth/partner.h"
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
+#include "gateway/delivery/preparer.h"
+#include "gateway/delivery/task_observer.h"
+#include "gateway/delivery/worker.h"
 #include "gateway/log/log.h"
 #include "gateway/mappings_cli.h"
+#include "gateway/referral/routing.h"
 #include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -214,10 +225,62 @@ int Serve(const Args& args) {
   token_config.lifetime = config.token_lifetime;
   auth::TokenService tokens(*partners, token_config);
 
+  // Referrals: the routing rules must be usable before anything is served.
+  if (auto routes = referral::RoutingTable::FromJson(config.referrals.routes, message); !routes) {
+    (*store)->Close();
+    return Fail("referrals." + message);
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread: the delivery worker's libcurl
+
   boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
   api::FhirApi api(config, **store, blocking, *partners, tokens);
   api.SetMappingCatalog(*catalog);
   server::Server server(config.server, api);
+
+  // The delivery worker, when some agency takes pushes (the others poll). Declared after the
+  // server so that it goes first: its libcurl state refers to the server's event loop.
+  delivery::StorePreparerOptions preparer_options;
+  for (const auth::Partner& p : partners->partners()) {
+    if (p.kind == auth::PartnerKind::kAgency && p.enabled && !p.fhir_endpoint.empty()) {
+      std::string base = p.fhir_endpoint;
+      while (!base.empty() && base.back() == '/') {
+        base.pop_back();
+      }
+      preparer_options.agencies.push_back({p.id, p.OrganizationReference(), base, {}});
+    }
+  }
+  preparer_options.gateway_base_url = config.fhir.base_url;
+  preparer_options.purpose = config.referrals.purpose;
+  // The same release policy and recipients as the API's.
+  preparer_options.policy = api::ConsentPolicyFrom(config.consent);
+  for (delivery::AgencyEndpoint& agency : preparer_options.agencies) {
+    if (const auth::Partner* p = partners->FindById(agency.id)) {
+      agency.roles = api::RecipientOf(*p).roles;
+    }
+  }
+  delivery::StorePreparer preparer(**store, preparer_options);
+  delivery::TaskStatusObserver task_observer(**store);  // outcomes into the Tasks
+  std::unique_ptr<delivery::DeliveryWorker> worker;
+  if (!preparer_options.agencies.empty()) {
+    delivery::DeliveryOptions d;
+    d.max_attempts = config.referrals.max_attempts;
+    d.initial_backoff = config.referrals.initial_backoff;
+    d.max_backoff = config.referrals.max_backoff;
+    d.poll_interval = config.referrals.poll_interval;
+    d.per_destination = config.referrals.per_destination;
+    d.lease = config.referrals.lease.count() != 0
+                  ? config.referrals.lease
+                  : std::max<std::chrono::milliseconds>(std::chrono::minutes(1),
+                                                        2 * config.referrals.total_timeout);
+    d.http.connect_timeout = config.referrals.connect_timeout;
+    d.http.total_timeout = config.referrals.total_timeout;
+    d.http.client_cert_file = config.referrals.client_cert_file;
+    d.http.client_key_file = config.referrals.client_key_file;
+    d.http.ca_file = config.referrals.ca_file;
+    worker = std::make_unique<delivery::DeliveryWorker>(server.executor(), blocking, **store,
+                                                        preparer, d, &task_observer);
+    api.SetOutboxListener([w = worker.get()] { w->Wake(); });
+  }
 
   if (auto started = server.Start(message); !started) {
     blocking.join();
@@ -227,14 +290,20 @@ int Serve(const Args& args) {
 
   // SIGINT/SIGTERM: readiness off first (load balancers stop sending), then a graceful stop.
   boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);
-  signals.async_wait([&api, &server](const boost::system::error_code& wait_ec, int signal) {
-    if (wait_ec) {
-      return;
-    }
-    log::Log(log::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal)}});
-    api.SetReady(false);
-    server.Stop();
-  });
+  signals.async_wait(
+      [&api, &server, &worker](const boost::system::error_code& wait_ec, int signal) {
+        if (wait_ec) {
+          return;
+        }
+        log::Log(log::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal)}});
+        api.SetReady(false);
+        if (worker) {
+          // Deliveries in flight are recorded (handed back) while the event loop still runs.
+          worker->StopAsync([&server] { server.Stop(); });
+        } else {
+          server.Stop();
+        }
+      });
 
   // SIGHUP: reload the mapping data on the blocking pool; a set that does not validate is refused
   // and the running one stays.
@@ -255,6 +324,9 @@ int Serve(const Args& args) {
   };
   await_hangup();
 
+  if (worker) {
+    worker->Start();
+  }
   api.SetReady(true);
   std::printf("carebridge listening on %s\n", ListenUrl(config.server, server.port()).c_str());
   std::fflush(stdout);
@@ -324,6 +396,80 @@ int Audit(const Args& args) {
   return kExitOk;
 }
 
+// --- outbox ---------------------------------------------------------------------------------
+
+// `outbox dead-letters --data-dir DIR`: lists the referral deliveries in the dead letter, one per
+// line (id, agency, resource, attempts, last HTTP status, last error).
+// `outbox redrive ID --data-dir DIR`: puts a dead (or consent-stopped) delivery back in the queue
+// with a fresh retry budget; a running gateway picks it up at its next poll. Exit 0 on success,
+// 1 when there is no such delivery or it is not dead or stopped, 2 for usage or open errors.
+int Outbox(const Args& args) {
+  constexpr int kExitRefused = 1;
+  constexpr std::string_view kUsage =
+      "usage: carebridge outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR";
+  std::string data_dir;
+  std::string action;
+  std::string id;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == "--data-dir" && i + 1 < args.size()) {
+      data_dir = std::string(args[++i]);
+    } else if (arg.starts_with("--data-dir=")) {
+      data_dir = std::string(arg.substr(arg.find('=') + 1));
+    } else if (action.empty() && (arg == "dead-letters" || arg == "redrive")) {
+      action = std::string(arg);
+    } else if (action == "redrive" && id.empty() && !arg.starts_with("-")) {
+      id = std::string(arg);
+    } else {
+      return Fail("outbox: unexpected argument '" + std::string(arg) + "' (" + std::string(kUsage) +
+                  ")");
+    }
+  }
+  if (action.empty() || data_dir.empty() || (action == "redrive" && id.empty())) {
+    return Fail(std::string(kUsage));
+  }
+  store::SqliteOptions options;
+  options.path = (std::filesystem::path(data_dir) / "carebridge.db").string();
+  options.read_connections = 1;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(options.path, ec)) {
+    return Fail("outbox: no database at " + options.path);
+  }
+  auto store = store::OpenSqliteStore(options);
+  if (!store) {
+    return Fail("outbox: cannot open " + options.path + ": " + store.error().message());
+  }
+  int rc = kExitOk;
+  if (action == "dead-letters") {
+    auto dead = (*store)->ListDeadLetters(10'000, 0);
+    if (!dead) {
+      rc = Fail("outbox: cannot read the dead letters: " + dead.error().message());
+    } else {
+      for (const store::Delivery& d : *dead) {
+        std::printf("%s\t%s\t%s/%s\tattempts=%d\thttp=%d\t%s\n", d.id.c_str(),
+                    d.message.destination.c_str(), d.message.resource_type.c_str(),
+                    d.message.resource_id.c_str(), d.attempts, d.last_http_status,
+                    d.last_error.c_str());
+      }
+    }
+  } else {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    if (auto r = (*store)->Redrive(id, now); r) {
+      std::printf("re-driven: %s\n", id.c_str());
+    } else if (r.error() == store::errc::kNotFound || r.error() == store::errc::kVersionConflict) {
+      std::fprintf(stderr, "carebridge: outbox: %s is %s\n", id.c_str(),
+                   r.error() == store::errc::kNotFound ? "not a delivery" : "not dead or stopped");
+      rc = kExitRefused;
+    } else {
+      rc = Fail("outbox: cannot re-drive " + id + ": " + r.error().message());
+    }
+  }
+  (*store)->Close();
+  return rc;
+}
+
 // --- version, help ----------------------------------------------------------------------------
 
 int Version(const Args& /*args*/) {
@@ -356,6 +502,10 @@ constexpr Command kCommands[] = {
      "        Load every ConceptMap, partner mapping and Questionnaire and check each partner's\n"
      "        round trip on its fixtures; exit 0 when all hold, 1 naming what does not.",
      RunMappingsCommand},
+    {"outbox",
+     "outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR\n"
+     "        List referral deliveries in the dead letter, or re-drive one (fresh retry budget).",
+     Outbox},
     {"version", "version\n        Print the version.", Version},
     {"help", "help, --help, -h\n        Print this help.", Help},
 };

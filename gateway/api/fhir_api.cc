@@ -8,6 +8,7 @@
 #include "gateway/api/capability.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
+#include "gateway/api/release.h"
 #include "gateway/api/responses.h"
 #include "gateway/log/log.h"
 
@@ -192,19 +193,8 @@ FhirApi::Impl::Impl(const config::Config& cfg, store::Store& st, net::thread_poo
       blocking(pool),
       partners(registry),
       tokens(token_service),
-      capability_statement(BuildCapabilityStatement()) {
-  const config::ConsentConfig& consent = config.consent;
-  consent_policy.default_policy = consent.default_policy == "opt-out"
-                                      ? consent::DefaultPolicy::kOptOut
-                                      : consent::DefaultPolicy::kOptIn;
-  consent_policy.combining = consent.combining == "most-recent-wins"
-                                 ? consent::Combining::kMostRecentWins
-                                 : consent::Combining::kDenyWins;
-  consent_policy.opt_out_purposes = consent.opt_out_purposes;
-  for (const auto& code : consent.sud_codes) {
-    consent_policy.sensitivity.sud_codes.push_back({code.system, code.code, code.prefix});
-  }
-}
+      capability_statement(BuildCapabilityStatement()),
+      consent_policy(ConsentPolicyFrom(cfg.consent)) {}
 
 net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
   auto target = ParseTarget(request.target);
@@ -720,9 +710,15 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   }
   PrepareInbound(*ex, *parsed.resource);
   ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
+  // Referrals (referrals.cc): routing, the referral Task state machine, the outbox row.
+  ReferralPlan referral =
+      co_await PlanReferral(ex, type, std::nullopt, std::move(*parsed.resource));
+  if (referral.refusal) {
+    co_return std::move(*referral.refusal);
+  }
   const std::string id = NewUuid();
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kCreate, type, id, std::move(*parsed.resource));
+      MakeWriteOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
@@ -746,6 +742,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   const bool conditional = op.if_none_exist.has_value();
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  AppendReferralOps(referral, batch);
   // The REST event commits with the data. A conditional create may find an existing resource
   // instead, so its event waits for the outcome (FinishAudit).
   if (!conditional) {
@@ -762,6 +759,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
                                                  ? "If-None-Exist matched more than one " + type
                                                  : "Could not create the " + type);
   }
+  ReferralCommitted(referral);
   bool existing = written->kind == store::WriteOutcome::Kind::kExisting;
   co_return ResourceResponse(ex, existing ? 200 : 201, type, written->stamp,
                              std::move(written->json), true);
@@ -803,8 +801,13 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   }
   PrepareInbound(*ex, *parsed.resource);
   ex->patient_id = fhir::PatientIdOf(type, *parsed.resource);
+  // Referrals (referrals.cc): the referral Task state machine, the outbox row.
+  ReferralPlan referral = co_await PlanReferral(ex, type, id, std::move(*parsed.resource));
+  if (referral.refusal) {
+    co_return std::move(*referral.refusal);
+  }
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(*parsed.resource));
+      MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
   if (const std::string* if_match = ex->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {
@@ -818,6 +821,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   }
   store::WriteBatch batch;
   batch.ops.push_back(std::move(op));
+  AppendReferralOps(referral, batch);
   if (auto rest = RestAuditOp(*ex, 200, {}, {}, {})) {
     batch.ops.push_back(std::move(*rest));
   }
@@ -837,6 +841,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
     }
     co_return ErrorResponse(written.error(), std::move(message));
   }
+  ReferralCommitted(referral);
   bool created = written->kind == store::WriteOutcome::Kind::kCreated;
   co_return ResourceResponse(ex, created ? 201 : 200, type, written->stamp,
                              std::move(written->json), created);

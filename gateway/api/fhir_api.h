@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <memory>
 
 #include "gateway/api/http.h"
@@ -33,6 +34,9 @@ class FhirApi final : public HttpHandler {
   // (shutdown started).
   void SetReady(bool ready) { ready_.store(ready, std::memory_order_relaxed); }
 
+  // Called after each commit that queued a referral delivery (the delivery worker's Wake).
+  // REQUIRES: set before the server starts.
+  void SetOutboxListener(std::function<void()> listener);
   // The mapping data (ConceptMaps, partner definitions, Questionnaires) the mapping operations
   // use. Thread-safe; a reload swaps it while requests in flight finish on the old one.
   void SetMappingCatalog(std::shared_ptr<const mappings::Catalog> catalog);

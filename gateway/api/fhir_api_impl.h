@@ -27,6 +27,7 @@
 #include "gateway/audit/audit_event.h"
 #include "gateway/config/config.h"
 #include "gateway/consent/consent.h"
+#include "gateway/referral/routing.h"
 #include "gateway/store/store.h"
 #include "mappings/catalog.h"
 
@@ -214,7 +215,6 @@ struct FhirApi::Impl {
   net::awaitable<HttpResponse> FinishAudit(ExchangePtr ex, HttpResponse response);
   audit::Requestor RequestorOf(const Exchange& ex) const;
   audit::GatewayIdentity GatewayOf(const Exchange& ex) const;
-  consent::Recipient RecipientOf(const auth::Partner& partner) const;
 
   // Privacy officers' operations (privacy.cc).
   net::awaitable<HttpResponse> EvaluateConsent(ExchangePtr ex);  // POST Consent/$evaluate
@@ -251,6 +251,34 @@ struct FhirApi::Impl {
 
   // Hands `batch` to the store's group-commit writer and resumes once it is durable.
   net::awaitable<store::WriteResult> Commit(store::WriteBatch batch);
+
+  // Referrals (referrals.cc). What a write of a ServiceRequest or Task adds: the routing
+  // decision, the Task state machine's verdict, and the rows to commit with it.
+  struct ReferralPlan {
+    std::optional<HttpResponse> refusal;           // answer this instead of writing
+    fhir::json::Value resource;                    // the resource to store (routed, or failed)
+    std::optional<fhir::json::Value> new_task;     // a Task the gateway creates for a routed
+                                                   // ServiceRequest (focus set when appended)
+    std::optional<store::OutboxMessage> delivery;  // of the written or the new Task
+    std::optional<std::int64_t> checked_version;   // the Task version the transition was
+                                                   // checked against: the update must replace it
+  };
+  // Plans the write of `resource` (`id` set for an update). Types other than ServiceRequest and
+  // Task, and Tasks that are not referrals, pass unchanged.
+  net::awaitable<ReferralPlan> PlanReferral(ExchangePtr ex, std::string type,
+                                            std::optional<std::string> id,
+                                            fhir::json::Value resource);
+  // Adds the plan's Task and outbox ops to `batch`, whose first op writes the planned resource.
+  void AppendReferralOps(ReferralPlan& plan, store::WriteBatch& batch) const;
+  // After a successful commit: wakes the delivery worker when the plan queued a delivery.
+  void ReferralCommitted(const ReferralPlan& plan) const;
+  ReferralPlan PlanReferralBlocking(const Exchange& ex, const std::string& type,
+                                    const std::optional<std::string>& id,
+                                    fhir::json::Value resource);
+  const referral::RoutingTable& Routing();
+  std::once_flag routing_once;
+  std::optional<referral::RoutingTable> routing;
+  std::function<void()> outbox_listener;  // set before serving (FhirApi::SetOutboxListener)
 
   const config::Config& config;
   store::Store& store;

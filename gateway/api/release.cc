@@ -1,6 +1,8 @@
 // Release of information: the consent decision for every stored resource that leaves the gateway,
 // and the audit records of each request and each decision (DESIGN.md capabilities 3 and 4).
 
+#include "gateway/api/release.h"
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -205,7 +207,20 @@ store::WriteOp MakeAuditOp(json::Value event) {
   return MakeWriteOp(store::WriteOp::Kind::kAudit, "AuditEvent", std::move(id), std::move(event));
 }
 
-consent::Recipient FhirApi::Impl::RecipientOf(const auth::Partner& partner) const {
+consent::Policy ConsentPolicyFrom(const config::ConsentConfig& config) {
+  consent::Policy policy;
+  policy.default_policy = config.default_policy == "opt-out" ? consent::DefaultPolicy::kOptOut
+                                                             : consent::DefaultPolicy::kOptIn;
+  policy.combining = config.combining == "most-recent-wins" ? consent::Combining::kMostRecentWins
+                                                            : consent::Combining::kDenyWins;
+  policy.opt_out_purposes = config.opt_out_purposes;
+  for (const auto& code : config.sud_codes) {
+    policy.sensitivity.sud_codes.push_back({code.system, code.code, code.prefix});
+  }
+  return policy;
+}
+
+consent::Recipient RecipientOf(const auth::Partner& partner) {
   consent::Recipient recipient;
   recipient.partner_id = partner.id;
   recipient.organization = partner.OrganizationReference();

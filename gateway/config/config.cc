@@ -336,6 +336,91 @@ void ReadFhir(Reader& r, const Value& value, FhirConfig& f) {
   });
 }
 
+void Millis(Reader& r, const Value& v, const std::string& path, std::chrono::milliseconds& out,
+            long long min, long long max) {
+  long long ms = 0;
+  r.Integer(v, path, ms, min, max);
+  if (!r.failed()) {
+    out = std::chrono::milliseconds(ms);
+  }
+}
+
+void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
+  constexpr long long kDayMs = 24LL * 3600 * 1000;
+  r.Object(value, "referrals", [&](std::string_view key, const Value& v, const std::string& path) {
+    if (key == "routes") {
+      // Validated by referral::RoutingTable::FromJson, which knows what a rule is.
+      if (!v.is_array()) {
+        r.Fail(path, "expected an array of routing rules");
+      } else {
+        c.routes = v;
+      }
+    } else if (key == "purpose") {
+      r.String(v, path, c.purpose);
+    } else if (key == "delivery") {
+      r.Object(v, path, [&](std::string_view k, const Value& dv, const std::string& p) {
+        if (k == "max_attempts") {
+          r.Integer(dv, p, c.max_attempts, 1, 1000);
+        } else if (k == "initial_backoff_ms") {
+          Millis(r, dv, p, c.initial_backoff, 1, kDayMs);
+        } else if (k == "max_backoff_ms") {
+          Millis(r, dv, p, c.max_backoff, 1, kDayMs);
+        } else if (k == "poll_interval_ms") {
+          Millis(r, dv, p, c.poll_interval, 10, 3'600'000);
+        } else if (k == "per_destination") {
+          r.Integer(dv, p, c.per_destination, 1, 1000);
+        } else if (k == "connect_timeout_ms") {
+          Millis(r, dv, p, c.connect_timeout, 1, 600'000);
+        } else if (k == "total_timeout_ms") {
+          Millis(r, dv, p, c.total_timeout, 1, 3'600'000);
+        } else if (k == "lease_ms") {
+          Millis(r, dv, p, c.lease, 1000, kDayMs);
+        } else if (k == "client_cert") {
+          r.Path(dv, p, c.client_cert_file);
+        } else if (k == "client_key") {
+          r.Path(dv, p, c.client_key_file);
+        } else if (k == "ca") {
+          r.Path(dv, p, c.ca_file);
+        } else {
+          return false;
+        }
+        return true;
+      });
+    } else if (key == "sla") {
+      r.Object(v, path, [&](std::string_view k, const Value& sv, const std::string& p) {
+        if (k == "ack_business_days") {
+          r.Integer(sv, p, c.ack_business_days, 1, 365);
+        } else if (k == "first_contact_days") {
+          r.Integer(sv, p, c.first_contact_days, 1, 365);
+        } else if (k == "linkage_days") {
+          r.Integer(sv, p, c.linkage_days, 1, 365);
+        } else if (k == "contacts_per_week") {
+          r.Integer(sv, p, c.contacts_per_week, 0, 100);
+        } else if (k == "intensive_days") {
+          r.Integer(sv, p, c.intensive_days, 0, 365);
+        } else if (k == "utc_offset_minutes") {
+          r.Integer(sv, p, c.utc_offset_minutes, -14 * 60, 14 * 60);
+        } else {
+          return false;
+        }
+        return true;
+      });
+    } else {
+      return false;
+    }
+    return true;
+  });
+  if (!r.failed() && c.initial_backoff > c.max_backoff) {
+    r.Fail("referrals.delivery.initial_backoff_ms", "must not exceed max_backoff_ms");
+  }
+  if (!r.failed() && c.lease.count() != 0 && c.lease <= c.total_timeout) {
+    r.Fail("referrals.delivery.lease_ms", "must exceed total_timeout_ms");
+  }
+  if (!r.failed() && c.client_cert_file.empty() != c.client_key_file.empty()) {
+    r.Fail("referrals.delivery", "client_cert and client_key go together");
+  }
+}
+
 }  // namespace
 
 Result<Config> LoadConfig(const std::string& path, std::string& message) {
@@ -383,6 +468,8 @@ Result<Config> LoadConfig(const std::string& path, std::string& message) {
           } else {
             config.partners = v;
           }
+        } else if (key == "referrals") {
+          ReadReferrals(reader, v, config.referrals);
         } else if (key == "token_lifetime_s") {
           // SMART recommends access tokens of at most 5 minutes; an hour is the outer bound.
           long long seconds = 0;

@@ -53,6 +53,36 @@ struct FhirConfig {
   fhir::BundleLimits bundle;
 };
 
+// E-referrals (gateway/referral, gateway/delivery). Agencies' push endpoints are the partners'
+// fhir_endpoint; an agency without one polls.
+struct ReferralsConfig {
+  // Routing rules, kept as JSON so that config does not depend on gateway/referral, which
+  // validates them (referral::RoutingTable::FromJson). Empty: the gateway routes nothing.
+  fhir::json::Value routes = fhir::json::Value::Array();
+  std::string purpose = "TREAT";  // purpose of use of a referral disclosure (consent)
+  // Delivery to agencies.
+  int max_attempts = 8;
+  std::chrono::milliseconds initial_backoff{2000};
+  std::chrono::milliseconds max_backoff{60'000};  // how long an agency may stay unprobed
+  std::chrono::milliseconds poll_interval{1000};
+  int per_destination = 4;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds total_timeout{30'000};
+  // How long a claimed delivery is held before it counts as abandoned (a crash mid-send) and is
+  // tried again; 0: twice the total timeout, at least a minute.
+  std::chrono::milliseconds lease{0};
+  std::string client_cert_file;  // the gateway's client certificate for agencies (PEM)
+  std::string client_key_file;
+  std::string ca_file;  // CA bundle for agencies' server certificates; empty: the system's
+  // SLA timers (care-coordination practice standards).
+  int ack_business_days = 2;
+  int first_contact_days = 7;
+  int linkage_days = 7;
+  int contacts_per_week = 3;
+  int intensive_days = 30;
+  int utc_offset_minutes = 0;
+};
+
 // Release-of-information policy (gateway/consent turns it into consent::Policy). Plain data so
 // that config does not depend on the consent engine.
 struct ConsentConfig {
@@ -79,6 +109,7 @@ struct Config {
   // The partner registry as configured ("partners": [...]), kept as JSON so that config does not
   // depend on gateway/auth, which validates it (auth::PartnerRegistry::FromJson).
   fhir::json::Value partners = fhir::json::Value::Array();
+  ReferralsConfig referrals;
   std::chrono::seconds token_lifetime{300};  // access tokens issued at /auth/token
   // The `aud` client assertions must carry: the token endpoint's public URL. Empty: derived from
   // fhir.base_url, else from the listen address.

@@ -57,4 +57,35 @@ const std::error_category& store_category() {
 
 std::error_code make_error_code(errc e) { return {static_cast<int>(e), store_category()}; }
 
+std::string_view ToCode(DeliveryState state) {
+  switch (state) {
+    case DeliveryState::kPending:
+      return "pending";
+    case DeliveryState::kDelivered:
+      return "delivered";
+    case DeliveryState::kDead:
+      return "dead";
+    case DeliveryState::kStopped:
+      return "stopped";
+  }
+  return "";
+}
+
+std::string_view ToCode(DeliveryAttempt::Outcome outcome) {
+  using O = DeliveryAttempt::Outcome;
+  switch (outcome) {
+    case O::kDelivered:
+      return "delivered";
+    case O::kRetry:
+      return "retry";
+    case O::kDeadLetter:
+      return "dead-letter";
+    case O::kStopped:
+      return "stopped";
+    case O::kAbandoned:
+      return "abandoned";
+  }
+  return "";
+}
+
 }  // namespace carebridge::store

@@ -42,6 +42,64 @@ struct VersionStamp {
   std::string last_updated;
 };
 
+// ---- Outbox: durable delivery of referrals to agencies (gateway/delivery) ----------------------
+//
+// A delivery is queued by a kOutbox WriteOp in the same transaction as the referral, then claimed
+// by the delivery worker, attempted, and recorded. States: pending -> delivered | dead (the dead
+// letter: a permanent error or too many attempts) | stopped (the consent re-check refused it);
+// an admin re-drive puts a dead or stopped delivery back to pending with a fresh retry budget.
+// Deliveries of one resource to one destination go in queue order: a later one is not claimed
+// while an earlier one is pending.
+
+struct OutboxMessage {
+  std::string destination;    // the agency's partner id
+  std::string resource_type;  // what is delivered ("Task"); the WriteOp's type
+  std::string resource_id;
+  std::string patient_id;  // whose data it is: consent is checked again before every send
+  std::string payload;     // optional snapshot; empty: built from the stored resources at send time
+  std::int64_t not_before_ms = 0;  // first attempt not before this time (0: at once)
+};
+
+enum class DeliveryState { kPending, kDelivered, kDead, kStopped };
+std::string_view ToCode(DeliveryState state);  // "pending", "delivered", "dead", "stopped"
+
+struct Delivery {
+  std::string id;  // the idempotency key
+  std::int64_t seq = 0;
+  OutboxMessage message;
+  DeliveryState state = DeliveryState::kPending;
+  // Attempts ever started (a claim starts one); an attempt's number is attempts at its claim.
+  int attempts = 0;
+  int retries = 0;  // attempts since queued or last re-driven: what the retry budget counts
+  std::int64_t next_attempt_ms = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  int last_http_status = 0;  // 0: none yet, or no HTTP response
+  std::string last_error;
+};
+
+struct ClaimOptions {
+  std::int64_t now_ms = 0;
+  int limit = 32;  // deliveries per claim
+  // At most this many deliveries per destination in flight (leased) at once, so one slow or
+  // failing agency never takes every slot.
+  int per_destination = 4;
+  std::int64_t lease_ms = 60'000;  // a claim not recorded by then is abandoned and claimable again
+};
+
+struct DeliveryAttempt {
+  enum class Outcome { kDelivered, kRetry, kDeadLetter, kStopped, kAbandoned };
+  std::string id;   // the delivery
+  int attempt = 0;  // Delivery::attempts as claimed
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;
+  Outcome outcome = Outcome::kRetry;
+  int http_status = 0;               // 0: no response (connect failure, timeout...)
+  std::string error;                 // what went wrong, for people
+  std::int64_t next_attempt_ms = 0;  // kRetry: when to try again
+};
+std::string_view ToCode(DeliveryAttempt::Outcome outcome);  // "delivered", "retry", ...
+
 struct WriteOp {
   // kAudit: appends an AuditEvent to the tamper-evident audit log. `type` must be "AuditEvent",
   // `id` a new id, `index` its search rows and `render` its JSON; the store saves it as version 1
@@ -49,7 +107,13 @@ struct WriteOp {
   // to the hash chain over exactly the JSON stored. Put audit ops in the same (atomic) batch as the
   // data change they record: they commit together or not at all. An existing id is
   // kVersionConflict. The outcome is kCreated.
-  enum class Kind { kCreate, kUpdate, kDelete, kAudit };
+  //
+  // kOutbox: queues `outbox` for durable delivery (see "Outbox" below). `type` is the delivered
+  // resource's type, `id` the delivery's id (also its idempotency key: a new UUID); index and
+  // render are unused. Put it in the same atomic batch as the resource it delivers, so that the
+  // referral and its delivery commit together or not at all. An existing id is kVersionConflict.
+  // The outcome is kCreated with version 1.
+  enum class Kind { kCreate, kUpdate, kDelete, kAudit, kOutbox };
   Kind kind = Kind::kCreate;
   std::string type;
   std::string id;                        // always set: the API assigns server ids for creates
@@ -59,6 +123,7 @@ struct WriteOp {
   // Produces the JSON to store for the version the store assigns (the API stamps meta with it).
   // Runs on the writer thread inside the transaction; must not block. Not used for deletes.
   std::function<std::string(const VersionStamp&)> render;
+  std::optional<OutboxMessage> outbox;  // kOutbox only
 };
 
 struct WriteOutcome {
@@ -148,6 +213,44 @@ class Store {
   // blocking-work thread. A failing walk is a report with ok = false; the error is for I/O.
   // Backends without an audit log answer std::errc::operation_not_supported.
   virtual Result<AuditVerifyReport> VerifyAudit() {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+
+  // Outbox (see above). Claims and records go through the writer's group commit and return once
+  // durable: blocking, call them from a blocking-work thread (never from a Write callback, which
+  // runs on the writer). Backends without an outbox answer std::errc::operation_not_supported.
+  //
+  // Claims due deliveries (pending, next attempt <= now, not leased), oldest first within the
+  // per-destination limit: each starts an attempt (attempts and retries + 1) and is leased until
+  // now + lease_ms. A lease that expired unrecorded is recorded as an abandoned attempt first.
+  virtual Result<std::vector<Delivery>> ClaimDeliveries(const ClaimOptions& /*options*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  // Records the outcome of a claimed attempt and moves the delivery on (delivered, back to pending
+  // at next_attempt_ms, dead, stopped). kVersionConflict when the attempt is not the delivery's
+  // current lease (it expired and was claimed again), kNotFound for an unknown delivery.
+  virtual Result<void> RecordAttempt(const DeliveryAttempt& /*attempt*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  // A dead or stopped delivery back to pending, due at `now_ms`, with a fresh retry budget.
+  // kNotFound for an unknown id, kVersionConflict when it is pending or delivered.
+  virtual Result<void> Redrive(std::string_view /*id*/, std::int64_t /*now_ms*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  // Pending deliveries to `destination` due after `now_ms` become due at `now_ms` (the agency
+  // answers again: its backlog need not wait out the backoff). Returns how many.
+  virtual Result<int> Expedite(std::string_view /*destination*/, std::int64_t /*now_ms*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  // Blocking reads.
+  virtual Result<Delivery> ReadDelivery(std::string_view /*id*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  virtual Result<std::vector<Delivery>> ListDeadLetters(int /*limit*/, int /*offset*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  // Every recorded attempt of a delivery, oldest first.
+  virtual Result<std::vector<DeliveryAttempt>> ListAttempts(std::string_view /*id*/) {
     return std::make_error_code(std::errc::operation_not_supported);
   }
 

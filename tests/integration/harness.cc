@@ -72,7 +72,8 @@ struct CurlGlobal {
 
 // The example partner set of deploy/carebridge.example.json, with the test run's keys, plus a
 // disabled partner.
-std::string TestPartners(const fs::path& certs, bool mapping_profiles) {
+std::string TestPartners(const fs::path& certs, bool mapping_profiles,
+                         const std::vector<std::pair<std::string, std::string>>& endpoints = {}) {
   struct Spec {
     const char* id;
     const char* kind;
@@ -108,6 +109,11 @@ std::string TestPartners(const fs::path& certs, bool mapping_profiles) {
     if (mapping_profiles &&
         (spec.kind == std::string("ehr") || spec.kind == std::string("agency")) && spec.enabled) {
       out += R"(,"mapping_profile":")" + id + '"';
+    }
+    for (const auto& [partner, url] : endpoints) {
+      if (partner == id) {
+        out += R"(,"fhir_endpoint":")" + url + '"';
+      }
     }
     fs::path key = certs / (id + ".jwt.pub");
     if (fs::exists(key)) {
@@ -166,10 +172,12 @@ fhir::json::Value Response::Json() const {
   return std::move(*parsed);
 }
 
-GatewayProcess::GatewayProcess(fs::path data_dir, std::string server_extra, std::string fhir_extra)
+GatewayProcess::GatewayProcess(fs::path data_dir, std::string server_extra, std::string fhir_extra,
+                               std::string config_extra)
     : data_dir_(std::move(data_dir)),
       server_extra_(std::move(server_extra)),
       fhir_extra_(std::move(fhir_extra)),
+      config_extra_(std::move(config_extra)),
       port_file_(data_dir_ / "port"),
       log_path_(data_dir_ / "carebridge.log") {}
 
@@ -190,8 +198,8 @@ bool GatewayProcess::Start() {
         << (certs / "server.key").string() << R"(","client_ca":")" << (certs / "ca.crt").string()
         << '"' << (server_extra_.empty() ? "" : ",") << server_extra_ << R"(},"fhir":{)"
         << fhir_extra_ << R"(},"token_audience":")" << kTokenAudience << R"(","partners":)"
-        << TestPartners(certs, mapping_profiles_) << (config_extra_.empty() ? "" : ",")
-        << config_extra_ << "}";
+        << TestPartners(certs, mapping_profiles_, partner_endpoints_)
+        << (config_extra_.empty() ? "" : ",") << config_extra_ << "}";
   }
   std::vector<std::string> args = {
       CAREBRIDGE_BINARY, "serve",      "--config",         config.string(), "--listen",
@@ -333,10 +341,11 @@ Response Client::Put(const std::string& path, const std::string& body,
 TempDir* GatewaySuite::dir_ = nullptr;
 GatewayProcess* GatewaySuite::gateway_ = nullptr;
 
-void GatewaySuite::StartGateway(std::string server_extra, std::string fhir_extra) {
+void GatewaySuite::StartGateway(std::string server_extra, std::string fhir_extra,
+                                std::string config_extra) {
   dir_ = new TempDir();
-  gateway_ =
-      new GatewayProcess(dir_->path() / "data", std::move(server_extra), std::move(fhir_extra));
+  gateway_ = new GatewayProcess(dir_->path() / "data", std::move(server_extra),
+                                std::move(fhir_extra), std::move(config_extra));
   ASSERT_TRUE(gateway_->Start());
 }
 

@@ -46,13 +46,18 @@ class GatewayProcess {
  public:
   // Starts `carebridge serve --config <data_dir>/config.json` on 127.0.0.1:0 with TLS and
   // `data_dir`. `server_extra` and `fhir_extra` are JSON members added to those config sections,
-  // e.g. R"("max_body_bytes": 65536)".
+  // e.g. R"("max_body_bytes": 65536)". `config_extra` holds top-level members, e.g.
+  // R"("referrals": {...})".
   explicit GatewayProcess(std::filesystem::path data_dir, std::string server_extra = {},
-                          std::string fhir_extra = {});
+                          std::string fhir_extra = {}, std::string config_extra = {});
   ~GatewayProcess();
   GatewayProcess(const GatewayProcess&) = delete;
   GatewayProcess& operator=(const GatewayProcess&) = delete;
 
+  // Gives partner `id` a push endpoint (partners[].fhir_endpoint) from the next Start on.
+  void SetPartnerEndpoint(std::string id, std::string url) {
+    partner_endpoints_.emplace_back(std::move(id), std::move(url));
+  }
   bool Start();  // waits for /readyz; false on failure (with the log on stderr)
   int Stop();    // SIGTERM, waits; returns the exit status
   void Kill();   // SIGKILL: a crash
@@ -72,6 +77,7 @@ class GatewayProcess {
   std::string server_extra_;
   std::string fhir_extra_;
   std::string config_extra_;
+  std::vector<std::pair<std::string, std::string>> partner_endpoints_;
   bool mapping_profiles_ = false;
   std::filesystem::path port_file_;
   std::filesystem::path log_path_;
@@ -121,7 +127,8 @@ Response As(const GatewayProcess& gateway, const std::string& partner, const std
 
 class GatewaySuite : public ::testing::Test {
  protected:
-  static void StartGateway(std::string server_extra = {}, std::string fhir_extra = {});
+  static void StartGateway(std::string server_extra = {}, std::string fhir_extra = {},
+                           std::string config_extra = {});
   static Response As(const std::string& partner, const std::string& method, const std::string& path,
                      const std::string& body = {}, std::vector<std::string> headers = {}) {
     return testing::As(*gateway_, partner, method, path, body, std::move(headers));

@@ -3,8 +3,8 @@
 // The SQLite schema as an ordered list of migrations. PRAGMA user_version records the last one
 // applied; OpenSqliteStore applies the missing ones at open, each in its own transaction.
 //
-// Never edit a migration that has shipped: append a new one. The audit log is migration 2 (the
-// outbox comes next); its rows are written by the writer thread inside the same savepoint as the
+// Never edit a migration that has shipped: append a new one. The audit log is migration 2, the
+// outbox migration 5; their rows are written by the writer thread inside the same savepoint as the
 // resource change they belong to (see ApplyOp in sqlite_store.cc).
 
 #include <iterator>
@@ -128,6 +128,48 @@ CREATE TABLE audit_index_state (
 ) STRICT;
 INSERT INTO audit_index_state (id, indexed_seq)
   SELECT 1, COALESCE(MAX(seq), 0) FROM audit_chain;
+)sql"},
+    {5, R"sql(
+-- The outbox: referral deliveries to agencies, written in the same transaction as the referral
+-- (WriteOp kOutbox) and worked off by the delivery worker. seq is queue order; id is the
+-- delivery's idempotency key. state: 0 pending, 1 delivered, 2 dead (the dead letter), 3 stopped
+-- (consent refused at send time). A claim starts an attempt (attempts + 1) and leases the row
+-- until lease_until_ms; 0 = not leased.
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  destination TEXT NOT NULL,
+  resource_type TEXT NOT NULL,
+  resource_id TEXT NOT NULL,
+  patient_id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  retries INTEGER NOT NULL,
+  next_attempt_ms INTEGER NOT NULL,
+  lease_until_ms INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  last_http_status INTEGER NOT NULL,
+  last_error TEXT NOT NULL
+) STRICT;
+-- Claims: pending rows by due time.
+CREATE INDEX outbox_due ON outbox (state, next_attempt_ms, seq);
+-- Queue order per resource and destination, and in-flight counts per destination.
+CREATE INDEX outbox_by_resource ON outbox (destination, resource_type, resource_id, state, seq);
+
+-- Every attempt of every delivery (attempt = outbox.attempts when it was claimed).
+CREATE TABLE outbox_attempts (
+  seq INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  http_status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  next_attempt_ms INTEGER NOT NULL,
+  PRIMARY KEY (seq, attempt)
+) STRICT;
 )sql"},
 };
 

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string_view>
@@ -500,9 +501,14 @@ Result<std::vector<ResourceVersion>> RunSearchPage(Connection& c, const std::str
 // ---------------------------------------------------------------------------------------------
 // The store.
 
+// A queued batch, or a writer job (outbox bookkeeping) when `job` is set: the job runs inside the
+// group's transaction in its own savepoint, and `job_done` learns after the commit whether what it
+// did is durable (its own error, or kIo when the group failed).
 struct Pending {
   WriteBatch batch;
   WriteCallback done;
+  std::function<std::error_code()> job;
+  std::function<void(std::error_code)> job_done;
   // Not a write: a request to bring the AuditEvent search index up to date (FlushAuditIndex).
   bool index_audit = false;
 };
@@ -514,6 +520,13 @@ void InvokeDone(WriteCallback& done, WriteResult result) {
   // The callback is the caller's code; an exception from it must not kill the writer thread.
   try {
     done(std::move(result));
+  } catch (...) {
+  }
+}
+
+void InvokeJobDone(std::function<void(std::error_code)>& done, std::error_code ec) {
+  try {
+    done(ec);
   } catch (...) {
   }
 }
@@ -568,6 +581,36 @@ class SqliteStore final : public Store {
         conn->db(), options_.audit_signer ? &*options_.audit_signer : nullptr);
   }
 
+  Result<std::vector<Delivery>> ClaimDeliveries(const ClaimOptions& options) override {
+    std::vector<Delivery> out;
+    if (auto ec = RunJob([&] { return ClaimOnWriter(options, out); })) {
+      return ec;
+    }
+    return out;
+  }
+  Result<void> RecordAttempt(const DeliveryAttempt& attempt) override {
+    if (auto ec = RunJob([&] { return RecordOnWriter(attempt); })) {
+      return ec;
+    }
+    return {};
+  }
+  Result<void> Redrive(std::string_view id, std::int64_t now_ms) override {
+    if (auto ec = RunJob([&] { return RedriveOnWriter(id, now_ms); })) {
+      return ec;
+    }
+    return {};
+  }
+  Result<int> Expedite(std::string_view destination, std::int64_t now_ms) override {
+    int changed = 0;
+    if (auto ec = RunJob([&] { return ExpediteOnWriter(destination, now_ms, changed); })) {
+      return ec;
+    }
+    return changed;
+  }
+  Result<Delivery> ReadDelivery(std::string_view id) override;
+  Result<std::vector<Delivery>> ListDeadLetters(int limit, int offset) override;
+  Result<std::vector<DeliveryAttempt>> ListAttempts(std::string_view id) override;
+
   void Close() override {
     {
       std::lock_guard lock(mu_);
@@ -595,6 +638,15 @@ class SqliteStore final : public Store {
   Result<WriteOutcome> ApplyUpdate(const WriteOp& op);
   Result<WriteOutcome> ApplyDelete(const WriteOp& op);
   Result<WriteOutcome> ApplyAudit(const WriteOp& op);
+  Result<WriteOutcome> ApplyOutbox(const WriteOp& op);
+  std::error_code ApplyJob(const std::function<std::error_code()>& job);
+  // Queues `job` for the writer and blocks until its group has committed (or failed).
+  // REQUIRES: not called on the writer thread.
+  std::error_code RunJob(std::function<std::error_code()> job);
+  std::error_code ClaimOnWriter(const ClaimOptions& options, std::vector<Delivery>& out);
+  std::error_code RecordOnWriter(const DeliveryAttempt& attempt);
+  std::error_code RedriveOnWriter(std::string_view id, std::int64_t now_ms);
+  std::error_code ExpediteOnWriter(std::string_view destination, std::int64_t now_ms, int& changed);
   Result<void> AppendCheckpoint();
   Result<void> LoadAuditState();
   void CloseCheckpoint();
@@ -958,6 +1010,8 @@ void SqliteStore::WriterLoop() {
 void SqliteStore::CommitGroup(std::vector<Pending>& group) {
   std::vector<WriteResult> results;
   results.reserve(group.size());
+  std::vector<std::error_code> job_errors;
+  job_errors.reserve(group.size());
   bool ok = !sticky_io_;
   // What of the AuditEvent backlog this group indexed: committed events, and the group's own.
   std::optional<std::size_t> indexed_committed;
@@ -979,7 +1033,13 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
       bool flush = false;
       for (Pending& p : group) {
         flush = flush || p.index_audit;
-        results.push_back(ApplyBatch(p.batch));
+        if (p.job) {
+          job_errors.push_back(ApplyJob(p.job));
+          results.emplace_back();
+        } else {
+          results.push_back(ApplyBatch(p.batch));
+          job_errors.emplace_back();
+        }
         if (fatal_) {
           break;
         }
@@ -1032,6 +1092,10 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
     audit_ = audit_committed_;
   }
   for (std::size_t i = 0; i < group.size(); ++i) {
+    if (group[i].job) {
+      InvokeJobDone(group[i].job_done, ok ? job_errors[i] : Err(errc::kIo));
+      continue;
+    }
     InvokeDone(group[i].done,
                ok ? std::move(results[i]) : AllFailed(group[i].batch, Err(errc::kIo)));
   }
@@ -1084,7 +1148,7 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
   return res;
 }
 
-// Extension point: the audit log (kAudit) and the outbox (a later migration) are WriteOp kinds
+// Extension point: the audit log (kAudit) and the outbox (kOutbox) are WriteOp kinds
 // handled here, inside the same batch savepoint as the resource change, so that an atomic batch
 // commits the resource version, its AuditEvent and its outbox rows together or not at all.
 Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
@@ -1100,6 +1164,8 @@ Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
       return ApplyDelete(op);
     case WriteOp::Kind::kAudit:
       return ApplyAudit(op);
+    case WriteOp::Kind::kOutbox:
+      return ApplyOutbox(op);
   }
   return std::make_error_code(std::errc::invalid_argument);
 }
@@ -1583,6 +1649,491 @@ Result<void> SqliteStore::InsertIndexRows(std::string_view type, std::string_vie
     }
   }
   return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox (schema migration 3).
+
+constexpr std::int64_t kStatePending = 0;
+constexpr std::int64_t kStateDelivered = 1;
+constexpr std::int64_t kStateDead = 2;
+constexpr std::int64_t kStateStopped = 3;
+
+constexpr const char* kDeliveryColumns =
+    "seq, id, destination, resource_type, resource_id, patient_id, payload, state, attempts, "
+    "retries, next_attempt_ms, created_ms, updated_ms, last_http_status, last_error";
+
+Delivery DeliveryFromRow(const StmtUse& use) {
+  Delivery d;
+  d.seq = use.Int(0);
+  d.id = use.Text(1);
+  d.message.destination = use.Text(2);
+  d.message.resource_type = use.Text(3);
+  d.message.resource_id = use.Text(4);
+  d.message.patient_id = use.Text(5);
+  d.message.payload = use.Text(6);
+  switch (use.Int(7)) {
+    case kStateDelivered:
+      d.state = DeliveryState::kDelivered;
+      break;
+    case kStateDead:
+      d.state = DeliveryState::kDead;
+      break;
+    case kStateStopped:
+      d.state = DeliveryState::kStopped;
+      break;
+    default:
+      d.state = DeliveryState::kPending;
+  }
+  d.attempts = static_cast<int>(use.Int(8));
+  d.retries = static_cast<int>(use.Int(9));
+  d.next_attempt_ms = use.Int(10);
+  d.message.not_before_ms = d.next_attempt_ms;
+  d.created_ms = use.Int(11);
+  d.updated_ms = use.Int(12);
+  d.last_http_status = static_cast<int>(use.Int(13));
+  d.last_error = use.Text(14);
+  return d;
+}
+
+DeliveryAttempt::Outcome OutcomeFromCode(std::string_view code) {
+  using O = DeliveryAttempt::Outcome;
+  for (O o : {O::kDelivered, O::kRetry, O::kDeadLetter, O::kStopped, O::kAbandoned}) {
+    if (ToCode(o) == code) {
+      return o;
+    }
+  }
+  return O::kRetry;
+}
+
+Result<WriteOutcome> SqliteStore::ApplyOutbox(const WriteOp& op) {
+  if (!op.outbox || op.outbox->destination.empty() || op.outbox->resource_id.empty()) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  const OutboxMessage& m = *op.outbox;
+  Connection& w = *writer_conn_;
+  {
+    sqlite3_stmt* s = w.GetDynamic("SELECT 1 FROM outbox WHERE id = ?1");
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, std::string_view(op.id));
+    const int rc = use.Step();
+    if (rc == SQLITE_ROW) {
+      return Err(errc::kVersionConflict);
+    }
+    if (rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  const std::int64_t now = NowMs();
+  sqlite3_stmt* s = w.GetDynamic(
+      "INSERT INTO outbox (id, destination, resource_type, resource_id, patient_id, payload, "
+      "state, attempts, retries, next_attempt_ms, lease_until_ms, created_ms, updated_ms, "
+      "last_http_status, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0, ?7, 0, ?8, ?8, 0, "
+      "'')");
+  if (!s) {
+    return OpFailure(w.failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, std::string_view(op.id));
+  use.Bind(2, std::string_view(m.destination));
+  use.Bind(3, std::string_view(op.type));
+  use.Bind(4, std::string_view(m.resource_id));
+  use.Bind(5, std::string_view(m.patient_id));
+  use.Bind(6, std::string_view(m.payload));
+  use.Bind(7, std::max(m.not_before_ms, now));
+  use.Bind(8, now);
+  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+    return OpFailure(rc);
+  }
+  WriteOutcome out;
+  out.kind = WriteOutcome::Kind::kCreated;
+  out.stamp = VersionStamp{op.id, 1, fhir::FormatInstant(now)};
+  return out;
+}
+
+std::error_code SqliteStore::ApplyJob(const std::function<std::error_code()>& job) {
+  if (!RunOnWriter(Sql::kSavepointBatch)) {
+    return Err(errc::kIo);
+  }
+  std::error_code ec;
+  try {
+    ec = job();
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  if (fatal_) {
+    return Err(errc::kIo);
+  }
+  if (ec && !RunOnWriter(Sql::kRollbackBatch)) {
+    return Err(errc::kIo);
+  }
+  RunOnWriter(Sql::kReleaseBatch);
+  return ec;
+}
+
+std::error_code SqliteStore::RunJob(std::function<std::error_code()> job) {
+  std::promise<std::error_code> done;
+  auto result = done.get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) {
+      return Err(errc::kClosed);
+    }
+    Pending p;
+    p.job = std::move(job);
+    p.job_done = [&done](std::error_code ec) { done.set_value(ec); };
+    queue_.push_back(std::move(p));
+    cv_.notify_one();
+  }
+  return result.get();
+}
+
+std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
+                                           std::vector<Delivery>& out) {
+  Connection& w = *writer_conn_;
+  const std::int64_t now = options.now_ms;
+  // Leases that ran out unrecorded (a crash, a worker that stopped mid-attempt): that attempt is
+  // recorded as abandoned and the delivery is claimable again.
+  std::vector<std::pair<std::int64_t, std::int64_t>> expired;  // (seq, attempt)
+  {
+    sqlite3_stmt* s = w.GetDynamic(
+        "SELECT seq, attempts FROM outbox WHERE state = 0 AND lease_until_ms > 0 AND "
+        "lease_until_ms <= ?1");
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, now);
+    int rc;
+    while ((rc = use.Step()) == SQLITE_ROW) {
+      expired.emplace_back(use.Int(0), use.Int(1));
+    }
+    if (rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  for (const auto& [seq, attempt] : expired) {
+    sqlite3_stmt* s = w.GetDynamic(
+        "INSERT OR IGNORE INTO outbox_attempts (seq, attempt, started_ms, finished_ms, outcome, "
+        "http_status, error, next_attempt_ms) SELECT seq, attempts, updated_ms, ?2, 'abandoned', "
+        "0, 'the lease expired before the attempt was recorded', ?2 FROM outbox WHERE seq = ?1");
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    {
+      StmtUse use(s);
+      use.Bind(1, seq);
+      use.Bind(2, now);
+      if (const int rc = use.Step(); rc != SQLITE_DONE) {
+        return OpFailure(rc);
+      }
+    }
+    sqlite3_stmt* u =
+        w.GetDynamic("UPDATE outbox SET lease_until_ms = 0, updated_ms = ?2 WHERE seq = ?1");
+    if (!u) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(u);
+    use.Bind(1, seq);
+    use.Bind(2, now);
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  std::vector<std::int64_t> seqs;
+  {
+    // Due, unleased, first in its resource's queue to this destination, within the destination's
+    // in-flight allowance.
+    sqlite3_stmt* s = w.GetDynamic(
+        "WITH busy AS (SELECT destination, COUNT(*) AS n FROM outbox "
+        "WHERE state = 0 AND lease_until_ms > ?1 GROUP BY destination), "
+        "due AS (SELECT o.seq, o.destination, o.next_attempt_ms, ROW_NUMBER() OVER "
+        "(PARTITION BY o.destination ORDER BY o.next_attempt_ms, o.seq) AS rn FROM outbox o "
+        "WHERE o.state = 0 AND o.next_attempt_ms <= ?1 AND o.lease_until_ms = 0 AND NOT EXISTS "
+        "(SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.resource_type = "
+        "o.resource_type AND e.resource_id = o.resource_id AND e.state = 0 AND e.seq < o.seq)) "
+        "SELECT due.seq FROM due LEFT JOIN busy ON busy.destination = due.destination "
+        "WHERE due.rn + COALESCE(busy.n, 0) <= ?2 ORDER BY due.next_attempt_ms, due.seq "
+        "LIMIT ?3");
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, now);
+    use.Bind(2, static_cast<std::int64_t>(std::max(1, options.per_destination)));
+    use.Bind(3, static_cast<std::int64_t>(std::max(0, options.limit)));
+    int rc;
+    while ((rc = use.Step()) == SQLITE_ROW) {
+      seqs.push_back(use.Int(0));
+    }
+    if (rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  const std::string select =
+      std::string("SELECT ") + kDeliveryColumns + " FROM outbox WHERE seq = ?1";
+  for (std::int64_t seq : seqs) {
+    {
+      sqlite3_stmt* s = w.GetDynamic(
+          "UPDATE outbox SET attempts = attempts + 1, retries = retries + 1, lease_until_ms = ?2, "
+          "updated_ms = ?3 WHERE seq = ?1");
+      if (!s) {
+        return OpFailure(w.failed_rc());
+      }
+      StmtUse use(s);
+      use.Bind(1, seq);
+      use.Bind(2, now + std::max<std::int64_t>(1, options.lease_ms));
+      use.Bind(3, now);
+      if (const int rc = use.Step(); rc != SQLITE_DONE) {
+        return OpFailure(rc);
+      }
+    }
+    sqlite3_stmt* s = w.GetDynamic(select);
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, seq);
+    const int rc = use.Step();
+    if (rc != SQLITE_ROW) {
+      return OpFailure(rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+    }
+    out.push_back(DeliveryFromRow(use));
+  }
+  return {};
+}
+
+std::error_code SqliteStore::RecordOnWriter(const DeliveryAttempt& a) {
+  Connection& w = *writer_conn_;
+  std::int64_t seq = 0;
+  {
+    sqlite3_stmt* s =
+        w.GetDynamic("SELECT seq, state, attempts, lease_until_ms FROM outbox WHERE id = ?1");
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, std::string_view(a.id));
+    const int rc = use.Step();
+    if (rc == SQLITE_DONE) {
+      return Err(errc::kNotFound);
+    }
+    if (rc != SQLITE_ROW) {
+      return OpFailure(rc);
+    }
+    // Only the holder of the current lease may record: after a lease expired and the delivery
+    // was claimed again, the old worker's outcome is stale.
+    if (use.Int(1) != kStatePending || use.Int(2) != a.attempt || use.Int(3) == 0) {
+      return Err(errc::kVersionConflict);
+    }
+    seq = use.Int(0);
+  }
+  using O = DeliveryAttempt::Outcome;
+  std::int64_t state = kStatePending;
+  switch (a.outcome) {
+    case O::kDelivered:
+      state = kStateDelivered;
+      break;
+    case O::kDeadLetter:
+      state = kStateDead;
+      break;
+    case O::kStopped:
+      state = kStateStopped;
+      break;
+    case O::kRetry:
+    case O::kAbandoned:
+      state = kStatePending;
+      break;
+  }
+  {
+    sqlite3_stmt* s = w.GetDynamic(
+        "INSERT INTO outbox_attempts (seq, attempt, started_ms, finished_ms, outcome, "
+        "http_status, error, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, seq);
+    use.Bind(2, static_cast<std::int64_t>(a.attempt));
+    use.Bind(3, a.started_ms);
+    use.Bind(4, a.finished_ms);
+    use.Bind(5, ToCode(a.outcome));
+    use.Bind(6, static_cast<std::int64_t>(a.http_status));
+    use.Bind(7, std::string_view(a.error));
+    use.Bind(8, a.next_attempt_ms);
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  sqlite3_stmt* s = w.GetDynamic(
+      "UPDATE outbox SET state = ?2, next_attempt_ms = CASE WHEN ?2 = 0 THEN ?3 ELSE "
+      "next_attempt_ms END, lease_until_ms = 0, updated_ms = ?4, last_http_status = ?5, "
+      "last_error = ?6 WHERE seq = ?1");
+  if (!s) {
+    return OpFailure(w.failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, seq);
+  use.Bind(2, state);
+  use.Bind(3, a.next_attempt_ms);
+  use.Bind(4, a.finished_ms);
+  use.Bind(5, static_cast<std::int64_t>(a.http_status));
+  use.Bind(6, std::string_view(a.error));
+  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+    return OpFailure(rc);
+  }
+  return {};
+}
+
+std::error_code SqliteStore::RedriveOnWriter(std::string_view id, std::int64_t now_ms) {
+  Connection& w = *writer_conn_;
+  std::int64_t seq = 0;
+  {
+    sqlite3_stmt* s = w.GetDynamic("SELECT seq, state FROM outbox WHERE id = ?1");
+    if (!s) {
+      return OpFailure(w.failed_rc());
+    }
+    StmtUse use(s);
+    use.Bind(1, id);
+    const int rc = use.Step();
+    if (rc == SQLITE_DONE) {
+      return Err(errc::kNotFound);
+    }
+    if (rc != SQLITE_ROW) {
+      return OpFailure(rc);
+    }
+    if (use.Int(1) != kStateDead && use.Int(1) != kStateStopped) {
+      return Err(errc::kVersionConflict);
+    }
+    seq = use.Int(0);
+  }
+  sqlite3_stmt* s = w.GetDynamic(
+      "UPDATE outbox SET state = 0, retries = 0, next_attempt_ms = ?2, lease_until_ms = 0, "
+      "updated_ms = ?2 WHERE seq = ?1");
+  if (!s) {
+    return OpFailure(w.failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, seq);
+  use.Bind(2, now_ms);
+  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+    return OpFailure(rc);
+  }
+  return {};
+}
+
+std::error_code SqliteStore::ExpediteOnWriter(std::string_view destination, std::int64_t now_ms,
+                                              int& changed) {
+  Connection& w = *writer_conn_;
+  sqlite3_stmt* s = w.GetDynamic(
+      "UPDATE outbox SET next_attempt_ms = ?2, updated_ms = ?2 WHERE destination = ?1 AND "
+      "state = 0 AND next_attempt_ms > ?2 AND lease_until_ms = 0");
+  if (!s) {
+    return OpFailure(w.failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, destination);
+  use.Bind(2, now_ms);
+  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+    return OpFailure(rc);
+  }
+  changed = sqlite3_changes(w.db());
+  return {};
+}
+
+Result<Delivery> SqliteStore::ReadDelivery(std::string_view id) {
+  auto conn = readers_.Acquire();
+  sqlite3_stmt* s =
+      conn->GetDynamic(std::string("SELECT ") + kDeliveryColumns + " FROM outbox WHERE id = ?1");
+  if (!s) {
+    return conn->Fail(conn->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, id);
+  const int rc = use.Step();
+  if (rc == SQLITE_DONE) {
+    return Err(errc::kNotFound);
+  }
+  if (rc != SQLITE_ROW) {
+    return conn->Fail(rc);
+  }
+  return DeliveryFromRow(use);
+}
+
+Result<std::vector<Delivery>> SqliteStore::ListDeadLetters(int limit, int offset) {
+  auto conn = readers_.Acquire();
+  sqlite3_stmt* s =
+      conn->GetDynamic(std::string("SELECT ") + kDeliveryColumns +
+                       " FROM outbox WHERE state = 2 ORDER BY seq LIMIT ?1 OFFSET ?2");
+  if (!s) {
+    return conn->Fail(conn->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, static_cast<std::int64_t>(std::max(0, limit)));
+  use.Bind(2, static_cast<std::int64_t>(std::max(0, offset)));
+  std::vector<Delivery> out;
+  int rc;
+  while ((rc = use.Step()) == SQLITE_ROW) {
+    out.push_back(DeliveryFromRow(use));
+  }
+  if (rc != SQLITE_DONE) {
+    return conn->Fail(rc);
+  }
+  return out;
+}
+
+Result<std::vector<DeliveryAttempt>> SqliteStore::ListAttempts(std::string_view id) {
+  auto conn = readers_.Acquire();
+  ReadTxn txn(*conn);
+  if (!txn.ok()) {
+    return conn->Fail(conn->failed_rc());
+  }
+  // One statement at a time: a dynamic statement may be finalized by the next GetDynamic.
+  {
+    sqlite3_stmt* e = conn->GetDynamic("SELECT 1 FROM outbox WHERE id = ?1");
+    if (!e) {
+      return conn->Fail(conn->failed_rc());
+    }
+    StmtUse exists(e);
+    exists.Bind(1, id);
+    const int rc = exists.Step();
+    if (rc == SQLITE_DONE) {
+      return Err(errc::kNotFound);
+    }
+    if (rc != SQLITE_ROW) {
+      return conn->Fail(rc);
+    }
+  }
+  sqlite3_stmt* s = conn->GetDynamic(
+      "SELECT a.attempt, a.started_ms, a.finished_ms, a.outcome, a.http_status, a.error, "
+      "a.next_attempt_ms FROM outbox o JOIN outbox_attempts a ON a.seq = o.seq WHERE o.id = ?1 "
+      "ORDER BY a.attempt");
+  if (!s) {
+    return conn->Fail(conn->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, id);
+  std::vector<DeliveryAttempt> out;
+  int rc;
+  while ((rc = use.Step()) == SQLITE_ROW) {
+    DeliveryAttempt a;
+    a.id = std::string(id);
+    a.attempt = static_cast<int>(use.Int(0));
+    a.started_ms = use.Int(1);
+    a.finished_ms = use.Int(2);
+    a.outcome = OutcomeFromCode(use.Text(3));
+    a.http_status = static_cast<int>(use.Int(4));
+    a.error = use.Text(5);
+    a.next_attempt_ms = use.Int(6);
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) {
+    return conn->Fail(rc);
+  }
+  return out;
 }
 
 }  // namespace

@@ -228,6 +228,63 @@ TEST_F(ConfigTest, ExampleConfigLoads) {
   // The example partner set (validated in tests/unit/auth against generated keys).
   ASSERT_TRUE(config->partners.is_array());
   EXPECT_EQ(config->partners.items().size(), 7u);  // six partners and the admin
+  // The example routes (validated and routed in tests/unit/referral).
+  ASSERT_TRUE(config->referrals.routes.is_array());
+  EXPECT_EQ(config->referrals.routes.items().size(), 2u);
+  EXPECT_EQ(config->referrals.ca_file, (root / "var" / "certs" / "ca.crt").string());
+}
+
+TEST_F(ConfigTest, Referrals) {
+  std::string message;
+  auto config = LoadConfig(Write(R"({"referrals": {
+    "routes": [{"agency": "a", "anything": "is kept for gateway/referral to check"}],
+    "purpose": "HOPERAT",
+    "delivery": {"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 20,
+                 "poll_interval_ms": 50, "per_destination": 2, "connect_timeout_ms": 100,
+                 "total_timeout_ms": 200, "lease_ms": 5000, "client_cert": "gw.crt",
+                 "client_key": "gw.key",
+                 "ca": "/abs/ca.crt"},
+    "sla": {"ack_business_days": 3, "first_contact_days": 5, "linkage_days": 6,
+            "contacts_per_week": 2, "intensive_days": 14, "utc_offset_minutes": -300}}})"),
+                           message);
+  ASSERT_TRUE(config) << message;
+  const ReferralsConfig& r = config->referrals;
+  EXPECT_EQ(r.routes.items().size(), 1u);
+  EXPECT_EQ(r.purpose, "HOPERAT");
+  EXPECT_EQ(r.max_attempts, 3);
+  EXPECT_EQ(r.initial_backoff, std::chrono::milliseconds(10));
+  EXPECT_EQ(r.max_backoff, std::chrono::milliseconds(20));
+  EXPECT_EQ(r.poll_interval, std::chrono::milliseconds(50));
+  EXPECT_EQ(r.per_destination, 2);
+  EXPECT_EQ(r.connect_timeout, std::chrono::milliseconds(100));
+  EXPECT_EQ(r.total_timeout, std::chrono::milliseconds(200));
+  EXPECT_EQ(r.lease, std::chrono::milliseconds(5000));
+  EXPECT_EQ(r.client_cert_file, (dir_ / "etc" / "gw.crt").string());
+  EXPECT_EQ(r.client_key_file, (dir_ / "etc" / "gw.key").string());
+  EXPECT_EQ(r.ca_file, "/abs/ca.crt");
+  EXPECT_EQ(r.ack_business_days, 3);
+  EXPECT_EQ(r.first_contact_days, 5);
+  EXPECT_EQ(r.linkage_days, 6);
+  EXPECT_EQ(r.contacts_per_week, 2);
+  EXPECT_EQ(r.intensive_days, 14);
+  EXPECT_EQ(r.utc_offset_minutes, -300);
+
+  EXPECT_NE(LoadError(R"({"referrals": {"routes": {}}})")
+                .find("referrals.routes: expected an array of routing rules"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"referrals": {"delivery": {"retries": 3}}})")
+                .find("referrals.delivery.retries: unknown key"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"referrals": {"delivery": {"initial_backoff_ms": 5000,
+                                                       "max_backoff_ms": 10}}})")
+                .find("must not exceed max_backoff_ms"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"referrals": {"delivery": {"client_cert": "x.crt"}}})")
+                .find("client_cert and client_key go together"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"referrals": {"sla": {"contacts_per_week": -1}}})")
+                .find("referrals.sla.contacts_per_week"),
+            std::string::npos);
 }
 
 }  // namespace

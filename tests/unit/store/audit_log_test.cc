@@ -627,8 +627,8 @@ TEST_F(AuditLogTest, RolledBackAuditRecordsAreNotIndexed) {
 }
 
 TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
-  // Make a version 1 file with data: today's schema minus migrations 2 and 4 (3 rebuilds an index
-  // and runs again as it is).
+  // Make a version 1 file with data: today's schema minus migrations 2, 4 and 5 (outbox); 3
+  // rebuilds an index and runs again as it is.
   {
     Store& s = Open();
     ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1")}).ops.at(0).has_value());
@@ -637,7 +637,7 @@ TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
   ASSERT_EQ(Exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; "
                  "DROP TABLE audit_index_state; "
                  "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
-                 "PRAGMA user_version = 1;"),
+                 "DROP TABLE outbox; DROP TABLE outbox_attempts; PRAGMA user_version = 1;"),
             SQLITE_OK);
   EXPECT_TRUE(VerifyFile().ok);  // no audit log yet: an empty chain
   Store& s = Open();

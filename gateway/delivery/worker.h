@@ -1,0 +1,158 @@
+#pragma once
+
+// The delivery worker (DESIGN.md capability 5): works off the store's outbox on the event loop.
+//
+// Loop: claim due deliveries (store::Store::ClaimDeliveries, on the blocking pool), and for each
+// one, on the event loop:
+//   1. too many attempts already (a crash loop) -> dead letter;
+//   2. Preparer::Prepare (blocking pool): re-checks consent and builds the HTTP call, or says the
+//      delivery must stop (consent refused or revoked while it waited), or cannot be built now;
+//   3. sends it with HttpClient (libcurl multi, mTLS, timeouts);
+//   4. classifies the answer: 2xx delivered; 408, 429, 5xx and transport failures retry after
+//      exponential backoff with jitter, or after Retry-After when the agency asks for longer;
+//      other statuses (4xx, 3xx) are permanent: dead letter; the retry that would exceed
+//      max_attempts goes to the dead letter instead;
+//   5. records the attempt (store::Store::RecordAttempt) and tells the observer;
+//   6. after an agency's first success since it failed (or since start), makes its other
+//      pending deliveries due at once (store::Store::Expedite): a backlog queued during an
+//      outage drains when the agency is back, not when each backoff runs out.
+// The store limits deliveries in flight per agency (ClaimOptions::per_destination), so a slow or
+// failing agency never holds up the others. A crash between send and record leaves the claim
+// leased; it expires and the delivery is sent again with the same idempotency key, which the
+// agency's conditional create turns into a no-op: the effect at the agency is exactly once.
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "gateway/delivery/http_client.h"
+#include "gateway/store/store.h"
+
+namespace carebridge::delivery {
+
+// What to do with one delivery now.
+struct Preparation {
+  enum class Kind {
+    kSend,        // send `call`
+    kStop,        // do not send, ever (unless re-driven): consent refused
+    kRetryLater,  // cannot be built now (a read failed): try again after backoff
+    kDeadLetter,  // can never be built (no endpoint for the agency, resource gone)
+  };
+  Kind kind = Kind::kSend;
+  HttpCall call;
+  std::string reason;  // for kStop / kRetryLater / kDeadLetter: why, for the attempt record
+};
+
+// Builds the HTTP call for a delivery. Blocking (store reads): called on the blocking pool, from
+// several threads at once.
+class Preparer {
+ public:
+  virtual ~Preparer() = default;
+  virtual Preparation Prepare(const store::Delivery& delivery) = 0;
+};
+
+// Learns each recorded attempt (to update the Task's business status, alert the coordinator,
+// write the timeline). Called on the blocking pool after the attempt is durable.
+class DeliveryObserver {
+ public:
+  virtual ~DeliveryObserver() = default;
+  virtual void OnAttempt(const store::Delivery& delivery,
+                         const store::DeliveryAttempt& attempt) = 0;
+};
+
+struct DeliveryOptions {
+  int max_attempts = 8;  // attempts per (re)drive before the dead letter
+  std::chrono::milliseconds initial_backoff{2000};
+  std::chrono::milliseconds max_backoff{std::chrono::minutes(1)};
+  double jitter = 0.2;  // the backoff is scaled by a uniform factor in [1 - jitter, 1 + jitter]
+  std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};  // caps the agency's ask
+  std::chrono::milliseconds poll_interval{1000};  // claims at least this often (Wake: at once)
+  int claim_batch = 32;
+  int per_destination = 4;
+  std::chrono::milliseconds lease{std::chrono::minutes(2)};  // > the HTTP total timeout
+  HttpClientOptions http;
+};
+
+enum class Verdict { kDelivered, kRetry, kPermanent };
+// 2xx delivered; 408, 429, 5xx and no response retry; anything else is permanent.
+Verdict Classify(const HttpReply& reply);
+
+// The delay before the attempt after `retries` attempts of this (re)drive: initial_backoff *
+// 2^(retries-1), capped at max_backoff, scaled by `unit` in [0, 1) mapped onto the jitter range;
+// at least `retry_after` (capped at max_retry_after) when the agency sent one.
+std::chrono::milliseconds Backoff(const DeliveryOptions& options, int retries, double unit,
+                                  std::optional<std::chrono::milliseconds> retry_after);
+
+// Retry-After as delay-seconds or an HTTP-date (relative to now_ms); nullopt when unreadable.
+std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
+                                                         std::int64_t now_ms);
+
+class DeliveryWorker {
+ public:
+  // REQUIRES: every argument outlives the worker; `observer` may be null.
+  DeliveryWorker(boost::asio::any_io_executor io, boost::asio::thread_pool& blocking,
+                 store::Store& store, Preparer& preparer, DeliveryOptions options,
+                 DeliveryObserver* observer = nullptr);
+  ~DeliveryWorker();
+  DeliveryWorker(const DeliveryWorker&) = delete;
+  DeliveryWorker& operator=(const DeliveryWorker&) = delete;
+
+  void Start();
+  // New outbox rows were committed: claim now instead of at the next poll. Thread-safe.
+  void Wake();
+  // Stops claiming, aborts transfers in flight (their deliveries go back to pending, due at once)
+  // and returns when every delivery coroutine has recorded its outcome. Call it from a thread
+  // that is not running the executor, while the executor still runs.
+  void Stop();
+  // Stop without blocking: `done` runs on the event loop once every delivery coroutine has
+  // recorded its outcome. For callers on the event loop (a signal handler), where Stop() would
+  // wait for itself.
+  void StopAsync(std::function<void()> done);
+
+  // Counters, for tests and /metrics.
+  std::int64_t attempts() const { return attempts_.load(); }
+
+ private:
+  boost::asio::awaitable<void> Loop();
+  boost::asio::awaitable<void> Deliver(store::Delivery delivery);
+  boost::asio::awaitable<void> Record(store::Delivery delivery, store::DeliveryAttempt attempt);
+  void Finished();  // on the strand: one coroutine ended
+
+  template <typename Fn>
+  boost::asio::awaitable<std::invoke_result_t<Fn>> OnPool(Fn fn);
+
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  boost::asio::thread_pool& blocking_;
+  store::Store& store_;
+  Preparer& preparer_;
+  DeliveryOptions options_;
+  DeliveryObserver* observer_;
+  HttpClient client_;
+  boost::asio::steady_timer wake_;
+  std::mt19937_64 rng_;  // strand only
+  // Agencies that answered since they last failed (strand only). The first success of one not
+  // in it expedites its backlog (store::Store::Expedite).
+  std::set<std::string> healthy_;
+
+  std::atomic<bool> stopping_{false};
+  int active_ = 0;  // strand only: the loop and the delivery coroutines still running
+  bool started_ = false;
+  bool wake_pending_ = false;      // strand only: Wake() came while the loop was not waiting
+  bool stop_signalled_ = false;    // strand only
+  std::function<void()> stopped_;  // strand only: StopAsync's callback
+  std::atomic<std::int64_t> attempts_{0};
+};
+
+}  // namespace carebridge::delivery

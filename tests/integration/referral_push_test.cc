@@ -1,0 +1,222 @@
+// Referrals pushed by the real gateway process to a real HTTPS agency endpoint (carebridge's
+// Server with a scripted handler, mutual TLS) with the gateway's delivery worker: delivered once
+// with the gateway's client certificate, and delivered exactly once after an agency outage during
+// which the gateway crashed and restarted.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/server/server.h"
+#include "tests/integration/harness.h"
+
+namespace carebridge::testing {
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+constexpr const char* kSdoh =
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes";
+
+// The agency's FHIR endpoint: conditional create on If-None-Exist, 201 or 200.
+class Agency final : public api::HttpHandler {
+ public:
+  struct Seen {
+    std::string method;
+    std::string target;
+    std::string client_cn;
+    std::string if_none_exist;
+    std::string idempotency_key;
+  };
+
+  net::awaitable<api::HttpResponse> Handle(api::HttpRequest request) override {
+    Seen seen{request.method, request.target, "", "", ""};
+    if (request.peer_certificate) {
+      seen.client_cn = request.peer_certificate->common_name;
+    }
+    for (const auto& [name, value] : request.headers) {
+      if (name == "if-none-exist") {
+        seen.if_none_exist = value;
+      } else if (name == "idempotency-key") {
+        seen.idempotency_key = value;
+      }
+    }
+    api::HttpResponse response;
+    std::lock_guard lock(mu_);
+    seen_.push_back(seen);
+    response.status = ++creations_[seen.if_none_exist] == 1 ? 201 : 200;
+    co_return response;
+  }
+  std::vector<Seen> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+  std::map<std::string, int> creations() {
+    std::lock_guard lock(mu_);
+    return creations_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+  std::map<std::string, int> creations_;  // by If-None-Exist: how often asked
+};
+
+class AgencyServer {
+ public:
+  ~AgencyServer() { Down(); }
+  void Up() {
+    config::ServerConfig c;
+    c.listen_host = "127.0.0.1";
+    c.listen_port = port_;
+    c.tls_cert_file = (CertsDir() / "server.crt").string();
+    c.tls_key_file = (CertsDir() / "server.key").string();
+    c.client_ca_file = (CertsDir() / "ca.crt").string();
+    c.io_threads = 1;
+    server_ = std::make_unique<server::Server>(c, agency);
+    std::string message;
+    ASSERT_TRUE(server_->Start(message).has_value()) << message;
+    port_ = server_->port();
+    running_ = std::async(std::launch::async, [this] { server_->Run(); });
+  }
+  void Down() {
+    if (server_) {
+      server_->Stop();
+      running_.wait();
+      server_.reset();
+    }
+  }
+  std::string BaseUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+  Agency agency;
+
+ private:
+  std::unique_ptr<server::Server> server_;
+  std::future<void> running_;
+  std::uint16_t port_ = 0;
+};
+
+std::string ReferralsConfig() {
+  const std::filesystem::path& certs = CertsDir();
+  return R"("referrals": {"routes": [{"agency": "harbor-housing", "categories": [")" +
+         std::string(kSdoh) + R"(|housing-instability"]}],
+    "delivery": {"poll_interval_ms": 100, "initial_backoff_ms": 50, "max_backoff_ms": 200,
+                 "max_attempts": 1000, "connect_timeout_ms": 1000, "total_timeout_ms": 2000,
+                 "lease_ms": 3000,
+                 "client_cert": ")" +
+         (certs / "care-coordination.crt").string() + R"(", "client_key": ")" +
+         (certs / "care-coordination.key").string() + R"(", "ca": ")" +
+         (certs / "ca.crt").string() + R"("}})";
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+// Patient, consent for harbor-housing and a housing referral; returns the ServiceRequest id.
+std::string Refer(Client& ehr) {
+  Response patient = ehr.Post("/fhir/Patient", R"({"resourceType":"Patient"})");
+  EXPECT_EQ(patient.status, 201);
+  const std::string p(patient.Json().StringAt("id"));
+  for (const char* organization : {"harbor-housing", "riverside-ehr"}) {
+    Response consent = ehr.Post("/fhir/Consent", R"({"resourceType":"Consent","status":"active",
+      "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+      "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+      "patient":{"reference":"Patient/)" + p + R"("},"dateTime":"2026-01-01",
+      "provision":{"type":"permit",
+        "actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},
+                  "reference":{"reference":"Organization/)" +
+                                                     std::string(organization) + R"("}}],
+        "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"disclose"}]}],
+        "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})");
+    EXPECT_EQ(consent.status, 201) << consent.body;
+  }
+  Response sr = ehr.Post("/fhir/ServiceRequest",
+                         R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
+      "category":[{"coding":[{"system":")" +
+                             std::string(kSdoh) +
+                             R"(","code":"housing-instability"}]}],
+      "subject":{"reference":"Patient/)" +
+                             p + R"("}})");
+  EXPECT_EQ(sr.status, 201) << sr.body;
+  return std::string(sr.Json().StringAt("id"));
+}
+
+std::string BusinessStatus(Client& client, const std::string& sr) {
+  Response r = client.Get("/fhir/Task?focus=ServiceRequest/" + sr);
+  const fhir::json::Value bundle = r.Json();
+  const auto* entries = bundle.Find("entry");
+  if (!entries || entries->items().empty()) {
+    return "";
+  }
+  const auto* bs = entries->items()[0].Find("resource")->Find("businessStatus");
+  return bs ? std::string(bs->Find("coding")->items().at(0).StringAt("code")) : "";
+}
+
+TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
+  AgencyServer harbor;
+  harbor.Up();
+  TempDir dir;
+  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
+  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  ASSERT_TRUE(gateway.Start());
+  Client ehr(gateway.BaseUrl(), "riverside-ehr");
+  const std::string sr = Refer(ehr);
+  ASSERT_TRUE(WaitFor([&] { return harbor.agency.seen().size() == 1; }));
+  Agency::Seen seen = harbor.agency.seen()[0];
+  EXPECT_EQ(seen.method, "POST");
+  EXPECT_EQ(seen.target, "/fhir/Task");
+  EXPECT_EQ(seen.client_cn, "care-coordination");
+  EXPECT_NE(seen.if_none_exist.find("identifier="), std::string::npos);
+  EXPECT_FALSE(seen.idempotency_key.empty());
+  EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; }));
+  EXPECT_EQ(gateway.Stop(), 0);
+}
+
+TEST(ReferralPushTest, SurvivesAnAgencyOutageAndAGatewayCrashExactlyOnce) {
+  AgencyServer harbor;
+  harbor.Up();  // learn a port, then go down
+  harbor.Down();
+  TempDir dir;
+  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
+  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  ASSERT_TRUE(gateway.Start());
+  std::vector<std::string> referrals;
+  {
+    Client ehr(gateway.BaseUrl(), "riverside-ehr");
+    for (int i = 0; i < 3; ++i) {
+      referrals.push_back(Refer(ehr));
+    }
+  }
+  std::this_thread::sleep_for(300ms);  // let the worker fail against the closed port a few times
+  gateway.Kill();                      // a crash: acknowledged referrals must not be lost
+  harbor.Up();
+  ASSERT_TRUE(gateway.Start());
+  Client ehr(gateway.BaseUrl(), "riverside-ehr");
+  ASSERT_TRUE(WaitFor([&] { return harbor.agency.creations().size() == 3; }));
+  for (const auto& sr : referrals) {
+    EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; })) << sr;
+  }
+  for (const auto& [key, asked] : harbor.agency.creations()) {
+    EXPECT_EQ(asked, 1) << key;  // each sent once, once it could be
+  }
+  EXPECT_EQ(gateway.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace carebridge::testing

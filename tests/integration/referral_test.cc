@@ -1,0 +1,227 @@
+// E-referrals through the real gateway: routing a ServiceRequest to an agency (with the
+// quick-start's SDOHCC routes), the consent check at routing time, and the referral Task state
+// machine as each side sees it (409 with an OperationOutcome for an illegal move). Agencies here
+// have no push endpoint, so they poll, as in the quick-start.
+
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace carebridge::testing {
+namespace {
+
+constexpr const char* kSdoh =
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes";
+
+std::string Routes() {
+  const std::string sdoh = kSdoh;
+  return R"("referrals": {"routes": [
+    {"agency": "harbor-housing", "categories": [")" +
+         sdoh + "|housing-instability\", \"" + sdoh + R"(|homelessness"]},
+    {"agency": "northside-food", "categories": [")" +
+         sdoh + R"(|food-insecurity"]}]})";
+}
+
+class ReferralTest : public GatewaySuite {
+ protected:
+  static void SetUpTestSuite() { StartGateway({}, {}, Routes()); }
+
+  std::string NewPatient(Client& ehr) {
+    Response r = ehr.Post("/fhir/Patient", R"({"resourceType":"Patient","gender":"female"})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    std::string id(r.Json().StringAt("id"));
+    Release(ehr, id, "riverside-ehr");  // the referring EHR reads what it referred (opt-in)
+    return id;
+  }
+  // A consent releasing the patient's data to `agency` for treatment.
+  void Release(Client& ehr, const std::string& patient, const std::string& agency) {
+    Response r = ehr.Post("/fhir/Consent", R"({"resourceType":"Consent","status":"active",
+      "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+      "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+      "patient":{"reference":"Patient/)" + patient +
+                                               R"("},"dateTime":"2026-01-01",
+      "provision":{"type":"permit",
+        "actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},
+                  "reference":{"reference":"Organization/)" +
+                                               agency + R"("}}],
+        "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"disclose"}]}],
+        "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})");
+    EXPECT_EQ(r.status, 201) << r.body;
+  }
+  Response Refer(Client& ehr, const std::string& patient, const std::string& category) {
+    return ehr.Post("/fhir/ServiceRequest",
+                    R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
+      "category":[{"coding":[{"system":")" +
+                        std::string(kSdoh) + R"(","code":")" + category +
+                        R"("}]}],
+      "subject":{"reference":"Patient/)" +
+                        patient + R"("},"requester":{"reference":"PractitionerRole/coord-1"}})");
+  }
+  // The Task the gateway made for ServiceRequest `sr`.
+  fhir::json::Value TaskFor(Client& client, const std::string& sr) {
+    Response r = client.Get("/fhir/Task?focus=ServiceRequest/" + sr);
+    EXPECT_EQ(r.status, 200) << r.body;
+    fhir::json::Value bundle = r.Json();
+    const fhir::json::Value* entries = bundle.Find("entry");
+    if (!entries || entries->items().size() != 1) {
+      ADD_FAILURE() << "expected one Task for ServiceRequest/" << sr << ": " << r.body;
+      return fhir::json::Value::Object();
+    }
+    return *entries->items()[0].Find("resource");
+  }
+};
+
+// `field` of `element` (or of its first item), "" when absent.
+std::string At(const fhir::json::Value& resource, std::string_view element,
+               std::string_view field) {
+  const fhir::json::Value* v = resource.Find(element);
+  if (v && v->is_array()) {
+    v = v->items().empty() ? nullptr : &v->items().front();
+  }
+  return v ? std::string(v->StringAt(field)) : "";
+}
+
+std::string BusinessCode(const fhir::json::Value& task) {
+  const auto* bs = task.Find("businessStatus");
+  return bs ? std::string(bs->Find("coding")->items().at(0).StringAt("code")) : "";
+}
+
+TEST_F(ReferralTest, RoutesAServiceRequestToTheAgencyAndTheAgencyPollsForIt) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "housing-instability");
+  ASSERT_EQ(sr.status, 201) << sr.body;
+  EXPECT_EQ(At(sr.Json(), "performer", "reference"), "Organization/harbor-housing");
+  const std::string sr_id(sr.Json().StringAt("id"));
+  fhir::json::Value task = TaskFor(ehr, sr_id);
+  EXPECT_EQ(task.StringAt("status"), "requested");
+  EXPECT_EQ(At(task, "owner", "reference"), "Organization/harbor-housing");
+  EXPECT_EQ(At(task, "for", "reference"), "Patient/" + patient);
+  EXPECT_EQ(At(task, "requester", "reference"), "PractitionerRole/coord-1");
+
+  // The agency polls for what is addressed to it, and reads the ServiceRequest.
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  EXPECT_EQ(SearchTotal(harbor,
+                        "/fhir/Task?owner=Organization/harbor-housing&status=requested&"
+                        "focus=ServiceRequest/" +
+                            sr_id),
+            "1");
+  EXPECT_EQ(harbor.Get("/fhir/ServiceRequest/" + sr_id).status, 200);
+}
+
+TEST_F(ReferralTest, NoMatchingRuleIsFailedNoAgency) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Response sr = Refer(ehr, patient, "transportation-insecurity");
+  ASSERT_EQ(sr.status, 201) << sr.body;
+  EXPECT_EQ(sr.Json().Find("performer"), nullptr);
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  EXPECT_EQ(task.StringAt("status"), "failed");
+  EXPECT_EQ(BusinessCode(task), "no-agency");
+  EXPECT_NE(At(task, "statusReason", "text").find("no agency"), std::string::npos);
+  EXPECT_EQ(task.Find("owner"), nullptr);
+}
+
+TEST_F(ReferralTest, NotReleasedToTheAgencyIsFailedNotReleased) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");  // housing yes, food no
+  Response sr = Refer(ehr, patient, "food-insecurity");
+  ASSERT_EQ(sr.status, 201) << sr.body;
+  EXPECT_EQ(sr.Json().Find("performer"), nullptr);  // not addressed: the agency cannot read it
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  EXPECT_EQ(task.StringAt("status"), "failed");
+  EXPECT_EQ(BusinessCode(task), "not-released");
+  EXPECT_NE(At(task, "statusReason", "text").find("consent"), std::string::npos);
+}
+
+TEST_F(ReferralTest, EachSideMovesTheTaskOnlyAlongItsOwnTransitions) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "homelessness");
+  ASSERT_EQ(sr.status, 201);
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  const std::string id(task.StringAt("id"));
+  auto with_status = [&task](const std::string& status) {
+    fhir::json::Value t = task;
+    t.Set("status", fhir::json::Value::String(status));
+    t.Remove("meta");
+    return fhir::json::Write(t);
+  };
+  // The agency cannot jump to completed; the requester cannot accept for it.
+  Response jump = harbor.Put("/fhir/Task/" + id, with_status("completed"));
+  EXPECT_EQ(jump.status, 409) << jump.body;
+  EXPECT_EQ(jump.Json().StringAt("resourceType"), "OperationOutcome");
+  EXPECT_NE(jump.body.find("Task.status"), std::string::npos);
+  EXPECT_EQ(ehr.Put("/fhir/Task/" + id, with_status("accepted")).status, 409);
+  // Rejecting needs a reason.
+  EXPECT_EQ(harbor.Put("/fhir/Task/" + id, with_status("rejected")).status, 422);
+  // The agency accepts; then the requester may cancel, with a reason.
+  Response accepted = harbor.Put("/fhir/Task/" + id, with_status("accepted"));
+  ASSERT_EQ(accepted.status, 200) << accepted.body;
+  task = accepted.Json();
+  fhir::json::Value cancel = task;
+  cancel.Remove("meta");
+  cancel.Set("status", fhir::json::Value::String("cancelled"));
+  fhir::json::Value reason = fhir::json::Value::Object();
+  reason.Set("text", fhir::json::Value::String("the person moved out of the area"));
+  cancel.Set("statusReason", reason);
+  EXPECT_EQ(ehr.Put("/fhir/Task/" + id, fhir::json::Write(cancel)).status, 200);
+  // Cancelled is final.
+  EXPECT_EQ(harbor.Put("/fhir/Task/" + id, with_status("in-progress")).status, 409);
+}
+
+TEST_F(ReferralTest, PostedTaskIsRoutedThroughItsServiceRequestAndConsentChecked) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "northside-food");
+  // A ServiceRequest already addressed (performer set) is not routed by the gateway...
+  Response sr = ehr.Post("/fhir/ServiceRequest",
+                         R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
+      "category":[{"coding":[{"system":")" +
+                             std::string(kSdoh) +
+                             R"(","code":"food-insecurity"}]}],
+      "performer":[{"reference":"Organization/northside-food"}],
+      "subject":{"reference":"Patient/)" +
+                             patient + R"("}})");
+  ASSERT_EQ(sr.status, 201) << sr.body;
+  const std::string sr_id(sr.Json().StringAt("id"));
+  EXPECT_EQ(SearchTotal(ehr, "/fhir/Task?focus=ServiceRequest/" + sr_id), "0");
+  // ... the partner posts the Task, without owner: the gateway routes it.
+  auto task = [&](const std::string& owner) {
+    return R"({"resourceType":"Task","status":"requested","intent":"order",
+      "code":{"coding":[{"system":"http://hl7.org/fhir/CodeSystem/task-code","code":"fulfill"}]},
+      "focus":{"reference":"ServiceRequest/)" +
+           sr_id + R"("},"for":{"reference":"Patient/)" + patient +
+           R"("},"authoredOn":"2026-11-22T10:00:00Z",
+      "requester":{"reference":"PractitionerRole/coord-1"})" +
+           (owner.empty() ? "" : R"(,"owner":{"reference":"Organization/)" + owner + R"("})") + "}";
+  };
+  Response routed = ehr.Post("/fhir/Task", task(""));
+  ASSERT_EQ(routed.status, 201) << routed.body;
+  EXPECT_EQ(routed.Json().StringAt("status"), "requested");
+  EXPECT_EQ(At(routed.Json(), "owner", "reference"), "Organization/northside-food");
+  // Addressed by the partner to an agency the patient did not release it to: failed.
+  Response refused = ehr.Post("/fhir/Task", task("harbor-housing"));
+  ASSERT_EQ(refused.status, 201) << refused.body;
+  EXPECT_EQ(refused.Json().StringAt("status"), "failed");
+  EXPECT_EQ(BusinessCode(refused.Json()), "not-released");
+}
+
+TEST_F(ReferralTest, ReferralTaskMissingRequiredElementsIs422) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  Response r = ehr.Post("/fhir/Task", R"({"resourceType":"Task","status":"requested",
+    "intent":"order",
+    "meta":{"profile":["http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"]},
+    "code":{"coding":[{"system":"http://hl7.org/fhir/CodeSystem/task-code","code":"fulfill"}]},
+    "focus":{"reference":"ServiceRequest/x"},"for":{"reference":"Patient/x"}})");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("Task.authoredOn"), std::string::npos);
+  EXPECT_NE(r.body.find("Task.requester"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace carebridge::testing

@@ -1,0 +1,751 @@
+// The delivery worker against a real HTTPS agency: carebridge_server's Server on port 0 with mutual
+// TLS (dev certificates from certs/gen-dev-certs.sh) in front of a scripted FHIR endpoint that
+// implements conditional create, so exactly-once is observable. The outbox is a real SQLite file;
+// the consent re-check reads real Consent resources from it. Waits have generous deadlines and
+// no test asserts how long anything took.
+
+#include "gateway/delivery/worker.h"
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fhir/json/json.h"
+#include "fhir/search/search.h"
+#include "gateway/delivery/preparer.h"
+#include "gateway/delivery/task_observer.h"
+#include "gateway/server/server.h"
+#include "gateway/store/sqlite/sqlite_store.h"
+
+namespace carebridge::delivery {
+namespace {
+
+namespace fs = std::filesystem;
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+using Outcome = store::DeliveryAttempt::Outcome;
+
+// ---- environment: dev certificates ------------------------------------------------------------
+
+fs::path& CertDir() {
+  static fs::path dir;
+  return dir;
+}
+
+class Environment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CertDir() =
+        fs::temp_directory_path() / ("carebridge-delivery-test-" + std::to_string(getpid()));
+    const std::string command = std::string("bash '") + CAREBRIDGE_SOURCE_DIR +
+                                "/certs/gen-dev-certs.sh' '" + CertDir().string() + "' >/dev/null";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(CertDir(), ec);
+    curl_global_cleanup();
+  }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new Environment);
+
+// ---- the agency ---------------------------------------------------------------------------------
+
+// What the agency does with the next request.
+enum class Act {
+  kCreate,          // conditional create: 201, or 200 when the identifier exists
+  k503,             // 503 Service Unavailable
+  k429,             // 429 with Retry-After: 1
+  k400,             // 400: a permanent refusal
+  kHang,            // answers 503 only after the gateway gave up
+  kCreateThenHang,  // creates, then answers after the gateway gave up (a lost response)
+};
+
+struct Seen {
+  std::string method;
+  std::string target;
+  std::string idempotency_key;
+  std::string if_none_exist;
+  std::string client_cn;
+  std::string body;
+};
+
+class Agency final : public api::HttpHandler {
+ public:
+  // Acts for the next requests, in order; after them `fallback`.
+  void Script(std::vector<Act> acts, Act fallback = Act::kCreate) {
+    std::lock_guard lock(mu_);
+    script_.assign(acts.begin(), acts.end());
+    fallback_ = fallback;
+  }
+
+  net::awaitable<api::HttpResponse> Handle(api::HttpRequest request) override {
+    Act act;
+    Seen seen;
+    seen.method = request.method;
+    seen.target = request.target;
+    // (api::HttpRequest::Header lives in carebridge_api, which this test does not link.)
+    for (const auto& [name, value] : request.headers) {
+      if (name == "idempotency-key") {
+        seen.idempotency_key = value;
+      } else if (name == "if-none-exist") {
+        seen.if_none_exist = value;
+      }
+    }
+    if (request.peer_certificate) {
+      seen.client_cn = request.peer_certificate->common_name;
+    }
+    seen.body = request.body;
+    {
+      std::lock_guard lock(mu_);
+      seen_.push_back(seen);
+      act = fallback_;
+      if (!script_.empty()) {
+        act = script_.front();
+        script_.pop_front();
+      }
+    }
+    api::HttpResponse response;
+    response.headers.emplace_back("content-type", "application/fhir+json");
+    switch (act) {
+      case Act::k503:
+        response.status = 503;
+        co_return response;
+      case Act::k429:
+        response.status = 429;
+        response.headers.emplace_back("retry-after", "1");
+        co_return response;
+      case Act::k400:
+        response.status = 400;
+        response.body = R"({"resourceType":"OperationOutcome","issue":[{"severity":"error",)"
+                        R"("code":"invalid","diagnostics":"we do not take these"}]})";
+        co_return response;
+      case Act::kHang: {
+        net::steady_timer t(co_await net::this_coro::executor, kHangFor);
+        co_await t.async_wait(net::use_awaitable);
+        response.status = 503;
+        co_return response;
+      }
+      case Act::kCreateThenHang: {
+        response.status = Create(seen);
+        net::steady_timer t(co_await net::this_coro::executor, kHangFor);
+        co_await t.async_wait(net::use_awaitable);
+        co_return response;
+      }
+      case Act::kCreate:
+        response.status = Create(seen);
+        co_return response;
+    }
+    co_return response;
+  }
+
+  // Tasks created, by identifier value (the gateway's Task id).
+  std::map<std::string, int> creations() {
+    std::lock_guard lock(mu_);
+    return creations_;
+  }
+  std::vector<Seen> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+  int requests() {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(seen_.size());
+  }
+
+  static constexpr auto kHangFor = 1500ms;  // longer than the gateway's total timeout
+
+ private:
+  int Create(const Seen& seen) {
+    const auto bar = seen.if_none_exist.rfind('|');
+    const std::string key = bar == std::string::npos ? "?" : seen.if_none_exist.substr(bar + 1);
+    std::lock_guard lock(mu_);
+    if (creations_.contains(key)) {
+      return 200;  // conditional create found it: nothing new
+    }
+    creations_[key] = 1;
+    return 201;
+  }
+
+  std::mutex mu_;
+  std::deque<Act> script_;
+  Act fallback_ = Act::kCreate;
+  std::vector<Seen> seen_;
+  std::map<std::string, int> creations_;
+};
+
+// The agency's HTTPS server; can go down and come back on the same port.
+class AgencyServer {
+ public:
+  AgencyServer() = default;
+  ~AgencyServer() { Down(); }
+
+  void Up(std::uint16_t port = 0) {
+    config::ServerConfig c;
+    c.listen_host = "127.0.0.1";
+    c.listen_port = port != 0 ? port : port_;
+    c.tls = true;
+    c.tls_cert_file = (CertDir() / "server.crt").string();
+    c.tls_key_file = (CertDir() / "server.key").string();
+    c.client_ca_file = (CertDir() / "ca.crt").string();
+    c.io_threads = 2;
+    c.write_timeout = 3s;
+    server_ = std::make_unique<server::Server>(c, agency);
+    std::string message;
+    ASSERT_TRUE(server_->Start(message).has_value()) << message;
+    port_ = server_->port();
+    running_ = std::async(std::launch::async, [this] { server_->Run(); });
+  }
+  void Down() {
+    if (server_) {
+      server_->Stop();
+      running_.wait();
+      server_.reset();
+    }
+  }
+  std::string BaseUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+
+  Agency agency;
+
+ private:
+  std::unique_ptr<server::Server> server_;
+  std::future<void> running_;
+  std::uint16_t port_ = 0;
+};
+
+// ---- the gateway side
+// ----------------------------------------------------------------------------
+
+fhir::json::Value Json(const std::string& text) {
+  std::string message;
+  auto v = fhir::json::Parse(text, {}, message);
+  EXPECT_TRUE(v.has_value()) << message;
+  return v ? *v : fhir::json::Value::Object();
+}
+
+store::WriteOp Put(const std::string& type, const std::string& id, const std::string& json,
+                   store::WriteOp::Kind kind = store::WriteOp::Kind::kUpdate) {
+  store::WriteOp op;
+  op.kind = kind;
+  op.type = type;
+  op.id = id;
+  fhir::json::Value v = Json(json);
+  op.index = fhir::ExtractIndex(type, v);
+  op.render = [v](const store::VersionStamp&) { return fhir::json::Write(v); };
+  return op;
+}
+
+std::string ConsentJson(const std::string& status, const std::string& organization) {
+  return R"({"resourceType":"Consent","id":"c1","status":")" + status + R"(",
+    "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+    "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+    "patient":{"reference":"Patient/p1"},"dateTime":"2026-01-01",
+    "policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},
+    "provision":{"type":"permit",
+      "actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},
+                "reference":{"reference":")" +
+         organization + R"("}}],
+      "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"disclose"}]}],
+      "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})";
+}
+
+std::string TaskJson(const std::string& id, const std::string& agency) {
+  return R"({"resourceType":"Task","id":")" + id + R"(","status":"requested","intent":"order",
+    "meta":{"versionId":"1","profile":["http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"]},
+    "code":{"coding":[{"system":"http://hl7.org/fhir/CodeSystem/task-code","code":"fulfill"}]},
+    "focus":{"reference":"ServiceRequest/sr-)" +
+         id + R"("},"for":{"reference":"Patient/p1"},
+    "authoredOn":"2026-11-02T09:00:00Z","requester":{"reference":"PractitionerRole/coord-1"},
+    "owner":{"reference":"Organization/)" +
+         agency + R"("}})";
+}
+
+std::string ServiceRequestJson(const std::string& id) {
+  return R"({"resourceType":"ServiceRequest","id":"sr-)" + id +
+         R"(","status":"active","intent":"order",
+    "category":[{"coding":[{"system":"http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes","code":"housing-instability"}]}],
+    "subject":{"reference":"Patient/p1"},"authoredOn":"2026-11-02"})";
+}
+
+store::WriteResult WriteSync(store::Store& s, std::vector<store::WriteOp> ops) {
+  store::WriteBatch b;
+  b.ops = std::move(ops);
+  std::promise<store::WriteResult> p;
+  auto f = p.get_future();
+  s.Write(std::move(b), [&p](store::WriteResult r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+DeliveryOptions FastOptions() {
+  DeliveryOptions o;
+  o.max_attempts = 6;
+  o.initial_backoff = 50ms;
+  o.max_backoff = 200ms;
+  o.poll_interval = 50ms;
+  o.per_destination = 2;
+  o.lease = 10s;
+  o.http.client_cert_file = (CertDir() / "care-coordination.crt").string();
+  o.http.client_key_file = (CertDir() / "care-coordination.key").string();
+  o.http.ca_file = (CertDir() / "ca.crt").string();
+  o.http.connect_timeout = 1000ms;
+  o.http.total_timeout = 500ms;
+  o.http.low_speed_time = 2s;
+  return o;
+}
+
+// One gateway lifetime: store, blocking pool, event loop, worker. Destroying it is a graceful
+// shutdown; a new one on the same file is a restart.
+class Gateway {
+ public:
+  Gateway(const std::string& db, std::vector<AgencyEndpoint> agencies, DeliveryOptions options)
+      : guard_(net::make_work_guard(io_)) {
+    store::SqliteOptions so;
+    so.path = db;
+    auto s = store::OpenSqliteStore(so);
+    EXPECT_TRUE(s.has_value());
+    store_ = std::move(*s);
+    StorePreparerOptions po;
+    po.agencies = std::move(agencies);
+    po.gateway_base_url = "https://gateway.test/fhir";
+    preparer_ = std::make_unique<StorePreparer>(*store_, po);
+    for (int i = 0; i < 2; ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    observer_ = std::make_unique<TaskStatusObserver>(*store_);
+    worker_ = std::make_unique<DeliveryWorker>(io_.get_executor(), blocking_, *store_, *preparer_,
+                                               options, observer_.get());
+  }
+  ~Gateway() {
+    worker_->Stop();
+    guard_.reset();
+    io_.stop();
+    for (auto& t : threads_) {
+      t.join();
+    }
+    worker_.reset();
+    blocking_.join();
+    store_->Close();
+  }
+
+  store::Store& store() { return *store_; }
+  DeliveryWorker& worker() { return *worker_; }
+
+  // A referral for `agency` (ServiceRequest + Task + its delivery, one atomic batch).
+  void Refer(const std::string& id, const std::string& agency, std::int64_t not_before = 0) {
+    store::WriteOp out;
+    out.kind = store::WriteOp::Kind::kOutbox;
+    out.type = "Task";
+    out.id = "delivery-" + id;
+    store::OutboxMessage m;
+    m.destination = agency;
+    m.resource_type = "Task";
+    m.resource_id = id;
+    m.patient_id = "p1";
+    m.not_before_ms = not_before;
+    out.outbox = m;
+    auto r = WriteSync(*store_, {Put("ServiceRequest", "sr-" + id, ServiceRequestJson(id)),
+                                 Put("Task", id, TaskJson(id, agency)), std::move(out)});
+    ASSERT_FALSE(r.failed_op.has_value());
+    worker_->Wake();
+  }
+  void SetConsent(const std::string& status, const std::string& organization) {
+    auto r = WriteSync(*store_, {Put("Consent", "c1", ConsentJson(status, organization))});
+    ASSERT_FALSE(r.failed_op.has_value());
+  }
+
+  store::DeliveryState State(const std::string& id) {
+    auto d = store_->ReadDelivery("delivery-" + id);
+    return d ? d->state : store::DeliveryState::kPending;
+  }
+  // The Task's status and business status code, as the observer left them.
+  std::pair<std::string, std::string> TaskState(const std::string& id) {
+    auto v = store_->Read("Task", id);
+    if (!v) {
+      return {};
+    }
+    fhir::json::Value task = Json(v->json);
+    std::string business;
+    if (const auto* bs = task.Find("businessStatus")) {
+      business = std::string(bs->Find("coding")->items().at(0).StringAt("code"));
+    }
+    return {std::string(task.StringAt("status")), business};
+  }
+  std::vector<store::DeliveryAttempt> Attempts(const std::string& id) {
+    auto a = store_->ListAttempts("delivery-" + id);
+    return a ? *a : std::vector<store::DeliveryAttempt>{};
+  }
+
+ private:
+  // Declared first: destroyed last, after everything that may hold its handlers.
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> guard_;
+  net::thread_pool blocking_{2};
+  store::StorePtr store_;
+  std::unique_ptr<StorePreparer> preparer_;
+  std::unique_ptr<TaskStatusObserver> observer_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<DeliveryWorker> worker_;
+};
+
+// Polls `done` until it holds or a generous deadline passes (never a timing assertion).
+bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+std::vector<Outcome> Outcomes(const std::vector<store::DeliveryAttempt>& attempts) {
+  std::vector<Outcome> out;
+  for (const auto& a : attempts) {
+    out.push_back(a.outcome);
+  }
+  return out;
+}
+
+class DeliveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "carebridge-delivery-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    db_ = (fs::path(dir_) / "carebridge.db").string();
+  }
+  void TearDown() override {
+    gateway_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  Gateway& StartGateway(DeliveryOptions options = FastOptions()) {
+    gateway_.reset();
+    gateway_ = std::make_unique<Gateway>(db_, agencies_, options);
+    return *gateway_;
+  }
+  void AddAgency(const std::string& id, const AgencyServer& server) {
+    agencies_.push_back({id, "Organization/" + id, server.BaseUrl(), {}});
+  }
+
+  std::string dir_;
+  std::string db_;
+  std::vector<AgencyEndpoint> agencies_;
+  std::unique_ptr<Gateway> gateway_;
+};
+
+using store::DeliveryState;
+
+TEST_F(DeliveryTest, DeliversOnceWithMutualTlsConditionalCreateAndIdempotencyKey) {
+  AgencyServer harbor;
+  harbor.Up();
+  AddAgency("harbor-housing", harbor);
+  Gateway& g = StartGateway();
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDelivered; }));
+  auto seen = harbor.agency.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].target, "/fhir/Task");
+  EXPECT_EQ(seen[0].client_cn, "care-coordination");  // the gateway's client certificate
+  EXPECT_EQ(seen[0].idempotency_key, "delivery-t1");
+  EXPECT_EQ(seen[0].if_none_exist, "identifier=" + std::string(kReferralIdentifierSystem) + "|t1");
+  fhir::json::Value body = Json(seen[0].body);
+  EXPECT_EQ(body.Find("id"), nullptr);
+  EXPECT_EQ(body.Find("focus")->StringAt("reference"),
+            "https://gateway.test/fhir/ServiceRequest/sr-t1");
+  EXPECT_EQ(body.Find("identifier")->items().at(0).StringAt("value"), "t1");
+  EXPECT_EQ(body.Find("meta")->Find("versionId"), nullptr);
+  EXPECT_EQ(Outcomes(g.Attempts("t1")), std::vector<Outcome>{Outcome::kDelivered});
+  EXPECT_EQ(g.Attempts("t1").at(0).http_status, 201);
+  EXPECT_TRUE(WaitFor([&] { return g.TaskState("t1").second == "delivered"; }));
+  EXPECT_EQ(g.TaskState("t1").first, "requested");
+}
+
+TEST_F(DeliveryTest, RetriesThrough5xxAnd429HonouringRetryAfter) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.agency.Script({Act::k503, Act::k429});
+  AddAgency("harbor-housing", harbor);
+  Gateway& g = StartGateway();
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDelivered; }));
+  auto attempts = g.Attempts("t1");
+  ASSERT_EQ(Outcomes(attempts),
+            (std::vector<Outcome>{Outcome::kRetry, Outcome::kRetry, Outcome::kDelivered}));
+  EXPECT_EQ(attempts[0].http_status, 503);
+  EXPECT_EQ(attempts[1].http_status, 429);
+  // Retry-After: 1 outweighs the 50-200 ms backoff.
+  EXPECT_GE(attempts[1].next_attempt_ms - attempts[1].finished_ms, 1000);
+  EXPECT_LT(attempts[0].next_attempt_ms - attempts[0].finished_ms, 1000);
+  EXPECT_EQ(harbor.agency.creations().at("t1"), 1);
+}
+
+TEST_F(DeliveryTest, LostResponseIsRetriedAndCreatedExactlyOnce) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.agency.Script({Act::kCreateThenHang});
+  AddAgency("harbor-housing", harbor);
+  Gateway& g = StartGateway();
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDelivered; }));
+  auto attempts = g.Attempts("t1");
+  ASSERT_EQ(Outcomes(attempts), (std::vector<Outcome>{Outcome::kRetry, Outcome::kDelivered}));
+  EXPECT_EQ(attempts[0].http_status, 0);  // timed out: no answer
+  EXPECT_FALSE(attempts[0].error.empty());
+  EXPECT_EQ(attempts[1].http_status, 200);  // the agency found the Task the first try made
+  EXPECT_EQ(harbor.agency.creations().at("t1"), 1);
+  auto seen = harbor.agency.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].idempotency_key, seen[1].idempotency_key);
+}
+
+TEST_F(DeliveryTest, StalledAgencyIsAbortedByTheLowSpeedLimit) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.agency.Script({Act::kHang});
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  // Only the low-speed limit can end the first attempt before the agency answers (1.5 s). The
+  // limit is set above what a small request ever moves, so that libcurl's speed average (over
+  // a few seconds) is under it at once and the abort comes after low_speed_time.
+  o.http.total_timeout = 30s;
+  o.http.low_speed_bytes = 1'000'000;
+  o.http.low_speed_time = 1s;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDelivered; }));
+  auto attempts = g.Attempts("t1");
+  ASSERT_EQ(Outcomes(attempts), (std::vector<Outcome>{Outcome::kRetry, Outcome::kDelivered}));
+  EXPECT_NE(attempts[0].error.find("too slow"), std::string::npos) << attempts[0].error;
+}
+
+TEST_F(DeliveryTest, PermanentRefusalGoesToTheDeadLetterAndIsRedriven) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.agency.Script({Act::k400});
+  AddAgency("harbor-housing", harbor);
+  Gateway& g = StartGateway();
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDead; }));
+  auto dead = g.store().ListDeadLetters(10, 0);
+  ASSERT_TRUE(dead.has_value());
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ(dead->at(0).last_http_status, 400);
+  EXPECT_NE(dead->at(0).last_error.find("we do not take these"), std::string::npos);
+  EXPECT_EQ(harbor.agency.requests(), 1);  // no retry of a permanent error
+  EXPECT_TRUE(WaitFor([&] { return g.TaskState("t1").second == "delivery-failed"; }));
+  EXPECT_EQ(g.TaskState("t1").first, "failed");
+  // An admin re-drives it once the agency is fixed.
+  ASSERT_TRUE(g.store().Redrive("delivery-t1", 0).has_value());
+  g.worker().Wake();
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDelivered; }));
+  EXPECT_EQ(Outcomes(g.Attempts("t1")),
+            (std::vector<Outcome>{Outcome::kDeadLetter, Outcome::kDelivered}));
+}
+
+TEST_F(DeliveryTest, TooManyAttemptsGoToTheDeadLetter) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.agency.Script({}, Act::k503);
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.max_attempts = 3;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDead; }));
+  EXPECT_EQ(Outcomes(g.Attempts("t1")),
+            (std::vector<Outcome>{Outcome::kRetry, Outcome::kRetry, Outcome::kDeadLetter}));
+  EXPECT_EQ(harbor.agency.requests(), 3);
+}
+
+TEST_F(DeliveryTest, SurvivesAnOutageAndARestartThenDeliversExactlyOnce) {
+  AgencyServer harbor;
+  harbor.Up();  // learn a port, then go down
+  harbor.Down();
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.max_attempts = 1000;  // an outage is not a reason to give up
+  {
+    Gateway& g = StartGateway(o);
+    g.SetConsent("active", "Organization/harbor-housing");
+    g.worker().Start();
+    for (int i = 0; i < 5; ++i) {
+      g.Refer("t" + std::to_string(i), "harbor-housing");
+    }
+    // Connection refused, again and again.
+    ASSERT_TRUE(WaitFor([&] { return g.Attempts("t0").size() >= 2; }));
+    EXPECT_EQ(g.State("t0"), DeliveryState::kPending);
+  }
+  gateway_.reset();  // the gateway stops (gracefully) while the agency is still down
+  harbor.Up();       // the agency recovers, on the same port
+  Gateway& g = StartGateway(o);
+  g.worker().Start();
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  auto creations = harbor.agency.creations();
+  ASSERT_EQ(creations.size(), 5u);
+  for (const auto& [id, n] : creations) {
+    EXPECT_EQ(n, 1) << id;
+  }
+  EXPECT_EQ(harbor.agency.requests(), 5);  // each sent once it could be
+  for (const auto& a : g.Attempts("t0")) {
+    if (a.outcome != Outcome::kDelivered) {
+      EXPECT_EQ(a.http_status, 0);
+      EXPECT_FALSE(a.error.empty());
+    }
+  }
+}
+
+TEST_F(DeliveryTest, AnAgencyBackAfterAnOutageGetsItsBacklogAtOnce) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.Down();
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.max_attempts = 1000;
+  o.initial_backoff = 10min;  // without expediting, nothing would be retried within the test
+  o.max_backoff = 10min;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  for (int i = 0; i < 5; ++i) {
+    g.Refer("t" + std::to_string(i), "harbor-housing");
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.Attempts("t" + std::to_string(i)).empty()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  harbor.Up();
+  g.Refer("fresh", "harbor-housing");  // succeeds at once: the agency is back
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  EXPECT_EQ(harbor.agency.creations().size(), 6u);
+}
+
+TEST_F(DeliveryTest, OneHangingAgencyDoesNotBlockAnother) {
+  AgencyServer slow;
+  slow.Up();
+  slow.agency.Script({}, Act::kHang);
+  AgencyServer food;
+  food.Up();
+  AddAgency("harbor-housing", slow);
+  AddAgency("northside-food", food);
+  DeliveryOptions o = FastOptions();
+  o.max_attempts = 1000;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/northside-food");
+  // The consent releases nothing to harbor-housing; give it one too so its deliveries really
+  // hang at the agency rather than stop at the consent check.
+  WriteSync(g.store(), {Put("Consent", "c2", [] {
+              std::string c = ConsentJson("active", "Organization/harbor-housing");
+              return c.replace(c.find("\"id\":\"c1\""), 9, "\"id\":\"c2\"");
+            }())});
+  for (int i = 0; i < 6; ++i) {
+    g.Refer("slow" + std::to_string(i), "harbor-housing");
+  }
+  for (int i = 0; i < 3; ++i) {
+    g.Refer("food" + std::to_string(i), "northside-food");
+  }
+  g.worker().Start();
+  ASSERT_TRUE(WaitFor([&] {
+    return g.State("food0") == DeliveryState::kDelivered &&
+           g.State("food1") == DeliveryState::kDelivered &&
+           g.State("food2") == DeliveryState::kDelivered;
+  }));
+  EXPECT_TRUE(slow.agency.creations().empty());
+  EXPECT_EQ(g.State("slow0"), DeliveryState::kPending);
+}
+
+TEST_F(DeliveryTest, ConsentRevokedWhileWaitingStopsTheDelivery) {
+  AgencyServer harbor;
+  harbor.Up();
+  AddAgency("harbor-housing", harbor);
+  Gateway& g = StartGateway();
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.Refer("t1", "harbor-housing");                          // queued while the consent is in force
+  g.SetConsent("inactive", "Organization/harbor-housing");  // revoked before the send
+  g.worker().Start();
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kStopped; }));
+  EXPECT_EQ(harbor.agency.requests(), 0);
+  auto attempts = g.Attempts("t1");
+  ASSERT_EQ(Outcomes(attempts), std::vector<Outcome>{Outcome::kStopped});
+  EXPECT_NE(attempts[0].error.find("consent does not release"), std::string::npos)
+      << attempts[0].error;
+  EXPECT_TRUE(WaitFor([&] {
+    return g.TaskState("t1") == std::pair<std::string, std::string>("failed", "not-released");
+  }));
+}
+
+TEST_F(DeliveryTest, NoConsentForThatAgencyIsNeverSent) {
+  AgencyServer harbor;
+  harbor.Up();
+  AddAgency("harbor-housing", harbor);
+  Gateway& g = StartGateway();
+  g.SetConsent("active", "Organization/northside-food");  // released to someone else
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kStopped; }));
+  EXPECT_EQ(harbor.agency.requests(), 0);
+}
+
+TEST_F(DeliveryTest, AgencyWithoutEndpointIsADeadLetter) {
+  Gateway& g = StartGateway();
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  g.Refer("t1", "harbor-housing");
+  ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDead; }));
+  EXPECT_NE(g.Attempts("t1").at(0).error.find("no FHIR endpoint"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace carebridge::delivery
