@@ -193,8 +193,8 @@ FhirApi::Impl::Impl(const config::Config& cfg, store::Store& st, net::thread_poo
       blocking(pool),
       partners(registry),
       tokens(token_service),
-      capability_statement(BuildCapabilityStatement()),
-      consent_policy(ConsentPolicyFrom(cfg.consent)) {}
+      consent_policy(ConsentPolicyFrom(cfg.consent)),
+      capability_statement(BuildCapabilityStatement()) {}
 
 net::awaitable<HttpResponse> FhirApi::Handle(HttpRequest request) {
   auto target = ParseTarget(request.target);

@@ -26,6 +26,7 @@
 #include "fhir/search/search.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
+#include "gateway/api/release.h"
 #include "gateway/api/responses.h"
 #include "gateway/delivery/preparer.h"
 #include "gateway/referral/error.h"
