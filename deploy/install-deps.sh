@@ -7,7 +7,7 @@ set -euo pipefail
 
 run_packages=(g++ cmake ninja-build ccache pkg-config openssl libboost1.81-dev rapidjson-dev
   libsqlite3-dev libcurl4-openssl-dev libssl-dev libgtest-dev)
-test_packages=(clang-format sqlite3 curl nodejs npm)
+test_packages=(clang-format clang-tidy sqlite3 curl nodejs npm)
 bench_packages=(wrk nginx-light)
 
 wanted=("${run_packages[@]}")

@@ -12,15 +12,12 @@ namespace json = fhir::json;
 using fhir::IssueType;
 using json::Value;
 
-constexpr std::string_view kLoinc = "http://loinc.org";
 constexpr std::string_view kSnomed = "http://snomed.info/sct";
 constexpr std::string_view kIcd10 = "http://hl7.org/fhir/sid/icd-10-cm";
 constexpr std::string_view kUsCoreCategory =
     "http://hl7.org/fhir/us/core/CodeSystem/us-core-category";
 constexpr std::string_view kObservationCategory =
     "http://terminology.hl7.org/CodeSystem/observation-category";
-constexpr std::string_view kConditionCategory =
-    "http://terminology.hl7.org/CodeSystem/condition-category";
 constexpr std::string_view kSdohccProfile =
     "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/";
 
@@ -215,7 +212,7 @@ bool HasAnswerCode(const std::vector<Answered>& answered, std::string_view item_
 class Extractor {
  public:
   Extractor(const Questionnaire& q, const Value& response)
-      : q_(q), response_(response), response_id_(response.StringAt("id")) {
+      : q_(q), response_id_(response.StringAt("id")) {
     if (const Value* subject = response.Find("subject")) {
       subject_ = *subject;
     }
@@ -617,7 +614,6 @@ class Extractor {
   }
 
   const Questionnaire& q_;
-  const Value& response_;
   std::string response_id_;
   std::string response_ref_;
   Value subject_;
