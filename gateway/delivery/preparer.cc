@@ -76,7 +76,8 @@ Result<std::optional<std::string>> CheckRelease(store::Store& store, const conse
                                                 const AgencyEndpoint& agency,
                                                 const std::string& patient_id,
                                                 const std::vector<const Value*>& resources,
-                                                std::int64_t now_ms, int max_consents) {
+                                                std::int64_t now_ms, int max_consents,
+                                                bool* redisclosure_notice) {
   fhir::SearchQuery q;
   q.type = "Consent";
   q.count = max_consents;
@@ -112,6 +113,9 @@ Result<std::optional<std::string>> CheckRelease(store::Store& store, const conse
       return std::optional<std::string>("consent does not release " + std::string(item.type) + "/" +
                                         std::string(item.id) + " to " + agency.id + ": " +
                                         d.Explain());
+    }
+    if (redisclosure_notice != nullptr && d.obligations.attach_redisclosure_notice) {
+      *redisclosure_notice = true;
     }
   }
   return std::optional<std::string>();
@@ -178,8 +182,9 @@ Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
   if (service_request) {
     disclosed.push_back(&*service_request);
   }
+  bool part2_notice = false;
   auto refused = CheckRelease(store_, options_.policy, options_.purpose, *agency, patient_id,
-                              disclosed, now, options_.max_consents);
+                              disclosed, now, options_.max_consents, &part2_notice);
   if (!refused) {
     return Prepared(Kind::kRetryLater,
                     "cannot read the patient's consents: " + refused.error().message());
@@ -213,6 +218,17 @@ Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
       identifiers = body.Find("identifier");
     }
     identifiers->PushBack(std::move(identifier));
+  }
+  if (part2_notice) {
+    // 42 CFR 2.32: a disclosure of Part 2 data with the patient's consent carries the notice.
+    Value note = Value::Object();
+    note.Set("text", Value::String(std::string(consent::kRedisclosureNotice)));
+    Value* notes = body.Find("note");
+    if (!notes || !notes->is_array()) {
+      body.Set("note", Value::Array());
+      notes = body.Find("note");
+    }
+    notes->PushBack(std::move(note));
   }
   std::string base = options_.gateway_base_url;
   while (!base.empty() && base.back() == '/') {

@@ -56,12 +56,14 @@ struct StorePreparerOptions {
 
 // Whether the patient's consent releases every one of `resources` to `agency` for `purpose` as
 // of `now_ms`: nullopt when it does, else a sentence saying what was refused and why. Reads the
-// patient's Consent resources from `store` (blocking); an error when they cannot be read.
+// patient's Consent resources from `store` (blocking); an error when they cannot be read. When it
+// releases 42 CFR Part 2 data, `*redisclosure_notice` (if given) becomes true: the notice must go
+// with the referral.
 Result<std::optional<std::string>> CheckRelease(
     store::Store& store, const consent::Policy& policy, std::string_view purpose,
     const AgencyEndpoint& agency, const std::string& patient_id,
     const std::vector<const fhir::json::Value*>& resources, std::int64_t now_ms,
-    int max_consents = 200);
+    int max_consents = 200, bool* redisclosure_notice = nullptr);
 
 class StorePreparer final : public Preparer {
  public:

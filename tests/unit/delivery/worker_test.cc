@@ -747,5 +747,50 @@ TEST_F(DeliveryTest, AgencyWithoutEndpointIsADeadLetter) {
   EXPECT_NE(g.Attempts("t1").at(0).error.find("no FHIR endpoint"), std::string::npos);
 }
 
+// 42 CFR Part 2: a referral carrying SUD data goes only under a consent that names the agency
+// and the purpose, and then with the re-disclosure notice (42 CFR 2.32) in Task.note.
+TEST(StorePreparerTest, Part2ReferralsCarryTheRedisclosureNotice) {
+  const std::string db = (std::filesystem::temp_directory_path() /
+                          ("carebridge-part2-" + std::to_string(::getpid()) + ".db"))
+                             .string();
+  std::filesystem::remove(db);
+  store::SqliteOptions so;
+  so.path = db;
+  auto opened = store::OpenSqliteStore(so);
+  ASSERT_TRUE(opened.has_value());
+  store::Store& s = **opened;
+  std::string sud_request = ServiceRequestJson("t1");
+  sud_request.insert(sud_request.size() - 1,
+                     R"(,"reasonCode":[{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm",)"
+                     R"("code":"F11.20"}]}])");
+  ASSERT_FALSE(WriteSync(s, {Put("ServiceRequest", "sr-t1", sud_request),
+                             Put("Task", "t1", TaskJson("t1", "harbor-housing"))})
+                   .failed_op);
+  StorePreparerOptions po;
+  po.agencies = {{"harbor-housing", "Organization/harbor-housing", "https://agency.test/fhir", {}}};
+  StorePreparer preparer(s, po);
+  store::Delivery delivery;
+  delivery.id = "d1";
+  delivery.message = {"harbor-housing", "Task", "t1", "p1", "", 0};
+
+  // A consent that releases to everyone, for any purpose, does not release Part 2 data.
+  auto without_actor = Json(ConsentJson("active", "Organization/harbor-housing"));
+  without_actor.Find("provision")->Remove("actor");
+  without_actor.Find("provision")->Remove("purpose");
+  ASSERT_FALSE(WriteSync(s, {Put("Consent", "c1", fhir::json::Write(without_actor))}).failed_op);
+  Preparation refused = preparer.Prepare(delivery);
+  EXPECT_EQ(refused.kind, Preparation::Kind::kStop) << refused.reason;
+
+  // Naming the agency and the purpose releases it, with the notice.
+  ASSERT_FALSE(
+      WriteSync(s, {Put("Consent", "c1", ConsentJson("active", "Organization/harbor-housing"))})
+          .failed_op);
+  Preparation sent = preparer.Prepare(delivery);
+  ASSERT_EQ(sent.kind, Preparation::Kind::kSend) << sent.reason;
+  EXPECT_NE(sent.call.body.find("42 CFR part 2"), std::string::npos) << sent.call.body;
+  s.Close();
+  std::filesystem::remove(db);
+}
+
 }  // namespace
 }  // namespace carebridge::delivery
