@@ -215,7 +215,7 @@ int Serve(const Args& args) {
     (*store)->Close();
     return Fail("cannot publish the partner directory: " + published.error().message());
   }
-  auto catalog = api::LoadMappingCatalog(config, message);
+  auto catalog = api::LoadMappingCatalog(config, message, api::StoredConceptMaps(**store));
   if (!catalog || !api::PublishCatalog(**store, **catalog)) {
     (*store)->Close();
     return Fail(catalog ? "cannot publish the Questionnaires and ConceptMaps" : message);

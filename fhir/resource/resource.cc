@@ -16,7 +16,7 @@ constexpr ResourceTypeInfo kSupportedTypes[] = {
     {"Consent", true},  {"Questionnaire", true}, {"QuestionnaireResponse", true},
     {"Task", true},     {"Observation", true},   {"Condition", true},
     {"Goal", true},     {"Organization", true},  {"HealthcareService", true},
-    {"Endpoint", true}, {"AuditEvent", false},   {"ConceptMap", false},
+    {"Endpoint", true}, {"AuditEvent", false},   {"ConceptMap", true},
 };
 
 // Every resource type of FHIR R4 (4.0.1), http://hl7.org/fhir/R4/resourcelist.html: 146 names

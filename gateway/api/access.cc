@@ -9,8 +9,11 @@ namespace {
 
 using auth::PartnerKind;
 
+// Read by every partner, written by the admin: the partner directory, and the ConceptMaps the
+// mappings translate with.
 bool IsDirectoryType(std::string_view type) {
-  return type == "Organization" || type == "Endpoint" || type == "HealthcareService";
+  return type == "Organization" || type == "Endpoint" || type == "HealthcareService" ||
+         type == "ConceptMap";
 }
 
 bool IsReferralType(std::string_view type) { return type == "Task" || type == "ServiceRequest"; }

@@ -8,6 +8,7 @@
 
 #include "fhir/json/json.h"
 #include "fhir/resource/resource.h"
+#include "fhir/search/search.h"
 #include "gateway/api/directory.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/log/log.h"
@@ -70,18 +71,19 @@ bool ReadMappingFiles(const std::string& dir, mappings::CatalogFiles& files, std
          ReadFolder(root / "questionnaires", "questionnaires", files.questionnaires, message);
 }
 
-Result<mappings::CatalogPtr> LoadMappingCatalog(const config::Config& config,
-                                                std::string& message) {
+Result<mappings::CatalogPtr> LoadMappingCatalog(
+    const config::Config& config, std::string& message,
+    std::vector<mappings::DataFile> extra_concept_maps) {
   const std::string dir = MappingsDir(config);
   mappings::CatalogFiles files;
   std::error_code ec;
-  if (config.mappings_dir.empty() && !fs::is_directory(dir, ec)) {
-    std::vector<mappings::FileReport> none;
-    return mappings::Catalog::Build(files, none);
-  }
-  if (!ReadMappingFiles(dir, files, message)) {
+  if (!(config.mappings_dir.empty() && !fs::is_directory(dir, ec)) &&
+      !ReadMappingFiles(dir, files, message)) {
     return std::make_error_code(std::errc::no_such_file_or_directory);
   }
+  files.concept_maps.insert(files.concept_maps.end(),
+                            std::make_move_iterator(extra_concept_maps.begin()),
+                            std::make_move_iterator(extra_concept_maps.end()));
   std::vector<mappings::FileReport> reports;
   mappings::CatalogPtr catalog = mappings::Catalog::Build(files, reports);
   if (mappings::HasErrors(reports)) {
@@ -97,6 +99,33 @@ Result<mappings::CatalogPtr> LoadMappingCatalog(const config::Config& config,
     return std::make_error_code(std::errc::invalid_argument);
   }
   return catalog;
+}
+
+std::vector<mappings::DataFile> StoredConceptMaps(store::Store& store, std::string_view except_id) {
+  std::vector<mappings::DataFile> out;
+  fhir::SearchQuery query;
+  query.type = "ConceptMap";
+  query.count = 1000;
+  auto page = store.Search(query);
+  if (!page) {
+    log::Log(log::LogLevel::kError, "stored ConceptMaps could not be read",
+             {{"error", page.error().message()}});
+    return out;
+  }
+  const std::string partner_source = ContributorSource("");
+  for (const auto& entry : page->entries) {
+    if (entry.id == except_id) {
+      continue;
+    }
+    std::string message;
+    auto resource = json::Parse(entry.json, json::Limits{}, message);
+    const json::Value* meta = resource ? resource->Find("meta") : nullptr;
+    if (meta != nullptr &&
+        meta->StringAt("source").substr(0, partner_source.size()) == partner_source) {
+      out.push_back({"ConceptMap/" + entry.id, entry.json});
+    }
+  }
+  return out;
 }
 
 Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalog) {
@@ -139,7 +168,7 @@ Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalo
 
 Result<mappings::CatalogPtr> ReloadMappingCatalog(const config::Config& config, store::Store& store,
                                                   std::string& message) {
-  auto catalog = LoadMappingCatalog(config, message);
+  auto catalog = LoadMappingCatalog(config, message, StoredConceptMaps(store));
   if (!catalog) {
     log::Log(log::LogLevel::kError, "mapping reload refused; the running mappings stay",
              {{"reason", message}});

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "fhir/base/result.h"
 #include "gateway/api/fhir_api.h"
@@ -23,7 +25,16 @@ bool ReadMappingFiles(const std::string& dir, mappings::CatalogFiles& files, std
 // has an error (the message lists them): a gateway does not run on a definition that does not
 // validate. When the config names no folder and the built-in default is absent (an installed
 // binary without the source tree), the catalog is empty.
-Result<mappings::CatalogPtr> LoadMappingCatalog(const config::Config& config, std::string& message);
+// `extra_concept_maps` join the files' (ConceptMaps loaded through the API: StoredConceptMaps).
+Result<mappings::CatalogPtr> LoadMappingCatalog(
+    const config::Config& config, std::string& message,
+    std::vector<mappings::DataFile> extra_concept_maps = {});
+
+// The ConceptMaps loaded through the API (POST/PUT /fhir/ConceptMap by the admin partner, stored
+// with meta.source naming it), except `except_id`: they join the shipped ones in every catalog
+// the gateway builds. Blocking (a store search).
+std::vector<mappings::DataFile> StoredConceptMaps(store::Store& store,
+                                                  std::string_view except_id = {});
 
 // Makes the catalog readable as FHIR: each Questionnaire at Questionnaire/<id> and each ConceptMap
 // at ConceptMap/<id> (the file's id, else its name). Writes only what changed, so a restart adds

@@ -6,6 +6,7 @@
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 #include "gateway/api/capability.h"
+#include "gateway/api/catalog.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/release.h"
@@ -717,6 +718,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
     co_return std::move(*referral.refusal);
   }
   const std::string id = NewUuid();
+  if (type == "ConceptMap") {
+    if (auto refused = co_await CheckConceptMapChange(id, referral.resource)) {
+      co_return std::move(*refused);
+    }
+  }
   store::WriteOp op =
       MakeWriteOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
@@ -760,6 +766,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
                                                  : "Could not create the " + type);
   }
   ReferralCommitted(referral);
+  if (type == "ConceptMap") {
+    co_await RebuildMappingCatalog();
+  }
   bool existing = written->kind == store::WriteOutcome::Kind::kExisting;
   co_return ResourceResponse(ex, existing ? 200 : 201, type, written->stamp,
                              std::move(written->json), true);
@@ -806,6 +815,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   if (referral.refusal) {
     co_return std::move(*referral.refusal);
   }
+  if (type == "ConceptMap") {
+    if (auto refused = co_await CheckConceptMapChange(id, referral.resource)) {
+      co_return std::move(*refused);
+    }
+  }
   store::WriteOp op =
       MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
   if (const std::string* if_match = ex->request.Header("if-match")) {
@@ -842,6 +856,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
     co_return ErrorResponse(written.error(), std::move(message));
   }
   ReferralCommitted(referral);
+  if (type == "ConceptMap") {
+    co_await RebuildMappingCatalog();
+  }
   bool created = written->kind == store::WriteOutcome::Kind::kCreated;
   co_return ResourceResponse(ex, created ? 201 : 200, type, written->stamp,
                              std::move(written->json), created);
@@ -849,6 +866,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
 
 net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string type,
                                                    std::string id) {
+  if (type == "ConceptMap") {
+    if (auto refused = co_await CheckConceptMapChange(id, std::nullopt)) {
+      co_return std::move(*refused);
+    }
+  }
   // Deleting what the partner may not see answers as deleting what does not exist.
   Visible current = co_await FetchVisible(ex, type, id, std::nullopt, false);
   if (current.withheld) {
@@ -884,6 +906,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string t
     co_return ErrorResponse(written.error(), written.error() == store::errc::kNotFound
                                                  ? type + "/" + id + " is not known"
                                                  : "Could not delete " + type + "/" + id);
+  }
+  if (type == "ConceptMap") {
+    co_await RebuildMappingCatalog();
   }
   HttpResponse response;
   response.status = 204;

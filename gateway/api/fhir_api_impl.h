@@ -202,6 +202,12 @@ struct FhirApi::Impl {
   // POST /fhir/$reload-mappings (admin): reloads the mapping data like SIGHUP, answering why
   // when it refuses.
   net::awaitable<HttpResponse> ReloadMappings(ExchangePtr ex);
+  // A ConceptMap written (or, with no `resource`, deleted) through the API: refused unless the
+  // mapping data still validates with the change, or when the id is one the gateway ships.
+  net::awaitable<std::optional<HttpResponse>> CheckConceptMapChange(
+      std::string id, std::optional<fhir::json::Value> resource);
+  // After such a change committed: the catalog rebuilt from the files and the stored ConceptMaps.
+  net::awaitable<void> RebuildMappingCatalog();
   // Marks a resource a partner is writing: meta.source names the partner (ContributorSource), and
   // substance-use-disorder data gets its 42 CFR Part 2 security label even when unlabelled.
   void PrepareInbound(const Exchange& ex, fhir::json::Value& resource) const;

@@ -75,6 +75,65 @@ void FhirApi::Impl::ToDialect(const Exchange& ex,
   }
 }
 
+net::awaitable<std::optional<HttpResponse>> FhirApi::Impl::CheckConceptMapChange(
+    std::string id, std::optional<json::Value> resource) {
+  struct Check {
+    std::optional<HttpResponse> refused;
+  };
+  Check check = co_await OnPool([this, &id, &resource] {
+    Check out;
+    if (auto current = store.Read("ConceptMap", id)) {
+      std::string message;
+      auto stored = json::Parse(current->json, config.fhir.json, message);
+      const json::Value* meta = stored ? stored->Find("meta") : nullptr;
+      const std::string partner_source = ContributorSource("");
+      if (meta == nullptr ||
+          meta->StringAt("source").substr(0, partner_source.size()) != partner_source) {
+        out.refused = ErrorResponse(409, fhir::IssueType::kConflict,
+                                    "ConceptMap/" + id +
+                                        " ships with the gateway's mapping data: change it in "
+                                        "mappings/conceptmaps and reload");
+        return out;
+      }
+    }
+    std::vector<mappings::DataFile> maps = StoredConceptMaps(store, id);
+    if (resource) {
+      json::Value candidate = *resource;
+      if (json::Value* existing_id = candidate.Find("id")) {
+        *existing_id = json::Value::String(id);
+      } else {
+        candidate.SetAt(1, "id", json::Value::String(id));
+      }
+      maps.push_back({"ConceptMap/" + id, json::Write(candidate)});
+    }
+    std::string message;
+    if (!LoadMappingCatalog(config, message, std::move(maps))) {
+      out.refused = ErrorResponse(422, fhir::IssueType::kProcessing,
+                                  "The mapping data would not validate with this change, so it "
+                                  "was not made: " +
+                                      message);
+    }
+    return out;
+  });
+  co_return std::move(check.refused);
+}
+
+net::awaitable<void> FhirApi::Impl::RebuildMappingCatalog() {
+  auto rebuilt = co_await OnPool([this] {
+    std::string message;
+    auto catalog = LoadMappingCatalog(config, message, StoredConceptMaps(store));
+    if (!catalog) {
+      log::Log(log::LogLevel::kError, "mapping catalog not rebuilt; the running one stays",
+               {{"reason", message}});
+    }
+    return catalog;
+  });
+  if (rebuilt) {
+    std::lock_guard lock(mapping_catalog_mutex);
+    mapping_catalog = *rebuilt;
+  }
+}
+
 net::awaitable<HttpResponse> FhirApi::Impl::ReloadMappings(ExchangePtr ex) {
   if (ex->partner->kind != auth::PartnerKind::kAdmin) {
     co_return ErrorResponse(403, fhir::IssueType::kForbidden,

@@ -106,9 +106,10 @@ TEST_F(MappingTest, QuestionnairesAndConceptMapsAreServed) {
   Response map = client_->Get("/fhir/ConceptMap/riverside-service-category");
   ASSERT_EQ(map.status, 200) << map.body;
   EXPECT_EQ(map.Json().StringAt("resourceType"), "ConceptMap");
-  // Published once: a ConceptMap is read-only and served from the data files.
+  // Published once from the data files; only the admin partner loads ConceptMaps through the API
+  // (MappingLoadTest).
   EXPECT_EQ(map.Header("etag"), "W/\"1\"");
-  EXPECT_EQ(client_->Post("/fhir/ConceptMap", map.body).status, 405);
+  EXPECT_EQ(client_->Post("/fhir/ConceptMap", map.body).status, 403);
 }
 
 TEST_F(MappingTest, CapabilityStatementListsTheOperations) {
@@ -189,8 +190,8 @@ TEST_F(MappingTest, TranslateRefusesBadInput) {
       {"name":"code","valueCode":"pantry-enroll"}]})");
   EXPECT_EQ(agency_translate.status, 200) << agency_translate.body;
   EXPECT_NE(agency_translate.body.find("467771000124109"), std::string::npos);
-  // ... but reads no ConceptMap resource (its role reaches referrals only).
-  EXPECT_EQ(agency.Get("/fhir/ConceptMap/lakeside-service-code").status, 403);
+  // ... and reads the ConceptMaps, like the directory: they hold no one's data.
+  EXPECT_EQ(agency.Get("/fhir/ConceptMap/lakeside-service-code").status, 200);
 }
 
 TEST_F(MappingTest, MapPreviewInboundAndOutbound) {
@@ -465,6 +466,56 @@ TEST(MappingPublishTest, RestartAddsNoVersions) {
   EXPECT_EQ(client.Get("/fhir/Questionnaire/SDOHCC-QuestionnairePRAPARE").Header("etag"),
             "W/\"1\"");
   EXPECT_EQ(client.Get("/fhir/ConceptMap/lakeside-diagnosis").Header("etag"), "W/\"1\"");
+  EXPECT_EQ(restarted.Stop(), 0);
+}
+
+// ConceptMaps loaded through /fhir/ConceptMap by the admin partner translate at once, survive a
+// restart, and are refused when the mapping data would not validate with them.
+TEST(MappingLoadTest, AdminLoadsConceptMapsThroughTheApi) {
+  TempDir dir;
+  const std::string map = R"({"resourceType":"ConceptMap","status":"active",
+    "url":"https://carebridge.example.org/fhir/ConceptMap/test-loaded",
+    "group":[{"source":"urn:test:local","target":"http://snomed.info/sct",
+      "element":[{"code":"L1","target":[{"code":"12345","equivalence":"equivalent"}]}]}]})";
+  const std::string translate = R"({"resourceType":"Parameters","parameter":[
+    {"name":"url","valueUri":"https://carebridge.example.org/fhir/ConceptMap/test-loaded"},
+    {"name":"system","valueUri":"urn:test:local"},{"name":"code","valueCode":"L1"}]})";
+  std::string id;
+  {
+    GatewayProcess gateway(dir.path() / "data");
+    ASSERT_TRUE(gateway.Start());
+    EXPECT_EQ(As(gateway, "riverside-ehr", "POST", "/fhir/ConceptMap", map).status, 403);
+    Response created = As(gateway, "gateway-admin", "POST", "/fhir/ConceptMap", map);
+    ASSERT_EQ(created.status, 201) << created.body;
+    id = std::string(created.Json().StringAt("id"));
+    Response translated =
+        As(gateway, "riverside-ehr", "POST", "/fhir/ConceptMap/$translate", translate);
+    ASSERT_EQ(translated.status, 200) << translated.body;
+    EXPECT_NE(translated.body.find(R"("code":"12345")"), std::string::npos) << translated.body;
+
+    // A second map with the same url, a broken one, and one over a shipped id: refused.
+    Response twice = As(gateway, "gateway-admin", "POST", "/fhir/ConceptMap", map);
+    EXPECT_EQ(twice.status, 422) << twice.body;
+    std::string broken = map;
+    broken.replace(broken.find("\"equivalent\""), 12, "\"sameish\"");
+    broken.replace(broken.find("test-loaded"), 11, "test-broken");
+    EXPECT_EQ(As(gateway, "gateway-admin", "POST", "/fhir/ConceptMap", broken).status, 422);
+    std::string shipped = map;
+    shipped.insert(1, R"("id":"riverside-service-category",)");
+    EXPECT_EQ(
+        As(gateway, "gateway-admin", "PUT", "/fhir/ConceptMap/riverside-service-category", shipped)
+            .status,
+        409);
+    EXPECT_EQ(gateway.Stop(), 0);
+  }
+  GatewayProcess restarted(dir.path() / "data");
+  ASSERT_TRUE(restarted.Start());
+  Response again = As(restarted, "riverside-ehr", "POST", "/fhir/ConceptMap/$translate", translate);
+  EXPECT_NE(again.body.find(R"("code":"12345")"), std::string::npos) << again.body;
+  // Deleting it takes it out of the mappings.
+  EXPECT_EQ(As(restarted, "gateway-admin", "DELETE", "/fhir/ConceptMap/" + id).status, 204);
+  Response gone = As(restarted, "riverside-ehr", "POST", "/fhir/ConceptMap/$translate", translate);
+  EXPECT_EQ(gone.body.find(R"("code":"12345")"), std::string::npos) << gone.body;
   EXPECT_EQ(restarted.Stop(), 0);
 }
 
