@@ -223,5 +223,86 @@ TEST_F(ReferralTest, ReferralTaskMissingRequiredElementsIs422) {
   EXPECT_NE(r.body.find("Task.requester"), std::string::npos);
 }
 
+// A Bundle is no way around the state machine: its Task entries are checked as single updates.
+TEST_F(ReferralTest, BundlesCannotJumpTaskStatuses) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "homelessness");
+  ASSERT_EQ(sr.status, 201);
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  const std::string id(task.StringAt("id"));
+  task.Remove("meta");
+  task.Set("status", fhir::json::Value::String("accepted"));  // the agency's move, not the EHR's
+  auto bundle = [&](const std::string& type) {
+    return R"({"resourceType":"Bundle","type":")" + type + R"(","entry":[
+      {"resource":)" +
+           fhir::json::Write(task) + R"(,"request":{"method":"PUT","url":"Task/)" + id + R"("}},
+      {"resource":{"resourceType":"Patient","gender":"male"},
+       "request":{"method":"POST","url":"Patient"}}]})";
+  };
+  Response batch = ehr.Post("/fhir", bundle("batch"));
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  const fhir::json::Value entries = *batch.Json().Find("entry");
+  EXPECT_EQ(At(entries.items()[0], "response", "status").substr(0, 3), "409") << batch.body;
+  EXPECT_NE(batch.body.find("Bundle.entry[0].resource.status"), std::string::npos) << batch.body;
+  Response transaction = ehr.Post("/fhir", bundle("transaction"));
+  EXPECT_EQ(transaction.status, 409) << transaction.body;
+  EXPECT_EQ(transaction.Json().StringAt("resourceType"), "OperationOutcome");
+  EXPECT_EQ(ehr.Get("/fhir/Task/" + id).Json().StringAt("status"), "requested");
+  // Agencies move their Tasks one by one: a Bundle is refused outright.
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  task.Set("status", fhir::json::Value::String("completed"));
+  EXPECT_EQ(harbor.Post("/fhir", bundle("transaction")).status, 403);
+  EXPECT_EQ(ehr.Get("/fhir/Task/" + id).Json().StringAt("status"), "requested");
+}
+
+TEST_F(ReferralTest, ServiceRequestInATransactionIsRoutedLikeASinglePost) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  const std::string service_request =
+      R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
+      "category":[{"coding":[{"system":")" +
+      std::string(kSdoh) + R"(","code":"housing-instability"}]}],
+      "subject":{"reference":"Patient/)" +
+      patient + R"("},"requester":{"reference":"PractitionerRole/coord-1"}})";
+  Response r = ehr.Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:5b0c0e8e-1f1a-4c1e-9b7e-000000000001","resource":)" +
+                                     service_request +
+                                     R"(,"request":{"method":"POST","url":"ServiceRequest"}}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string location =
+      At(r.Json().Find("entry")->items().at(0), "response", "location");  // ServiceRequest/<id>/...
+  const std::string sr_id = location.substr(15, location.find('/', 15) - 15);
+  EXPECT_EQ(At(ehr.Get("/fhir/ServiceRequest/" + sr_id).Json(), "performer", "reference"),
+            "Organization/harbor-housing");
+  fhir::json::Value task = TaskFor(ehr, sr_id);
+  EXPECT_EQ(task.StringAt("status"), "requested");
+  EXPECT_EQ(At(task, "owner", "reference"), "Organization/harbor-housing");
+  EXPECT_EQ(At(task, "requester", "reference"), "PractitionerRole/coord-1");
+
+  // Both posted together: the partner's own Task is routed through the Bundle's ServiceRequest,
+  // and the gateway adds no second Task.
+  Response both = ehr.Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:5b0c0e8e-1f1a-4c1e-9b7e-000000000002","resource":)" +
+                                        service_request +
+                                        R"(,"request":{"method":"POST","url":"ServiceRequest"}},
+    {"resource":{"resourceType":"Task","status":"requested","intent":"order",
+      "code":{"coding":[{"system":"http://hl7.org/fhir/CodeSystem/task-code","code":"fulfill"}]},
+      "focus":{"reference":"urn:uuid:5b0c0e8e-1f1a-4c1e-9b7e-000000000002"},
+      "for":{"reference":"Patient/)" + patient +
+                                        R"("},"authoredOn":"2026-11-22T10:00:00Z",
+      "requester":{"reference":"PractitionerRole/coord-1"}},
+     "request":{"method":"POST","url":"Task"}}]})");
+  ASSERT_EQ(both.status, 200) << both.body;
+  const std::string sr_location =
+      At(both.Json().Find("entry")->items().at(0), "response", "location");
+  const std::string sr2 = sr_location.substr(15, sr_location.find('/', 15) - 15);
+  fhir::json::Value posted = TaskFor(ehr, sr2);  // exactly one
+  EXPECT_EQ(posted.StringAt("status"), "requested");
+  EXPECT_EQ(At(posted, "owner", "reference"), "Organization/harbor-housing");
+}
+
 }  // namespace
 }  // namespace carebridge::testing
