@@ -216,6 +216,10 @@ struct FhirApi::Impl {
   audit::Requestor RequestorOf(const Exchange& ex) const;
   audit::GatewayIdentity GatewayOf(const Exchange& ex) const;
 
+  // Referral operations (referral_ops.cc): GET Task/{id}/$timeline, GET $referral-metrics.
+  net::awaitable<HttpResponse> ReferralTimeline(ExchangePtr ex, std::string id);
+  net::awaitable<HttpResponse> ReferralMetrics(ExchangePtr ex);
+
   // Privacy officers' operations (privacy.cc).
   net::awaitable<HttpResponse> EvaluateConsent(ExchangePtr ex);  // POST Consent/$evaluate
   net::awaitable<HttpResponse> Disclosures(ExchangePtr ex, std::string patient_id);

@@ -195,6 +195,14 @@ TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
   EXPECT_NE(seen.if_none_exist.find("identifier="), std::string::npos);
   EXPECT_FALSE(seen.idempotency_key.empty());
   EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; }));
+  // The referral's timeline shows the delivery: queued, then delivered with the agency's 201.
+  Response task = ehr.Get("/fhir/Task?focus=ServiceRequest/" + sr);
+  const std::string id(task.Json().Find("entry")->items().at(0).Find("resource")->StringAt("id"));
+  Response timeline = ehr.Get("/fhir/Task/" + id + "/$timeline");
+  ASSERT_EQ(timeline.status, 200) << timeline.body;
+  EXPECT_NE(timeline.body.find(R"("valueString":"queued")"), std::string::npos) << timeline.body;
+  EXPECT_NE(timeline.body.find(R"("valueString":"delivered")"), std::string::npos) << timeline.body;
+  EXPECT_NE(timeline.body.find("HTTP 201"), std::string::npos) << timeline.body;
   EXPECT_EQ(gateway.Stop(), 0);
 }
 
