@@ -3,7 +3,7 @@
 // Both answer a FHIR Parameters resource built from the Task's history (every version is a step
 // of the referral; meta.source of a version names the partner that wrote it), the outbox
 // deliveries and attempts of the Task, its ServiceRequest (the post-discharge flag), and the SLA
-// timers of gateway/referral/sla (default policy: the practice standards).
+// timers of gateway/referral/sla (config.referrals.sla).
 //
 // $timeline parameters:
 //   task          valueReference   the Task
@@ -219,6 +219,17 @@ std::optional<double> MedianHours(std::vector<std::int64_t> ms) {
 
 }  // namespace
 
+referral::SlaPolicy SlaPolicyFrom(const config::ReferralsConfig& referrals) {
+  referral::SlaPolicy p;
+  p.ack_business_days = referrals.ack_business_days;
+  p.first_contact_days = referrals.first_contact_days;
+  p.linkage_days = referrals.linkage_days;
+  p.contacts_per_week = referrals.contacts_per_week;
+  p.intensive_days = referrals.intensive_days;
+  p.utc_offset_minutes = referrals.utc_offset_minutes;
+  return p;
+}
+
 net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std::string id) {
   Visible visible = co_await FetchVisible(ex, "Task", id, std::nullopt);
   if (!visible.version) {
@@ -242,7 +253,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
   const referral::ReferralFacts facts = referral::FactsFrom(record->versions, contacts, sr);
   const std::int64_t now = NowMs();
   const std::vector<referral::Breach> breaches =
-      referral::EvaluateSla(referral::SlaPolicy{}, facts, now);
+      referral::EvaluateSla(SlaPolicyFrom(config.referrals), facts, now);
 
   const json::Value& task = record->versions.back().task;
   json::Value parameters = json::Value::Array();

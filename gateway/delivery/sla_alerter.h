@@ -32,9 +32,12 @@ namespace carebridge::delivery {
 inline constexpr std::string_view kSlaBreachSystem =
     "https://carebridge.example.org/fhir/CodeSystem/referral-sla-breach";
 
+// The outbox destination of the SLA webhook (StorePreparerOptions::webhooks).
+inline constexpr std::string_view kSlaWebhook = "sla-webhook";
+
 struct SlaAlertOptions {
   referral::SlaPolicy policy;
-  std::string webhook;                         // outbox destination; empty: none
+  std::string webhook;                         // outbox destination (kSlaWebhook); empty: none
   std::string gateway = "Device/carebridge";   // Flag.author, Communication.sender
   fhir::json::Limits json;                     // for reading stored resources
   std::chrono::milliseconds interval{60'000};  // Start: time between evaluations

@@ -13,6 +13,7 @@
 #include "fhir/json/json.h"
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
+#include "gateway/delivery/preparer.h"
 #include "gateway/referral/clock.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -145,6 +146,27 @@ TEST_F(SlaAlerterTest, RunnerEvaluatesPeriodicallyAndStops) {
   }
   alerter.Stop();
   EXPECT_TRUE(store_->Read("Flag", AlertId("t-2", "ack")).has_value());
+}
+
+// The delivery worker's preparer POSTs the alert's Communication to the configured webhook.
+TEST_F(SlaAlerterTest, TheWebhookRowCarriesTheCommunication) {
+  Refer("t-3");
+  clock_.Advance(5 * kDay);
+  SlaAlerter alerter(*store_, clock_, Options());
+  ASSERT_EQ(alerter.RunOnce().value(), 1);
+  auto delivery = store_->ReadDelivery(AlertId("t-3", "ack"));
+  ASSERT_TRUE(delivery.has_value());
+  StorePreparerOptions po;
+  po.webhooks.emplace_back("coordinator-webhook", "https://coord.example/hook");
+  StorePreparer preparer(*store_, po);
+  Preparation p = preparer.Prepare(*delivery);
+  ASSERT_EQ(p.kind, Preparation::Kind::kSend) << p.reason;
+  EXPECT_EQ(p.call.method, "POST");
+  EXPECT_EQ(p.call.url, "https://coord.example/hook");
+  EXPECT_NE(p.call.body.find(R"("resourceType":"Communication")"), std::string::npos);
+  // Without the webhook configured, nobody can take it.
+  StorePreparer none(*store_, StorePreparerOptions{});
+  EXPECT_EQ(none.Prepare(*delivery).kind, Preparation::Kind::kDeadLetter);
 }
 
 TEST(AlertIdTest, StableValidAndDistinct) {
