@@ -14,8 +14,9 @@
 //   slaBreach     part*            one per SLA breach so far: key (stable: ack, first-contact,
 //                                  linkage, contacts-week-N), due, contacts
 //   evaluated     valueInstant     when the SLA timers were read
-// Contacts (Communication, Encounter with basedOn/partOf the Task) are not linked yet: neither is
-// a supported resource type of this gateway, so the timeline has no contact events for now.
+// Contacts: Communications whose basedOn or partOf is the Task. Encounter is not a supported type
+// of this gateway, and partners cannot write Communications yet (read-only, gateway-written), so
+// in practice none are linked today.
 //
 // Access: whoever may read the Task (the requester side: EHRs and coordinators; the owner agency
 // through its addressed reach), with the same consent decision as a read (FetchVisible).
@@ -49,6 +50,7 @@ namespace json = fhir::json;
 using fhir::IssueType;
 
 constexpr int kHistoryPage = 100;
+constexpr int kMaxContacts = 1000;  // per link (based-on, part-of): a referral has far fewer
 
 std::string_view ReferenceAt(const json::Value& resource, std::string_view element) {
   const json::Value* v = resource.Find(element);
@@ -68,6 +70,7 @@ std::int64_t NowMs() {
 struct ReferralRecord {
   std::vector<referral::TaskVersion> versions;  // oldest first
   std::vector<referral::DeliveryEvent> deliveries;
+  std::vector<referral::Contact> contacts;
   std::optional<json::Value> service_request;
 };
 
@@ -141,6 +144,42 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
                                      std::string(store::ToCode(a.outcome)), a.http_status,
                                      a.error});
       }
+    }
+  }
+  // Contacts: Communications based on, or part of, the Task. (The gateway's own SLA alerts point
+  // at the Task with `about`, so they are not contacts.)
+  for (const char* param : {"based-on", "part-of"}) {
+    fhir::SearchQuery q;
+    q.type = "Communication";
+    q.count = kMaxContacts;
+    fhir::SearchCriterion c;
+    c.param = param;
+    c.type = fhir::ParamType::kReference;
+    fhir::SearchValue value;
+    value.system = "Task";
+    value.value = id;
+    c.any_of.push_back(value);
+    q.all_of.push_back(std::move(c));
+    auto page = store.Search(q);
+    if (!page) {
+      return page.error();
+    }
+    for (const store::ResourceVersion& v : page->entries) {
+      std::string message;
+      auto communication = json::Parse(v.json, config.fhir.json, message);
+      if (!communication) {
+        continue;
+      }
+      auto at = fhir::DateRange(communication->StringAt("sent"));
+      if (!at) {
+        at = fhir::DateRange(v.last_updated);
+      }
+      const json::Value* meta = communication->Find("meta");
+      std::string_view source = meta ? meta->StringAt("source") : std::string_view();
+      record.contacts.push_back({at ? at->first : 0, "Communication/" + v.id,
+                                 source.starts_with(source_prefix)
+                                     ? std::string(source.substr(source_prefix.size()))
+                                     : std::string("gateway")});
     }
   }
   if (!record.versions.empty()) {
@@ -245,8 +284,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
     co_return ErrorResponse(422, IssueType::kProcessing,
                             "Task/" + id + " is not a referral (TaskForReferralManagement)");
   }
-  // Contacts: none until Communication and Encounter are supported types (see the top).
-  const std::vector<referral::Contact> contacts;
+  const std::vector<referral::Contact>& contacts = record->contacts;
   const referral::Timeline timeline =
       referral::BuildTimeline(record->versions, contacts, record->deliveries);
   const json::Value* sr = record->service_request ? &*record->service_request : nullptr;
@@ -357,7 +395,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralMetrics(ExchangePtr ex) {
           continue;
         }
         const json::Value* sr = record->service_request ? &*record->service_request : nullptr;
-        const referral::ReferralFacts f = referral::FactsFrom(record->versions, {}, sr);
+        const referral::ReferralFacts f =
+            referral::FactsFrom(record->versions, record->contacts, sr);
         if (f.requested_ms < start || f.requested_ms >= end) {
           continue;
         }

@@ -390,6 +390,10 @@ TEST_F(ReferralTest, TimelineShowsEveryStepWithWhoDidIt) {
   EXPECT_EQ(As("northside-food", "GET", "/fhir/Task/" + id + "/$timeline").status, 404);
   EXPECT_EQ(As("privacy-office", "GET", "/fhir/Task/" + id + "/$timeline").status, 403);
   EXPECT_EQ(ehr.Get("/fhir/Task/no-such-task/$timeline").status, 404);
+  // SLA alerts are FHIR Flags and Communications the gateway writes: partners only read them.
+  EXPECT_EQ(ehr.Get("/fhir/Flag?patient=Patient/" + patient).status, 200);
+  EXPECT_EQ(ehr.Post("/fhir/Flag", R"({"resourceType":"Flag","status":"active"})").status, 405);
+  EXPECT_EQ(ehr.Post("/fhir/Communication", R"({"resourceType":"Communication"})").status, 405);
   EXPECT_EQ(ehr.Post("/fhir/Task/" + id + "/$timeline", "{}").status, 405);
   Response plain = ehr.Post("/fhir/Task", R"({"resourceType":"Task","status":"requested",
     "intent":"plan"})");
