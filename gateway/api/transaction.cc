@@ -421,8 +421,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     result.last_modified = done.stamp.last_updated;
     result.resource_json = MapOutbound(*ex, done.json);
   };
-  for (auto& [i, entry_batch] : alone) {
-    store::WriteResult written = co_await Commit(std::move(entry_batch));
+  for (auto& single : alone) {
+    const std::size_t i = single.first;
+    store::WriteResult written = co_await Commit(std::move(single.second));
     if (written.failed_op) {
       const std::error_code error = written.ops[*written.failed_op].error();
       ErrorMapping mapping = MapError(error);

@@ -274,6 +274,7 @@ TEST_F(ReferralTest, ServiceRequestInATransactionIsRoutedLikeASinglePost) {
                                      service_request +
                                      R"(,"request":{"method":"POST","url":"ServiceRequest"}}]})");
   ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(At(r.Json().Find("entry")->items().at(0), "response", "status").substr(0, 3), "201");
   const std::string location =
       At(r.Json().Find("entry")->items().at(0), "response", "location");  // ServiceRequest/<id>/...
   const std::string sr_id = location.substr(15, location.find('/', 15) - 15);
@@ -283,6 +284,21 @@ TEST_F(ReferralTest, ServiceRequestInATransactionIsRoutedLikeASinglePost) {
   EXPECT_EQ(task.StringAt("status"), "requested");
   EXPECT_EQ(At(task, "owner", "reference"), "Organization/harbor-housing");
   EXPECT_EQ(At(task, "requester", "reference"), "PractitionerRole/coord-1");
+
+  // In a batch too: the entry commits with its Task on its own (a batch's entries stand alone).
+  Response batch = ehr.Post("/fhir", R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"resource":)" + service_request + R"(,"request":{"method":"POST","url":"ServiceRequest"}},
+    {"resource":{"resourceType":"Patient","gender":"male"},
+     "request":{"method":"POST","url":"Patient"}}]})");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  const fhir::json::Value batch_entries = *batch.Json().Find("entry");
+  EXPECT_EQ(At(batch_entries.items().at(1), "response", "status").substr(0, 3), "201");
+  const std::string batch_location = At(batch_entries.items().at(0), "response", "location");
+  ASSERT_EQ(batch_location.substr(0, 15), "ServiceRequest/") << batch.body;
+  const std::string batch_sr = batch_location.substr(15, batch_location.find('/', 15) - 15);
+  fhir::json::Value batch_task = TaskFor(ehr, batch_sr);
+  EXPECT_EQ(batch_task.StringAt("status"), "requested");
+  EXPECT_EQ(At(batch_task, "owner", "reference"), "Organization/harbor-housing");
 
   // Both posted together: the partner's own Task is routed through the Bundle's ServiceRequest,
   // and the gateway adds no second Task.
