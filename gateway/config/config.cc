@@ -399,7 +399,7 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
         } else if (k == "intensive_days") {
           r.Integer(sv, p, c.intensive_days, 0, 365);
         } else if (k == "utc_offset_minutes") {
-          r.Integer(sv, p, c.utc_offset_minutes, -14 * 60, 14 * 60);
+          r.Integer(sv, p, c.utc_offset_minutes, -14LL * 60, 14LL * 60);
         } else if (k == "alert_interval_ms") {
           Millis(r, sv, p, c.alert_interval, 0, kDayMs);
         } else if (k == "alert_webhook") {
