@@ -196,10 +196,10 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
   return record;
 }
 
-json::Value Part(std::string name, std::string value_type, json::Value value) {
+json::Value Part(std::string name, std::string_view value_type, json::Value value) {
   json::Value p = json::Value::Object();
   p.Set("name", json::Value::String(std::move(name)));
-  p.Set(value_type, std::move(value));
+  p.Set(std::string(value_type), std::move(value));
   return p;
 }
 
@@ -251,8 +251,9 @@ std::optional<double> MedianHours(std::vector<std::int64_t> ms) {
   }
   std::sort(ms.begin(), ms.end());
   const std::size_t n = ms.size();
-  const double median = n % 2 ? static_cast<double>(ms[n / 2])
-                              : (static_cast<double>(ms[n / 2 - 1]) + ms[n / 2]) / 2.0;
+  const double median =
+      n % 2 ? static_cast<double>(ms[n / 2])
+            : (static_cast<double>(ms[n / 2 - 1]) + static_cast<double>(ms[n / 2])) / 2.0;
   return median / 3'600'000.0;
 }
 
