@@ -40,6 +40,7 @@
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
 #include "gateway/delivery/preparer.h"
+#include "gateway/delivery/sla_alerter.h"
 #include "gateway/delivery/task_observer.h"
 #include "gateway/delivery/worker.h"
 #include "gateway/log/log.h"
@@ -258,10 +259,13 @@ int Serve(const Args& args) {
       agency.roles = api::RecipientOf(*p).roles;
     }
   }
+  if (!config.referrals.alert_webhook.empty()) {
+    preparer_options.webhooks.emplace_back(delivery::kSlaWebhook, config.referrals.alert_webhook);
+  }
   delivery::StorePreparer preparer(**store, preparer_options);
   delivery::TaskStatusObserver task_observer(**store);  // outcomes into the Tasks
   std::unique_ptr<delivery::DeliveryWorker> worker;
-  if (!preparer_options.agencies.empty()) {
+  if (!preparer_options.agencies.empty() || !preparer_options.webhooks.empty()) {
     delivery::DeliveryOptions d;
     d.max_attempts = config.referrals.max_attempts;
     d.initial_backoff = config.referrals.initial_backoff;
@@ -327,11 +331,24 @@ int Serve(const Args& args) {
   if (worker) {
     worker->Start();
   }
+  // SLA alerts for open referrals, on a thread of their own (blocking store work).
+  const referral::SystemClock sla_clock;
+  delivery::SlaAlertOptions sla_options;
+  sla_options.policy = api::SlaPolicyFrom(config.referrals);
+  sla_options.webhook =
+      config.referrals.alert_webhook.empty() ? "" : std::string(delivery::kSlaWebhook);
+  sla_options.json = config.fhir.json;
+  sla_options.interval = config.referrals.alert_interval;
+  delivery::SlaAlerter sla_alerter(**store, sla_clock, sla_options);
+  if (sla_options.interval.count() > 0) {
+    sla_alerter.Start();
+  }
   api.SetReady(true);
   std::printf("carebridge listening on %s\n", ListenUrl(config.server, server.port()).c_str());
   std::fflush(stdout);
 
   server.Run();  // until a signal's graceful stop has drained every connection
+  sla_alerter.Stop();
 
   api.SetReady(false);
   boost::system::error_code ignored;

@@ -12,11 +12,24 @@ using json::Member;
 using json::Value;
 
 constexpr ResourceTypeInfo kSupportedTypes[] = {
-    {"Patient", true},  {"CarePlan", true},      {"ServiceRequest", true},
-    {"Consent", true},  {"Questionnaire", true}, {"QuestionnaireResponse", true},
-    {"Task", true},     {"Observation", true},   {"Condition", true},
-    {"Goal", true},     {"Organization", true},  {"HealthcareService", true},
-    {"Endpoint", true}, {"AuditEvent", false},   {"ConceptMap", true},
+    {"Patient", true},
+    {"CarePlan", true},
+    {"ServiceRequest", true},
+    {"Consent", true},
+    {"Questionnaire", true},
+    {"QuestionnaireResponse", true},
+    {"Task", true},
+    {"Observation", true},
+    {"Condition", true},
+    {"Goal", true},
+    {"Organization", true},
+    {"HealthcareService", true},
+    {"Endpoint", true},
+    {"AuditEvent", false},
+    {"ConceptMap", true},  // the admin partner loads ConceptMaps (access.cc)
+    // SLA alerts about referrals: the gateway writes them (gateway/delivery/sla_alerter.h).
+    {"Flag", false},
+    {"Communication", false},
 };
 
 // Every resource type of FHIR R4 (4.0.1), http://hl7.org/fhir/R4/resourcelist.html: 146 names

@@ -207,6 +207,27 @@ std::vector<TypeParams> BuildRegistry() {
           Token("connection-type", {"connectionType"}),
           Token("payload-type", {"payloadType"}),
       });
+  add("Flag", true,
+      {
+          Ref("patient", {"subject"}, "Patient"),
+          Ref("subject", {"subject"}),
+          Token("status", {"status"}),
+          Token("code", {"code"}),
+          Ref("author", {"author"}),
+          Date("date", {"period"}),
+      });
+  add("Communication", true,
+      {
+          Ref("patient", {"subject"}, "Patient"),
+          Ref("subject", {"subject"}),
+          Token("status", {"status"}),
+          Token("category", {"category"}),
+          Ref("based-on", {"basedOn"}),
+          Ref("part-of", {"partOf"}),
+          Ref("recipient", {"recipient"}),
+          Ref("sender", {"sender"}),
+          Date("sent", {"sent"}),
+      });
   // R4 AuditEvent has no identifier element.
   add("AuditEvent", false,
       {

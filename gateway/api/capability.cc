@@ -43,6 +43,8 @@ constexpr std::string_view kExtractDefinition =
     "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract";
 constexpr std::string_view kMapPreviewDefinition =
     "https://carebridge.example.org/fhir/OperationDefinition/map-preview";
+constexpr std::string_view kReferralMetricsDefinition =
+    "https://carebridge.example.org/fhir/OperationDefinition/referral-metrics";
 
 // CapabilityStatement.rest[.resource].operation: name and definition of each.
 json::Value Operations(std::initializer_list<std::pair<std::string_view, std::string_view>> ops) {
@@ -113,13 +115,15 @@ std::string BuildCapabilityStatement() {
       params.PushBack(std::move(entry));
     }
     resource.Set("searchParam", std::move(params));
-    // The gateway's own operations (privacy.cc), defined by carebridge.
+    // The gateway's own operations (privacy.cc, referral_ops.cc), defined by carebridge.
     struct Operation {
       std::string_view type;
       std::string_view name;
     };
-    constexpr Operation kOperations[] = {
-        {"Consent", "evaluate"}, {"Patient", "disclosures"}, {"AuditEvent", "export"}};
+    constexpr Operation kOperations[] = {{"Consent", "evaluate"},
+                                         {"Patient", "disclosures"},
+                                         {"AuditEvent", "export"},
+                                         {"Task", "timeline"}};
     json::Value operations = json::Value::Array();
     for (const Operation& operation : kOperations) {
       if (operation.type != type.name) {
@@ -148,7 +152,8 @@ std::string BuildCapabilityStatement() {
     system_interactions.PushBack(Code("code", code));
   }
   rest.Set("interaction", std::move(system_interactions));
-  rest.Set("operation", Operations({{"map-preview", kMapPreviewDefinition}}));
+  rest.Set("operation", Operations({{"map-preview", kMapPreviewDefinition},
+                                    {"referral-metrics", kReferralMetricsDefinition}}));
   json::Value rests = json::Value::Array();
   rests.PushBack(std::move(rest));
   cs.Set("rest", std::move(rests));

@@ -390,6 +390,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
     }
     co_return co_await History(ex, "", "");
   }
+  if (n == 2 && first == "$referral-metrics") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "$referral-metrics");
+    }
+    co_return co_await ReferralMetrics(ex);
+  }
   // Mapping and questionnaire operations (operations.cc).
   if (IsMappingOperation(segments)) {
     co_return co_await RouteMappingOperation(ex);
@@ -496,6 +502,13 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
       co_return MethodNotAllowed("GET", "Patient/" + second + "/$disclosures");
     }
     co_return co_await Disclosures(ex, second);
+  }
+  if (n == 4 && segments[3] == "$timeline" && type == "Task") {
+    if (auto refused = method != "GET" ? MethodNotAllowed("GET", "Task/{id}/$timeline")
+                                       : Permit(*ex, Interaction::kRead, type)) {
+      co_return std::move(*refused);
+    }
+    co_return co_await ReferralTimeline(ex, second);
   }
   if (segments[3] == "_history" && (n == 4 || n == 5)) {
     if (method != "GET") {

@@ -9,6 +9,7 @@
 #include "gateway/auth/partner.h"
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
+#include "gateway/referral/sla.h"
 #include "gateway/store/store.h"
 
 namespace carebridge::mappings {
@@ -46,5 +47,8 @@ class FhirApi final : public HttpHandler {
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> ready_{false};
 };
+
+// The SLA policy of config.referrals.sla: $timeline, $referral-metrics and the SLA alerts use it.
+referral::SlaPolicy SlaPolicyFrom(const config::ReferralsConfig& referrals);
 
 }  // namespace carebridge::api

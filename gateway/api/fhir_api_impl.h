@@ -222,6 +222,10 @@ struct FhirApi::Impl {
   audit::Requestor RequestorOf(const Exchange& ex) const;
   audit::GatewayIdentity GatewayOf(const Exchange& ex) const;
 
+  // Referral operations (referral_ops.cc): GET Task/{id}/$timeline, GET $referral-metrics.
+  net::awaitable<HttpResponse> ReferralTimeline(ExchangePtr ex, std::string id);
+  net::awaitable<HttpResponse> ReferralMetrics(ExchangePtr ex);
+
   // Privacy officers' operations (privacy.cc).
   net::awaitable<HttpResponse> EvaluateConsent(ExchangePtr ex);  // POST Consent/$evaluate
   net::awaitable<HttpResponse> Disclosures(ExchangePtr ex, std::string patient_id);
@@ -262,6 +266,7 @@ struct FhirApi::Impl {
   // decision, the Task state machine's verdict, and the rows to commit with it.
   struct ReferralPlan {
     std::optional<HttpResponse> refusal;           // answer this instead of writing
+    fhir::Outcome refusal_outcome;                 // the refusal's issues (for Bundle entries)
     fhir::json::Value resource;                    // the resource to store (routed, or failed)
     std::optional<fhir::json::Value> new_task;     // a Task the gateway creates for a routed
                                                    // ServiceRequest (focus set when appended)
@@ -270,17 +275,20 @@ struct FhirApi::Impl {
                                                    // checked against: the update must replace it
   };
   // Plans the write of `resource` (`id` set for an update). Types other than ServiceRequest and
-  // Task, and Tasks that are not referrals, pass unchanged.
+  // Task, and Tasks that are not referrals, pass unchanged. `focus`: the Task's ServiceRequest
+  // when it is not stored yet (written by the same transaction Bundle).
   net::awaitable<ReferralPlan> PlanReferral(ExchangePtr ex, std::string type,
                                             std::optional<std::string> id,
-                                            fhir::json::Value resource);
+                                            fhir::json::Value resource,
+                                            std::optional<fhir::json::Value> focus = {});
   // Adds the plan's Task and outbox ops to `batch`, whose first op writes the planned resource.
   void AppendReferralOps(ReferralPlan& plan, store::WriteBatch& batch) const;
   // After a successful commit: wakes the delivery worker when the plan queued a delivery.
   void ReferralCommitted(const ReferralPlan& plan) const;
   ReferralPlan PlanReferralBlocking(const Exchange& ex, const std::string& type,
                                     const std::optional<std::string>& id,
-                                    fhir::json::Value resource);
+                                    fhir::json::Value resource,
+                                    const fhir::json::Value* focus = nullptr);
   const referral::RoutingTable& Routing();
   std::once_flag routing_once;
   std::optional<referral::RoutingTable> routing;

@@ -16,8 +16,8 @@
 // - PUT Task: CheckUpdate against the stored version (which the write must then replace).
 // - A requested (new or routed) Task, and any later status change by the requester, is queued
 //   for delivery when the owning agency has a push endpoint (partners[].fhir_endpoint).
-// Not here yet: referral Tasks inside Bundles (transaction.cc), audit records of the routing
-// consent decision, coordinator alerts, the $timeline and $referral-metrics operations.
+// - Bundles (transaction.cc) plan their Task and ServiceRequest entries here too.
+// Not here yet: audit records of the routing consent decision.
 
 #include <chrono>
 #include <map>
@@ -123,7 +123,8 @@ const referral::RoutingTable& FhirApi::Impl::Routing() {
 }
 
 net::awaitable<FhirApi::Impl::ReferralPlan> FhirApi::Impl::PlanReferral(
-    ExchangePtr ex, std::string type, std::optional<std::string> id, json::Value resource) {
+    ExchangePtr ex, std::string type, std::optional<std::string> id, json::Value resource,
+    std::optional<json::Value> focus) {
   // Most writes are not referrals: answer those without a trip to the blocking pool.
   const bool maybe_referral = type == "Task"
                                   ? id.has_value() || referral::IsReferralTask(resource)
@@ -138,14 +139,14 @@ net::awaitable<FhirApi::Impl::ReferralPlan> FhirApi::Impl::PlanReferral(
     co_return plan;
   }
   // Store reads (the current Task, the ServiceRequest, the patient, consents): blocking pool.
-  co_return co_await OnPool([this, &ex, &type, &id, &resource] {
-    return PlanReferralBlocking(*ex, type, id, std::move(resource));
+  co_return co_await OnPool([this, &ex, &type, &id, &resource, &focus] {
+    return PlanReferralBlocking(*ex, type, id, std::move(resource), focus ? &*focus : nullptr);
   });
 }
 
 FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     const Exchange& ex, const std::string& type, const std::optional<std::string>& id,
-    json::Value resource) {
+    json::Value resource, const json::Value* focus) {
   ReferralPlan plan;
   plan.resource = std::move(resource);
   json::Value& r = plan.resource;
@@ -156,6 +157,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     const auto mapping =
         referral::HttpMappingOf(static_cast<referral::errc>(verdict.error.value()));
     plan.refusal = OutcomeResponse(mapping.status, verdict.outcome);
+    plan.refusal_outcome = verdict.outcome;
   };
   auto read_json = [this](const std::string& t,
                           const std::string& rid) -> std::optional<json::Value> {
@@ -320,8 +322,10 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     }
     std::string organization(ReferenceAt(r, "owner"));
     const std::string sr_id = LocalId(ReferenceAt(r, "focus"), "ServiceRequest");
-    std::optional<json::Value> service_request =
-        sr_id.empty() ? std::nullopt : read_json("ServiceRequest", sr_id);
+    std::optional<json::Value> service_request = focus ? std::optional<json::Value>(*focus)
+                                                 : sr_id.empty()
+                                                     ? std::nullopt
+                                                     : read_json("ServiceRequest", sr_id);
     if (organization.empty()) {
       std::string reason = "its focus is not a ServiceRequest of this gateway";
       if (service_request) {

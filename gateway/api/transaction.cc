@@ -303,6 +303,51 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     }
   }
 
+  // Referrals (referrals.cc): Task and ServiceRequest entries are routed, held to the Task state
+  // machine and queued for delivery exactly as the single interactions are.
+  std::vector<ReferralPlan> referrals(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& entry = bundle->entries[i];
+    const std::string& method = entry.request.method;
+    if (results[i].status != 0 || plans[i].resolved_existing || !entry.resource ||
+        (method != "POST" && method != "PUT") ||
+        (plans[i].type != "Task" && plans[i].type != "ServiceRequest")) {
+      continue;
+    }
+    const std::string self = plans[i].type + "/" + plans[i].id;
+    std::optional<json::Value> focus;  // a ServiceRequest written by this Bundle
+    bool has_task = false;             // a Task of this Bundle is the ServiceRequest's referral
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& other = bundle->entries[k];
+      if (k == i || results[k].status != 0 || !other.resource) {
+        continue;
+      }
+      const json::Value* ref =
+          plans[i].type == "Task" ? entry.resource->Find("focus") : other.resource->Find("focus");
+      const std::string_view target = ref && ref->is_object() ? ref->StringAt("reference") : "";
+      if (plans[i].type == "Task" && plans[k].type == "ServiceRequest" &&
+          target == plans[k].type + "/" + plans[k].id) {
+        focus = *other.resource;
+      } else if (plans[i].type == "ServiceRequest" && plans[k].type == "Task" && target == self) {
+        has_task = true;
+      }
+    }
+    if (has_task) {
+      continue;  // the partner posts the referral's Task itself: the gateway does not add one
+    }
+    std::optional<std::string> id;
+    if (method == "PUT") {
+      id = plans[i].id;
+    }
+    ReferralPlan& referral = referrals[i];
+    referral =
+        co_await PlanReferral(ex, plans[i].type, id, std::move(*entry.resource), std::move(focus));
+    entry.resource = std::move(referral.resource);
+    if (referral.refusal) {
+      fail(i, referral.refusal->status, RerootOutcome(referral.refusal_outcome, i, plans[i].type));
+    }
+  }
+
   if (transaction) {
     for (std::size_t i = 0; i < n; ++i) {
       if (results[i].outcome) {
@@ -314,7 +359,11 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
   // One store batch for every write entry, in the order the spec gives.
   store::WriteBatch batch;
   batch.atomic = transaction;
-  std::vector<std::size_t> op_entry;
+  std::vector<std::size_t> op_entry;  // the entry of each op
+  std::vector<bool> entry_op;         // whether the op writes its entry (not a referral's extra)
+  // A batch's entries stand alone, but a referral's Task and outbox rows must commit with it: in
+  // a batch such an entry commits in its own atomic store batch.
+  std::vector<std::pair<std::size_t, store::WriteBatch>> alone;
   for (std::size_t i : fhir::TransactionOrder(*bundle)) {
     auto& entry = bundle->entries[i];
     EntryPlan& plan = plans[i];
@@ -333,8 +382,56 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
       op.if_none_exist = plan.if_none_exist;
     }
     op.if_match = plan.if_match;
-    batch.ops.push_back(std::move(op));
-    op_entry.push_back(i);
+    store::WriteBatch entry_batch;
+    entry_batch.ops.push_back(std::move(op));
+    AppendReferralOps(referrals[i], entry_batch);
+    if (!transaction && entry_batch.ops.size() > 1) {
+      alone.emplace_back(i, std::move(entry_batch));
+      continue;
+    }
+    for (std::size_t k = 0; k < entry_batch.ops.size(); ++k) {
+      batch.ops.push_back(std::move(entry_batch.ops[k]));
+      op_entry.push_back(i);
+      entry_op.push_back(k == 0);
+    }
+  }
+  // Records what `done` wrote as entry i's result.
+  auto written_entry = [&](std::size_t i, const store::WriteOutcome& done) {
+    EntryResult& result = results[i];
+    switch (done.kind) {
+      case store::WriteOutcome::Kind::kCreated:
+        result.status = 201;
+        break;
+      case store::WriteOutcome::Kind::kUpdated:
+      case store::WriteOutcome::Kind::kExisting:
+        result.status = 200;
+        break;
+      case store::WriteOutcome::Kind::kDeleted:
+      case store::WriteOutcome::Kind::kAlreadyDeleted:
+        result.status = 204;
+        break;
+    }
+    if (done.kind == store::WriteOutcome::Kind::kAlreadyDeleted) {
+      return;
+    }
+    result.full_url = ex->base + "/" + plans[i].type + "/" + done.stamp.id;
+    result.location =
+        plans[i].type + "/" + done.stamp.id + "/_history/" + std::to_string(done.stamp.version);
+    result.etag = "W/\"" + std::to_string(done.stamp.version) + "\"";
+    result.last_modified = done.stamp.last_updated;
+    result.resource_json = MapOutbound(*ex, done.json);
+  };
+  for (auto& single : alone) {
+    const std::size_t i = single.first;
+    store::WriteResult written = co_await Commit(std::move(single.second));
+    if (written.failed_op) {
+      const std::error_code error = written.ops[*written.failed_op].error();
+      ErrorMapping mapping = MapError(error);
+      fail(i, mapping.status, EntryOutcome(i, mapping.type, error.message()));
+      continue;
+    }
+    written_entry(i, *written.ops.front());
+    ReferralCommitted(referrals[i]);
   }
   if (!batch.ops.empty()) {
     // The Bundle's REST event commits with its writes (for a batch, on its own).
@@ -369,35 +466,16 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
     for (std::size_t k = 0; k < written.ops.size(); ++k) {
       std::size_t i = op_entry[k];
       auto& op_result = written.ops[k];
+      if (!entry_op[k]) {
+        continue;  // a referral's Task or outbox row: in a transaction, it commits with its entry
+      }
       if (!op_result) {
         ErrorMapping mapping = MapError(op_result.error());
         fail(i, mapping.status, EntryOutcome(i, mapping.type, op_result.error().message()));
         continue;
       }
-      const store::WriteOutcome& done = *op_result;
-      EntryResult& result = results[i];
-      switch (done.kind) {
-        case store::WriteOutcome::Kind::kCreated:
-          result.status = 201;
-          break;
-        case store::WriteOutcome::Kind::kUpdated:
-        case store::WriteOutcome::Kind::kExisting:
-          result.status = 200;
-          break;
-        case store::WriteOutcome::Kind::kDeleted:
-        case store::WriteOutcome::Kind::kAlreadyDeleted:
-          result.status = 204;
-          break;
-      }
-      if (done.kind == store::WriteOutcome::Kind::kAlreadyDeleted) {
-        continue;
-      }
-      result.full_url = ex->base + "/" + plans[i].type + "/" + done.stamp.id;
-      result.location =
-          plans[i].type + "/" + done.stamp.id + "/_history/" + std::to_string(done.stamp.version);
-      result.etag = "W/\"" + std::to_string(done.stamp.version) + "\"";
-      result.last_modified = done.stamp.last_updated;
-      result.resource_json = MapOutbound(*ex, done.json);
+      written_entry(i, *op_result);
+      ReferralCommitted(referrals[i]);
     }
   }
 

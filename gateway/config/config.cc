@@ -400,6 +400,10 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
           r.Integer(sv, p, c.intensive_days, 0, 365);
         } else if (k == "utc_offset_minutes") {
           r.Integer(sv, p, c.utc_offset_minutes, -14LL * 60, 14LL * 60);
+        } else if (k == "alert_interval_ms") {
+          Millis(r, sv, p, c.alert_interval, 0, kDayMs);
+        } else if (k == "alert_webhook") {
+          r.String(sv, p, c.alert_webhook);
         } else {
           return false;
         }

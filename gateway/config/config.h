@@ -81,6 +81,10 @@ struct ReferralsConfig {
   int contacts_per_week = 3;
   int intensive_days = 30;
   int utc_offset_minutes = 0;
+  // SLA alerts (delivery/sla_alerter.h): evaluated every alert_interval (0: never), each one
+  // POSTed as a Communication to alert_webhook when set.
+  std::chrono::milliseconds alert_interval{60'000};
+  std::string alert_webhook;
 };
 
 // Release-of-information policy (gateway/consent turns it into consent::Policy). Plain data so

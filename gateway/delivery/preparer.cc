@@ -125,6 +125,24 @@ StorePreparer::StorePreparer(store::Store& store, StorePreparerOptions options)
     : store_(store), options_(std::move(options)) {}
 
 Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
+  for (const auto& [destination, url] : options_.webhooks) {
+    if (destination != delivery.message.destination) {
+      continue;
+    }
+    if (delivery.message.resource_type != "Communication") {
+      return Prepared(Kind::kDeadLetter, "a webhook takes Communications only");
+    }
+    auto stored = store_.Read("Communication", delivery.message.resource_id);
+    if (!stored) {
+      return ReadFailure("Communication/" + delivery.message.resource_id, stored.error());
+    }
+    Preparation p;
+    p.call.method = "POST";
+    p.call.url = url;
+    p.call.headers = {"Content-Type: application/fhir+json", "Idempotency-Key: " + delivery.id};
+    p.call.body = stored->json;
+    return p;
+  }
   const AgencyEndpoint* agency = nullptr;
   for (const auto& a : options_.agencies) {
     if (a.id == delivery.message.destination) {

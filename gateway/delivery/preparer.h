@@ -52,6 +52,10 @@ struct StorePreparerOptions {
   std::string purpose = "TREAT";         // v3-ActReason purpose of a referral disclosure
   int max_consents = 200;                // consents read per patient
   std::function<std::int64_t()> now_ms;  // empty: the system clock
+  // Notification webhooks, by outbox destination (kSlaWebhook): each gets the Communication the
+  // delivery names, POSTed as is. Not a disclosure to a partner: the gateway operator's own
+  // coordinator endpoint, so no consent check.
+  std::vector<std::pair<std::string, std::string>> webhooks;  // destination -> URL
 };
 
 // Whether the patient's consent releases every one of `resources` to `agency` for `purpose` as

@@ -249,6 +249,12 @@ class Store {
   virtual Result<std::vector<Delivery>> ListDeadLetters(int /*limit*/, int /*offset*/) {
     return std::make_error_code(std::errc::operation_not_supported);
   }
+  // The deliveries of one resource to one destination, in queue order (a referral's timeline).
+  virtual Result<std::vector<Delivery>> ListDeliveries(std::string_view /*destination*/,
+                                                       std::string_view /*resource_type*/,
+                                                       std::string_view /*resource_id*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
   // Every recorded attempt of a delivery, oldest first.
   virtual Result<std::vector<DeliveryAttempt>> ListAttempts(std::string_view /*id*/) {
     return std::make_error_code(std::errc::operation_not_supported);

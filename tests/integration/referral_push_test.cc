@@ -128,8 +128,9 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = 30s
   return done();
 }
 
-// Patient, consent for harbor-housing and a housing referral; returns the ServiceRequest id.
-std::string Refer(Client& ehr) {
+// Patient, consent for harbor-housing and a housing referral (posted alone, or in a transaction
+// Bundle); returns the ServiceRequest id.
+std::string Refer(Client& ehr, bool in_transaction = false) {
   Response patient = ehr.Post("/fhir/Patient", R"({"resourceType":"Patient"})");
   EXPECT_EQ(patient.status, 201);
   const std::string p(patient.Json().StringAt("id"));
@@ -146,13 +147,22 @@ std::string Refer(Client& ehr) {
         "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})");
     EXPECT_EQ(consent.status, 201) << consent.body;
   }
-  Response sr = ehr.Post("/fhir/ServiceRequest",
-                         R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
+  const std::string service_request =
+      R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
       "category":[{"coding":[{"system":")" +
-                             std::string(kSdoh) +
-                             R"(","code":"housing-instability"}]}],
+      std::string(kSdoh) + R"(","code":"housing-instability"}]}],
       "subject":{"reference":"Patient/)" +
-                             p + R"("}})");
+      p + R"("}})";
+  if (in_transaction) {
+    Response r = ehr.Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[
+      {"resource":)" + service_request +
+                                       R"(,"request":{"method":"POST","url":"ServiceRequest"}}]})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    const std::string location(
+        r.Json().Find("entry")->items().at(0).Find("response")->StringAt("location"));
+    return location.substr(15, location.find('/', 15) - 15);  // ServiceRequest/<id>/_history/1
+  }
+  Response sr = ehr.Post("/fhir/ServiceRequest", service_request);
   EXPECT_EQ(sr.status, 201) << sr.body;
   return std::string(sr.Json().StringAt("id"));
 }
@@ -185,6 +195,31 @@ TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
   EXPECT_NE(seen.if_none_exist.find("identifier="), std::string::npos);
   EXPECT_FALSE(seen.idempotency_key.empty());
   EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; }));
+  // The referral's timeline shows the delivery: queued, then delivered with the agency's 201.
+  Response task = ehr.Get("/fhir/Task?focus=ServiceRequest/" + sr);
+  const std::string id(task.Json().Find("entry")->items().at(0).Find("resource")->StringAt("id"));
+  Response timeline = ehr.Get("/fhir/Task/" + id + "/$timeline");
+  ASSERT_EQ(timeline.status, 200) << timeline.body;
+  EXPECT_NE(timeline.body.find(R"("valueString":"queued")"), std::string::npos) << timeline.body;
+  EXPECT_NE(timeline.body.find(R"("valueString":"delivered")"), std::string::npos) << timeline.body;
+  EXPECT_NE(timeline.body.find("HTTP 201"), std::string::npos) << timeline.body;
+  EXPECT_EQ(gateway.Stop(), 0);
+}
+
+// A Bundle is no side door: its ServiceRequest is routed and queued as a single POST's.
+TEST(ReferralPushTest, ServiceRequestInATransactionIsDeliveredLikeASinglePost) {
+  AgencyServer harbor;
+  harbor.Up();
+  TempDir dir;
+  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
+  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  ASSERT_TRUE(gateway.Start());
+  Client ehr(gateway.BaseUrl(), "riverside-ehr");
+  const std::string sr = Refer(ehr, true);
+  ASSERT_TRUE(WaitFor([&] { return harbor.agency.seen().size() == 1; }));
+  EXPECT_EQ(harbor.agency.seen()[0].target, "/fhir/Task");
+  EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; }));
+  EXPECT_EQ(harbor.agency.seen().size(), 1u);
   EXPECT_EQ(gateway.Stop(), 0);
 }
 

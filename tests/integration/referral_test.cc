@@ -3,7 +3,9 @@
 // machine as each side sees it (409 with an OperationOutcome for an illegal move). Agencies here
 // have no push endpoint, so they poll, as in the quick-start.
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "tests/integration/harness.h"
 
@@ -221,6 +223,236 @@ TEST_F(ReferralTest, ReferralTaskMissingRequiredElementsIs422) {
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_NE(r.body.find("Task.authoredOn"), std::string::npos);
   EXPECT_NE(r.body.find("Task.requester"), std::string::npos);
+}
+
+// A Bundle is no way around the state machine: its Task entries are checked as single updates.
+TEST_F(ReferralTest, BundlesCannotJumpTaskStatuses) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "homelessness");
+  ASSERT_EQ(sr.status, 201);
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  const std::string id(task.StringAt("id"));
+  task.Remove("meta");
+  task.Set("status", fhir::json::Value::String("accepted"));  // the agency's move, not the EHR's
+  auto bundle = [&](const std::string& type) {
+    return R"({"resourceType":"Bundle","type":")" + type + R"(","entry":[
+      {"resource":)" +
+           fhir::json::Write(task) + R"(,"request":{"method":"PUT","url":"Task/)" + id + R"("}},
+      {"resource":{"resourceType":"Patient","gender":"male"},
+       "request":{"method":"POST","url":"Patient"}}]})";
+  };
+  Response batch = ehr.Post("/fhir", bundle("batch"));
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  const fhir::json::Value entries = *batch.Json().Find("entry");
+  EXPECT_EQ(At(entries.items()[0], "response", "status").substr(0, 3), "409") << batch.body;
+  EXPECT_NE(batch.body.find("Bundle.entry[0].resource.status"), std::string::npos) << batch.body;
+  Response transaction = ehr.Post("/fhir", bundle("transaction"));
+  EXPECT_EQ(transaction.status, 409) << transaction.body;
+  EXPECT_EQ(transaction.Json().StringAt("resourceType"), "OperationOutcome");
+  EXPECT_EQ(ehr.Get("/fhir/Task/" + id).Json().StringAt("status"), "requested");
+  // Agencies move their Tasks one by one: a Bundle is refused outright.
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  task.Set("status", fhir::json::Value::String("completed"));
+  EXPECT_EQ(harbor.Post("/fhir", bundle("transaction")).status, 403);
+  EXPECT_EQ(ehr.Get("/fhir/Task/" + id).Json().StringAt("status"), "requested");
+}
+
+TEST_F(ReferralTest, ServiceRequestInATransactionIsRoutedLikeASinglePost) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  const std::string service_request =
+      R"({"resourceType":"ServiceRequest","status":"active","intent":"order",
+      "category":[{"coding":[{"system":")" +
+      std::string(kSdoh) + R"(","code":"housing-instability"}]}],
+      "subject":{"reference":"Patient/)" +
+      patient + R"("},"requester":{"reference":"PractitionerRole/coord-1"}})";
+  Response r = ehr.Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:5b0c0e8e-1f1a-4c1e-9b7e-000000000001","resource":)" +
+                                     service_request +
+                                     R"(,"request":{"method":"POST","url":"ServiceRequest"}}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(At(r.Json().Find("entry")->items().at(0), "response", "status").substr(0, 3), "201");
+  const std::string location =
+      At(r.Json().Find("entry")->items().at(0), "response", "location");  // ServiceRequest/<id>/...
+  const std::string sr_id = location.substr(15, location.find('/', 15) - 15);
+  EXPECT_EQ(At(ehr.Get("/fhir/ServiceRequest/" + sr_id).Json(), "performer", "reference"),
+            "Organization/harbor-housing");
+  fhir::json::Value task = TaskFor(ehr, sr_id);
+  EXPECT_EQ(task.StringAt("status"), "requested");
+  EXPECT_EQ(At(task, "owner", "reference"), "Organization/harbor-housing");
+  EXPECT_EQ(At(task, "requester", "reference"), "PractitionerRole/coord-1");
+
+  // In a batch too: the entry commits with its Task on its own (a batch's entries stand alone).
+  Response batch = ehr.Post("/fhir", R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"resource":)" + service_request + R"(,"request":{"method":"POST","url":"ServiceRequest"}},
+    {"resource":{"resourceType":"Patient","gender":"male"},
+     "request":{"method":"POST","url":"Patient"}}]})");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  const fhir::json::Value batch_entries = *batch.Json().Find("entry");
+  EXPECT_EQ(At(batch_entries.items().at(1), "response", "status").substr(0, 3), "201");
+  const std::string batch_location = At(batch_entries.items().at(0), "response", "location");
+  ASSERT_EQ(batch_location.substr(0, 15), "ServiceRequest/") << batch.body;
+  const std::string batch_sr = batch_location.substr(15, batch_location.find('/', 15) - 15);
+  fhir::json::Value batch_task = TaskFor(ehr, batch_sr);
+  EXPECT_EQ(batch_task.StringAt("status"), "requested");
+  EXPECT_EQ(At(batch_task, "owner", "reference"), "Organization/harbor-housing");
+
+  // Both posted together: the partner's own Task is routed through the Bundle's ServiceRequest,
+  // and the gateway adds no second Task.
+  Response both = ehr.Post("/fhir", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:5b0c0e8e-1f1a-4c1e-9b7e-000000000002","resource":)" +
+                                        service_request +
+                                        R"(,"request":{"method":"POST","url":"ServiceRequest"}},
+    {"resource":{"resourceType":"Task","status":"requested","intent":"order",
+      "code":{"coding":[{"system":"http://hl7.org/fhir/CodeSystem/task-code","code":"fulfill"}]},
+      "focus":{"reference":"urn:uuid:5b0c0e8e-1f1a-4c1e-9b7e-000000000002"},
+      "for":{"reference":"Patient/)" + patient +
+                                        R"("},"authoredOn":"2026-11-22T10:00:00Z",
+      "requester":{"reference":"PractitionerRole/coord-1"}},
+     "request":{"method":"POST","url":"Task"}}]})");
+  ASSERT_EQ(both.status, 200) << both.body;
+  const std::string sr_location =
+      At(both.Json().Find("entry")->items().at(0), "response", "location");
+  const std::string sr2 = sr_location.substr(15, sr_location.find('/', 15) - 15);
+  fhir::json::Value posted = TaskFor(ehr, sr2);  // exactly one
+  EXPECT_EQ(posted.StringAt("status"), "requested");
+  EXPECT_EQ(At(posted, "owner", "reference"), "Organization/harbor-housing");
+}
+
+// The parts of every `name` parameter of a Parameters resource, each as name -> value text.
+std::vector<std::map<std::string, std::string>> Groups(const fhir::json::Value& parameters,
+                                                       std::string_view name) {
+  std::vector<std::map<std::string, std::string>> out;
+  for (const auto& p : parameters.Find("parameter")->items()) {
+    if (p.StringAt("name") != name || !p.Find("part")) {
+      continue;
+    }
+    std::map<std::string, std::string> parts;
+    for (const auto& part : p.Find("part")->items()) {
+      for (const char* v : {"valueString", "valueCode", "valueInstant"}) {
+        if (!part.StringAt(v).empty()) {
+          parts[std::string(part.StringAt("name"))] = std::string(part.StringAt(v));
+        }
+      }
+    }
+    out.push_back(std::move(parts));
+  }
+  return out;
+}
+
+// The value of the first `name` parameter, as text ("" when absent).
+std::string Param(const fhir::json::Value& parameters, std::string_view name) {
+  for (const auto& p : parameters.Find("parameter")->items()) {
+    if (p.StringAt("name") != name) {
+      continue;
+    }
+    if (const auto* ref = p.Find("valueReference")) {
+      return std::string(ref->StringAt("reference"));
+    }
+    for (const char* v : {"valueCode", "valueString", "valueInstant"}) {
+      if (!p.StringAt(v).empty()) {
+        return std::string(p.StringAt(v));
+      }
+    }
+    for (const char* v : {"valueInteger", "valueDecimal"}) {
+      if (const auto* n = p.Find(v)) {
+        return fhir::json::Write(*n);
+      }
+    }
+    if (const auto* q = p.Find("valueQuantity")) {
+      return fhir::json::Write(*q->Find("value"));
+    }
+  }
+  return "";
+}
+
+TEST_F(ReferralTest, TimelineShowsEveryStepWithWhoDidIt) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "homelessness");
+  ASSERT_EQ(sr.status, 201);
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  const std::string id(task.StringAt("id"));
+  task.Remove("meta");
+  task.Set("status", fhir::json::Value::String("accepted"));
+  ASSERT_EQ(harbor.Put("/fhir/Task/" + id, fhir::json::Write(task)).status, 200);
+
+  Response r = ehr.Get("/fhir/Task/" + id + "/$timeline");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const fhir::json::Value timeline = r.Json();
+  EXPECT_EQ(timeline.StringAt("resourceType"), "Parameters");
+  EXPECT_EQ(Param(timeline, "task"), "Task/" + id);
+  EXPECT_EQ(Param(timeline, "accountable"), "PractitionerRole/coord-1");
+  EXPECT_EQ(Param(timeline, "status"), "accepted");
+  const auto events = Groups(timeline, "event");
+  ASSERT_GE(events.size(), 2u) << r.body;
+  EXPECT_EQ(events[0].at("kind"), "created");
+  EXPECT_EQ(events[0].at("to"), "requested");
+  bool accepted_by_agency = false;
+  for (const auto& e : events) {
+    accepted_by_agency |= e.at("kind") == "status" && e.at("from") == "requested" &&
+                          e.at("to") == "accepted" && e.at("author") == "harbor-housing";
+  }
+  EXPECT_TRUE(accepted_by_agency) << r.body;
+  EXPECT_TRUE(Groups(timeline, "slaBreach").empty()) << r.body;  // all on time so far
+
+  // The owner agency sees it; another agency, a privacy officer and a non-referral do not.
+  EXPECT_EQ(harbor.Get("/fhir/Task/" + id + "/$timeline").status, 200);
+  EXPECT_EQ(As("northside-food", "GET", "/fhir/Task/" + id + "/$timeline").status, 404);
+  EXPECT_EQ(As("privacy-office", "GET", "/fhir/Task/" + id + "/$timeline").status, 403);
+  EXPECT_EQ(ehr.Get("/fhir/Task/no-such-task/$timeline").status, 404);
+  // SLA alerts are FHIR Flags and Communications the gateway writes: partners only read them.
+  EXPECT_EQ(ehr.Get("/fhir/Flag?patient=Patient/" + patient).status, 200);
+  EXPECT_EQ(ehr.Post("/fhir/Flag", R"({"resourceType":"Flag","status":"active"})").status, 405);
+  EXPECT_EQ(ehr.Post("/fhir/Communication", R"({"resourceType":"Communication"})").status, 405);
+  EXPECT_EQ(ehr.Post("/fhir/Task/" + id + "/$timeline", "{}").status, 405);
+  Response plain = ehr.Post("/fhir/Task", R"({"resourceType":"Task","status":"requested",
+    "intent":"plan"})");
+  ASSERT_EQ(plain.status, 201) << plain.body;
+  EXPECT_EQ(ehr.Get("/fhir/Task/" + std::string(plain.Json().StringAt("id")) + "/$timeline").status,
+            422);
+}
+
+TEST_F(ReferralTest, ReferralMetricsForCoordinators) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "housing-instability");
+  ASSERT_EQ(sr.status, 201);
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  task.Remove("meta");
+  task.Set("status", fhir::json::Value::String("accepted"));
+  ASSERT_EQ(
+      harbor.Put("/fhir/Task/" + std::string(task.StringAt("id")), fhir::json::Write(task)).status,
+      200);
+
+  Response all = As("care-coordination", "GET", "/fhir/$referral-metrics");
+  ASSERT_EQ(all.status, 200) << all.body;
+  const fhir::json::Value metrics = all.Json();
+  EXPECT_EQ(metrics.StringAt("resourceType"), "Parameters");
+  EXPECT_GE(std::stoi(Param(metrics, "referrals")), 1) << all.body;
+  EXPECT_FALSE(Param(metrics, "medianTimeToAcceptance").empty()) << all.body;
+  bool open_accepted = false;
+  for (const auto& g : Groups(metrics, "open")) {
+    open_accepted |= g.at("status") == "accepted";
+  }
+  EXPECT_TRUE(open_accepted) << all.body;
+
+  Response none =
+      As("care-coordination", "GET", "/fhir/$referral-metrics?start=2000-01-01&end=2000-01-02");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(Param(none.Json(), "referrals"), "0");
+  EXPECT_EQ(Param(none.Json(), "medianTimeToAcceptance"), "");
+  EXPECT_EQ(As("care-coordination", "GET", "/fhir/$referral-metrics?start=soon").status, 400);
+  EXPECT_EQ(As("care-coordination", "GET", "/fhir/$referral-metrics?patient=x").status, 400);
+  EXPECT_EQ(ehr.Get("/fhir/$referral-metrics").status, 403);
+  EXPECT_EQ(harbor.Get("/fhir/$referral-metrics").status, 403);
 }
 
 }  // namespace

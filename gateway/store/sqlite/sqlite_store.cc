@@ -609,6 +609,9 @@ class SqliteStore final : public Store {
   }
   Result<Delivery> ReadDelivery(std::string_view id) override;
   Result<std::vector<Delivery>> ListDeadLetters(int limit, int offset) override;
+  Result<std::vector<Delivery>> ListDeliveries(std::string_view destination,
+                                               std::string_view resource_type,
+                                               std::string_view resource_id) override;
   Result<std::vector<DeliveryAttempt>> ListAttempts(std::string_view id) override;
 
   void Close() override {
@@ -2074,6 +2077,33 @@ Result<std::vector<Delivery>> SqliteStore::ListDeadLetters(int limit, int offset
   StmtUse use(s);
   use.Bind(1, static_cast<std::int64_t>(std::max(0, limit)));
   use.Bind(2, static_cast<std::int64_t>(std::max(0, offset)));
+  std::vector<Delivery> out;
+  int rc;
+  while ((rc = use.Step()) == SQLITE_ROW) {
+    out.push_back(DeliveryFromRow(use));
+  }
+  if (rc != SQLITE_DONE) {
+    return conn->Fail(rc);
+  }
+  return out;
+}
+
+Result<std::vector<Delivery>> SqliteStore::ListDeliveries(std::string_view destination,
+                                                          std::string_view resource_type,
+                                                          std::string_view resource_id) {
+  auto conn = readers_.Acquire();
+  // outbox_by_resource covers (destination, resource_type, resource_id).
+  sqlite3_stmt* s = conn->GetDynamic(
+      std::string("SELECT ") + kDeliveryColumns +
+      " FROM outbox WHERE destination = ?1 AND resource_type = ?2 AND resource_id = ?3 "
+      "ORDER BY seq");
+  if (!s) {
+    return conn->Fail(conn->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, destination);
+  use.Bind(2, resource_type);
+  use.Bind(3, resource_id);
   std::vector<Delivery> out;
   int rc;
   while ((rc = use.Step()) == SQLITE_ROW) {

@@ -61,7 +61,8 @@ TEST(ResourceTypes, SupportedTypes) {
       "Task",    "Observation",   "Condition",
       "Goal",    "Organization",  "HealthcareService",
       "Endpoint"};
-  EXPECT_EQ(SupportedTypes().size(), writable.size() + 2);
+  EXPECT_EQ(SupportedTypes().size(), writable.size() + 4);  // + AuditEvent, ConceptMap, Flag,
+                                                            // Communication (read-only)
   for (std::string_view name : writable) {
     const ResourceTypeInfo* info = FindSupportedType(name);
     ASSERT_NE(info, nullptr) << name;

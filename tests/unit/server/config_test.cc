@@ -245,7 +245,8 @@ TEST_F(ConfigTest, Referrals) {
                  "client_key": "gw.key",
                  "ca": "/abs/ca.crt"},
     "sla": {"ack_business_days": 3, "first_contact_days": 5, "linkage_days": 6,
-            "contacts_per_week": 2, "intensive_days": 14, "utc_offset_minutes": -300}}})"),
+            "contacts_per_week": 2, "intensive_days": 14, "utc_offset_minutes": -300,
+            "alert_interval_ms": 1000, "alert_webhook": "https://coord.example/hook"}}})"),
                            message);
   ASSERT_TRUE(config) << message;
   const ReferralsConfig& r = config->referrals;
@@ -268,6 +269,8 @@ TEST_F(ConfigTest, Referrals) {
   EXPECT_EQ(r.contacts_per_week, 2);
   EXPECT_EQ(r.intensive_days, 14);
   EXPECT_EQ(r.utc_offset_minutes, -300);
+  EXPECT_EQ(r.alert_interval, std::chrono::milliseconds(1000));
+  EXPECT_EQ(r.alert_webhook, "https://coord.example/hook");
 
   EXPECT_NE(LoadError(R"({"referrals": {"routes": {}}})")
                 .find("referrals.routes: expected an array of routing rules"),

@@ -189,6 +189,18 @@ TEST_F(OutboxTest, RetryDeliverAndListEveryAttempt) {
             make_error_code(errc::kVersionConflict));
 }
 
+TEST_F(OutboxTest, ListDeliveriesOfOneResourceToOneDestinationInQueueOrder) {
+  Store& s = Open();
+  WriteSync(s, {Outbox("d1", "a", "t1"), Outbox("d2", "b", "t1"), Outbox("d3", "a", "t2"),
+                Outbox("d4", "a", "t1")});
+  auto listed = s.ListDeliveries("a", "Task", "t1");
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id, "d1");
+  EXPECT_EQ((*listed)[1].id, "d4");
+  EXPECT_TRUE(s.ListDeliveries("a", "Task", "none")->empty());
+}
+
 TEST_F(OutboxTest, ExpiredLeaseIsAbandonedAndTheStaleWorkerCannotRecord) {
   Store& s = Open();
   WriteSync(s, {Outbox("d1", "a", "t1")});

@@ -1,0 +1,457 @@
+// Referral operations: GET Task/{id}/$timeline and GET $referral-metrics.
+//
+// Both answer a FHIR Parameters resource built from the Task's history (every version is a step
+// of the referral; meta.source of a version names the partner that wrote it), the outbox
+// deliveries and attempts of the Task, its ServiceRequest (the post-discharge flag), and the SLA
+// timers of gateway/referral/sla (config.referrals.sla).
+//
+// $timeline parameters:
+//   task          valueReference   the Task
+//   accountable   valueReference   Task.requester: the single point of accountability
+//   status        valueCode        the current Task.status (businessStatus: ours, if any)
+//   event         part*            one per step: time, kind (created, status, business-status,
+//                                  owner, contact, delivery), from, to, author, detail
+//   slaBreach     part*            one per SLA breach so far: key (stable: ack, first-contact,
+//                                  linkage, contacts-week-N), due, contacts
+//   evaluated     valueInstant     when the SLA timers were read
+// Contacts: Communications whose basedOn or partOf is the Task. Encounter is not a supported type
+// of this gateway, and partners cannot write Communications yet (read-only, gateway-written), so
+// in practice none are linked today.
+//
+// Access: whoever may read the Task (the requester side: EHRs and coordinators; the owner agency
+// through its addressed reach), with the same consent decision as a read (FetchVisible).
+//
+// $referral-metrics?start=&end= (coordinators, privacy officers, admins: aggregates only, no
+// patient data): the referral Tasks requested in [start, end) (both optional FHIR dates):
+//   referrals, completed, closedLoopShare (completed / referrals), open (part per open status
+//   with its count), medianTimeToAcceptance, medianTimeToFirstContact,
+//   medianDischargeToLinkage (post-discharge referrals): valueQuantity in hours (UCUM h), absent
+//   when nothing was measured.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "fhir/search/search.h"
+#include "gateway/api/fhir_api_impl.h"
+#include "gateway/api/formats.h"
+#include "gateway/api/responses.h"
+#include "gateway/referral/sla.h"
+#include "gateway/referral/task_state.h"
+#include "gateway/referral/timeline.h"
+
+namespace carebridge::api {
+namespace {
+
+namespace json = fhir::json;
+using fhir::IssueType;
+
+constexpr int kHistoryPage = 100;
+constexpr int kMaxContacts = 1000;  // per link (based-on, part-of): a referral has far fewer
+
+std::string_view ReferenceAt(const json::Value& resource, std::string_view element) {
+  const json::Value* v = resource.Find(element);
+  if (v && v->is_array() && !v->items().empty()) {
+    v = &v->items().front();
+  }
+  return v && v->is_object() ? v->StringAt("reference") : std::string_view();
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What the timeline and the metrics need of one referral.
+struct ReferralRecord {
+  std::vector<referral::TaskVersion> versions;  // oldest first
+  std::vector<referral::DeliveryEvent> deliveries;
+  std::vector<referral::Contact> contacts;
+  std::optional<json::Value> service_request;
+};
+
+// Loads the history, deliveries and ServiceRequest of Task/id. Blocking.
+Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& config,
+                                    const auth::PartnerRegistry& partners, const std::string& id) {
+  ReferralRecord record;
+  const std::string source_prefix = ContributorSource("");
+  std::vector<store::ResourceVersion> newest_first;
+  for (int offset = 0;; offset += kHistoryPage) {
+    store::HistoryQuery q;
+    q.type = "Task";
+    q.id = id;
+    q.count = kHistoryPage;
+    q.offset = offset;
+    auto page = store.History(q);
+    if (!page) {
+      return page.error();
+    }
+    for (auto& v : page->entries) {
+      newest_first.push_back(std::move(v));
+    }
+    if (page->entries.size() < static_cast<std::size_t>(kHistoryPage) ||
+        static_cast<std::int64_t>(newest_first.size()) >= page->total) {
+      break;
+    }
+  }
+  std::set<std::string> owners;
+  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+    if (it->deleted) {
+      continue;
+    }
+    std::string message;
+    auto task = json::Parse(it->json, config.fhir.json, message);
+    auto at = fhir::DateRange(it->last_updated);
+    if (!task || !at) {
+      continue;
+    }
+    referral::TaskVersion v;
+    v.at_ms = at->first;
+    const json::Value* meta = task->Find("meta");
+    std::string_view source = meta ? meta->StringAt("source") : std::string_view();
+    v.author = source.starts_with(source_prefix) ? std::string(source.substr(source_prefix.size()))
+                                                 : std::string("gateway");
+    if (std::string_view owner = ReferenceAt(*task, "owner"); !owner.empty()) {
+      owners.emplace(owner);
+    }
+    v.task = std::move(*task);
+    record.versions.push_back(std::move(v));
+  }
+  // Deliveries go to the agency partner behind each owner the Task has had.
+  for (const auth::Partner& p : partners.partners()) {
+    if (p.kind != auth::PartnerKind::kAgency || !owners.contains(p.OrganizationReference())) {
+      continue;
+    }
+    auto deliveries = store.ListDeliveries(p.id, "Task", id);
+    if (!deliveries) {
+      if (std::error_code(deliveries.error()) == std::errc::operation_not_supported) {
+        break;  // a store without an outbox: nothing was pushed
+      }
+      return deliveries.error();
+    }
+    for (const store::Delivery& d : *deliveries) {
+      record.deliveries.push_back({d.created_ms, "queued", 0, "to " + p.id});
+      auto attempts = store.ListAttempts(d.id);
+      if (!attempts) {
+        return attempts.error();
+      }
+      for (const store::DeliveryAttempt& a : *attempts) {
+        record.deliveries.push_back({a.finished_ms ? a.finished_ms : a.started_ms,
+                                     std::string(store::ToCode(a.outcome)), a.http_status,
+                                     a.error});
+      }
+    }
+  }
+  // Contacts: Communications based on, or part of, the Task. (The gateway's own SLA alerts point
+  // at the Task with `about`, so they are not contacts.)
+  for (const char* param : {"based-on", "part-of"}) {
+    fhir::SearchQuery q;
+    q.type = "Communication";
+    q.count = kMaxContacts;
+    fhir::SearchCriterion c;
+    c.param = param;
+    c.type = fhir::ParamType::kReference;
+    fhir::SearchValue value;
+    value.system = "Task";
+    value.value = id;
+    c.any_of.push_back(value);
+    q.all_of.push_back(std::move(c));
+    auto page = store.Search(q);
+    if (!page) {
+      return page.error();
+    }
+    for (const store::ResourceVersion& v : page->entries) {
+      std::string message;
+      auto communication = json::Parse(v.json, config.fhir.json, message);
+      if (!communication) {
+        continue;
+      }
+      auto at = fhir::DateRange(communication->StringAt("sent"));
+      if (!at) {
+        at = fhir::DateRange(v.last_updated);
+      }
+      const json::Value* meta = communication->Find("meta");
+      std::string_view source = meta ? meta->StringAt("source") : std::string_view();
+      record.contacts.push_back({at ? at->first : 0, "Communication/" + v.id,
+                                 source.starts_with(source_prefix)
+                                     ? std::string(source.substr(source_prefix.size()))
+                                     : std::string("gateway")});
+    }
+  }
+  if (!record.versions.empty()) {
+    const std::string_view focus = ReferenceAt(record.versions.back().task, "focus");
+    if (focus.starts_with("ServiceRequest/")) {
+      if (auto sr = store.Read("ServiceRequest", focus.substr(15))) {
+        std::string message;
+        if (auto parsed = json::Parse(sr->json, config.fhir.json, message)) {
+          record.service_request = std::move(*parsed);
+        }
+      }
+    }
+  }
+  return record;
+}
+
+json::Value Part(std::string name, std::string_view value_type, json::Value value) {
+  json::Value p = json::Value::Object();
+  p.Set("name", json::Value::String(std::move(name)));
+  p.Set(std::string(value_type), std::move(value));
+  return p;
+}
+
+json::Value Text(std::string name, std::string_view type, std::string value) {
+  return Part(std::move(name), "value" + std::string(type), json::Value::String(std::move(value)));
+}
+
+json::Value Ref(std::string name, std::string reference) {
+  json::Value r = json::Value::Object();
+  r.Set("reference", json::Value::String(std::move(reference)));
+  return Part(std::move(name), "valueReference", std::move(r));
+}
+
+json::Value Group(std::string name, json::Value parts) {
+  json::Value p = json::Value::Object();
+  p.Set("name", json::Value::String(std::move(name)));
+  p.Set("part", std::move(parts));
+  return p;
+}
+
+json::Value Hours(std::string name, double hours) {
+  json::Value q = json::Value::Object();
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", hours);
+  q.Set("value", json::Value::Number(text));
+  q.Set("unit", json::Value::String("h"));
+  q.Set("system", json::Value::String("http://unitsofmeasure.org"));
+  q.Set("code", json::Value::String("h"));
+  return Part(std::move(name), "valueQuantity", std::move(q));
+}
+
+json::Value Integer(std::string name, std::int64_t n) {
+  return Part(std::move(name), "valueInteger", json::Value::Number(std::to_string(n)));
+}
+
+HttpResponse ParametersResponse(json::Value parameters) {
+  json::Value out = json::Value::Object();
+  out.Set("resourceType", json::Value::String("Parameters"));
+  out.Set("parameter", std::move(parameters));
+  HttpResponse response;
+  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
+  response.body = json::Write(out);
+  return response;
+}
+
+std::optional<double> MedianHours(std::vector<std::int64_t> ms) {
+  if (ms.empty()) {
+    return std::nullopt;
+  }
+  std::sort(ms.begin(), ms.end());
+  const std::size_t n = ms.size();
+  const double median =
+      n % 2 ? static_cast<double>(ms[n / 2])
+            : (static_cast<double>(ms[n / 2 - 1]) + static_cast<double>(ms[n / 2])) / 2.0;
+  return median / 3'600'000.0;
+}
+
+}  // namespace
+
+referral::SlaPolicy SlaPolicyFrom(const config::ReferralsConfig& referrals) {
+  referral::SlaPolicy p;
+  p.ack_business_days = referrals.ack_business_days;
+  p.first_contact_days = referrals.first_contact_days;
+  p.linkage_days = referrals.linkage_days;
+  p.contacts_per_week = referrals.contacts_per_week;
+  p.intensive_days = referrals.intensive_days;
+  p.utc_offset_minutes = referrals.utc_offset_minutes;
+  return p;
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std::string id) {
+  Visible visible = co_await FetchVisible(ex, "Task", id, std::nullopt);
+  if (!visible.version) {
+    co_return ErrorResponse(visible.version.error(), visible.version.error() == store::errc::kGone
+                                                         ? "Task/" + id + " has been deleted"
+                                                         : "Task/" + id + " is not known");
+  }
+  auto record = co_await OnPool([this, &id] { return LoadReferral(store, config, partners, id); });
+  if (!record) {
+    co_return ErrorResponse(record.error(), "The history of Task/" + id + " could not be read");
+  }
+  if (record->versions.empty() || !referral::IsReferralTask(record->versions.back().task)) {
+    co_return ErrorResponse(422, IssueType::kProcessing,
+                            "Task/" + id + " is not a referral (TaskForReferralManagement)");
+  }
+  const std::vector<referral::Contact>& contacts = record->contacts;
+  const referral::Timeline timeline =
+      referral::BuildTimeline(record->versions, contacts, record->deliveries);
+  const json::Value* sr = record->service_request ? &*record->service_request : nullptr;
+  const referral::ReferralFacts facts = referral::FactsFrom(record->versions, contacts, sr);
+  const std::int64_t now = NowMs();
+  const std::vector<referral::Breach> breaches =
+      referral::EvaluateSla(SlaPolicyFrom(config.referrals), facts, now);
+
+  const json::Value& task = record->versions.back().task;
+  json::Value parameters = json::Value::Array();
+  parameters.PushBack(Ref("task", "Task/" + id));
+  if (!timeline.accountable.empty()) {
+    parameters.PushBack(Ref("accountable", timeline.accountable));
+  }
+  parameters.PushBack(Text("status", "Code", std::string(task.StringAt("status"))));
+  if (auto business = referral::BusinessStatusOf(task)) {
+    parameters.PushBack(Text("businessStatus", "Code", std::string(referral::ToCode(*business))));
+  }
+  for (const referral::TimelineEvent& e : timeline.events) {
+    json::Value parts = json::Value::Array();
+    parts.PushBack(Text("time", "Instant", fhir::FormatInstant(e.at_ms)));
+    parts.PushBack(Text("kind", "Code", std::string(referral::ToCode(e.kind))));
+    for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"from", &e.from},
+                                      {"to", &e.to},
+                                      {"author", &e.author},
+                                      {"detail", &e.detail}}) {
+      if (!value->empty()) {
+        parts.PushBack(Text(name, "String", *value));
+      }
+    }
+    parameters.PushBack(Group("event", std::move(parts)));
+  }
+  for (const referral::Breach& b : breaches) {
+    json::Value parts = json::Value::Array();
+    parts.PushBack(Text("key", "Code", b.key()));
+    parts.PushBack(Text("due", "Instant", fhir::FormatInstant(b.due_ms)));
+    if (b.kind == referral::SlaKind::kContactFrequency) {
+      parts.PushBack(Integer("contacts", b.contacts));
+    }
+    parameters.PushBack(Group("slaBreach", std::move(parts)));
+  }
+  parameters.PushBack(Text("evaluated", "Instant", fhir::FormatInstant(now)));
+  HttpResponse response = ParametersResponse(std::move(parameters));
+  if (visible.notice) {
+    AddRedisclosureNotice(response);
+  }
+  co_return response;
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::ReferralMetrics(ExchangePtr ex) {
+  const auth::PartnerKind kind = ex->partner->kind;
+  if (kind != auth::PartnerKind::kCoordinator && kind != auth::PartnerKind::kPrivacyOfficer &&
+      kind != auth::PartnerKind::kAdmin) {
+    co_return ErrorResponse(403, IssueType::kForbidden,
+                            "Partner " + ex->partner->id + " (" +
+                                std::string(auth::ToString(kind)) +
+                                ") may not use $referral-metrics");
+  }
+  std::int64_t start = std::numeric_limits<std::int64_t>::min();
+  std::int64_t end = std::numeric_limits<std::int64_t>::max();
+  for (const auto& [name, value] : ex->target.query) {
+    if (name != "start" && name != "end" && name != "_format") {
+      co_return ErrorResponse(
+          400, IssueType::kNotSupported,
+          "Unknown parameter '" + name.substr(0, 40) + "': $referral-metrics takes start and end",
+          name.substr(0, 40));
+    }
+    if (name == "_format") {
+      continue;
+    }
+    auto range = fhir::DateRange(value);
+    if (!range) {
+      co_return ErrorResponse(400, IssueType::kValue,
+                              name + " must be a FHIR date or dateTime, e.g. 2026-11-01", name);
+    }
+    (name == "start" ? start : end) = name == "start" ? range->first : range->second;
+  }
+  if (start >= end) {
+    co_return ErrorResponse(400, IssueType::kValue, "start must come before end", "start");
+  }
+  struct Tally {
+    std::int64_t referrals = 0;
+    std::int64_t completed = 0;
+    std::map<std::string, std::int64_t> open;
+    std::vector<std::int64_t> to_acceptance, to_first_contact, discharge_to_linkage;
+    std::error_code error;
+  };
+  // Every Task, page by page, then each referral's history: blocking, on the pool.
+  Tally tally = co_await OnPool([this, start, end] {
+    Tally t;
+    for (int offset = 0;; offset += kHistoryPage) {
+      fhir::SearchQuery q;
+      q.type = "Task";
+      q.count = kHistoryPage;
+      q.offset = offset;
+      auto page = store.Search(q);
+      if (!page) {
+        t.error = page.error();
+        return t;
+      }
+      for (const store::ResourceVersion& v : page->entries) {
+        auto record = LoadReferral(store, config, partners, v.id);
+        if (!record) {
+          t.error = record.error();
+          return t;
+        }
+        if (record->versions.empty() || !referral::IsReferralTask(record->versions.back().task)) {
+          continue;
+        }
+        const json::Value* sr = record->service_request ? &*record->service_request : nullptr;
+        const referral::ReferralFacts f =
+            referral::FactsFrom(record->versions, record->contacts, sr);
+        if (f.requested_ms < start || f.requested_ms >= end) {
+          continue;
+        }
+        ++t.referrals;
+        const std::string status(record->versions.back().task.StringAt("status"));
+        const auto parsed = referral::ParseTaskStatus(status);
+        if (parsed == referral::TaskStatus::kCompleted) {
+          ++t.completed;
+        } else if (parsed && !referral::IsTerminal(*parsed)) {
+          ++t.open[status];
+        }
+        if (f.accepted_ms) {
+          t.to_acceptance.push_back(*f.accepted_ms - f.requested_ms);
+        }
+        if (f.first_contact_ms) {
+          t.to_first_contact.push_back(*f.first_contact_ms - f.requested_ms);
+        }
+        if (f.post_discharge && f.linked_ms) {
+          t.discharge_to_linkage.push_back(*f.linked_ms - f.discharge_ms.value_or(f.requested_ms));
+        }
+      }
+      if (page->entries.size() < static_cast<std::size_t>(kHistoryPage)) {
+        return t;
+      }
+    }
+  });
+  if (tally.error) {
+    co_return ErrorResponse(tally.error, "The referrals could not be read");
+  }
+  json::Value parameters = json::Value::Array();
+  parameters.PushBack(Integer("referrals", tally.referrals));
+  parameters.PushBack(Integer("completed", tally.completed));
+  if (tally.referrals > 0) {
+    char share[32];
+    std::snprintf(share, sizeof share, "%.4f",
+                  static_cast<double>(tally.completed) / static_cast<double>(tally.referrals));
+    parameters.PushBack(Part("closedLoopShare", "valueDecimal", json::Value::Number(share)));
+  }
+  for (const auto& [status, count] : tally.open) {
+    json::Value parts = json::Value::Array();
+    parts.PushBack(Text("status", "Code", status));
+    parts.PushBack(Integer("count", count));
+    parameters.PushBack(Group("open", std::move(parts)));
+  }
+  if (auto h = MedianHours(tally.to_acceptance)) {
+    parameters.PushBack(Hours("medianTimeToAcceptance", *h));
+  }
+  if (auto h = MedianHours(tally.to_first_contact)) {
+    parameters.PushBack(Hours("medianTimeToFirstContact", *h));
+  }
+  if (auto h = MedianHours(tally.discharge_to_linkage)) {
+    parameters.PushBack(Hours("medianDischargeToLinkage", *h));
+  }
+  co_return ParametersResponse(std::move(parameters));
+}
+
+}  // namespace carebridge::api

@@ -1,0 +1,308 @@
+#include "gateway/delivery/sla_alerter.h"
+
+#include <cstdio>
+#include <future>
+#include <utility>
+#include <vector>
+
+#include "fhir/json/json.h"
+#include "fhir/resource/resource.h"
+#include "fhir/search/search.h"
+#include "gateway/log/log.h"
+#include "gateway/referral/task_state.h"
+#include "gateway/referral/timeline.h"
+
+namespace carebridge::delivery {
+namespace {
+
+namespace json = fhir::json;
+
+constexpr int kPage = 100;
+
+std::string_view ReferenceAt(const json::Value& resource, std::string_view element) {
+  const json::Value* v = resource.Find(element);
+  if (v && v->is_array() && !v->items().empty()) {
+    v = &v->items().front();
+  }
+  return v && v->is_object() ? v->StringAt("reference") : std::string_view();
+}
+
+json::Value Reference(std::string_view reference) {
+  json::Value r = json::Value::Object();
+  r.Set("reference", json::Value::String(std::string(reference)));
+  return r;
+}
+
+json::Value Concept(std::string_view system, std::string_view code, std::string text) {
+  json::Value coding = json::Value::Object();
+  coding.Set("system", json::Value::String(std::string(system)));
+  coding.Set("code", json::Value::String(std::string(code)));
+  json::Value codings = json::Value::Array();
+  codings.PushBack(std::move(coding));
+  json::Value c = json::Value::Object();
+  c.Set("coding", std::move(codings));
+  if (!text.empty()) {
+    c.Set("text", json::Value::String(std::move(text)));
+  }
+  return c;
+}
+
+json::Value ArrayOf(json::Value v) {
+  json::Value a = json::Value::Array();
+  a.PushBack(std::move(v));
+  return a;
+}
+
+// A create of `resource` as type/id, its meta stamped by the version the store assigns.
+store::WriteOp Create(std::string type, std::string id, json::Value resource) {
+  resource.Set("id", json::Value::String(id));
+  store::WriteOp op;
+  op.kind = store::WriteOp::Kind::kCreate;
+  op.index = fhir::ExtractIndex(type, resource);
+  op.type = std::move(type);
+  op.id = std::move(id);
+  op.render = [resource = std::move(resource)](const store::VersionStamp& stamp) mutable {
+    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
+    return json::Write(resource);
+  };
+  return op;
+}
+
+std::string Describe(const referral::Breach& b) {
+  switch (b.kind) {
+    case referral::SlaKind::kAcknowledge:
+      return "the agency did not acknowledge the referral in time";
+    case referral::SlaKind::kFirstContact:
+      return "the agency made no first contact in time";
+    case referral::SlaKind::kPostDischargeLinkage:
+      return "the person was not linked to care in time after discharge";
+    case referral::SlaKind::kContactFrequency:
+      return "week " + std::to_string(b.week) + " of care coordination had " +
+             std::to_string(b.contacts) + " contacts";
+  }
+  return "a referral step is late";
+}
+
+// Task/id's versions, oldest first, and its ServiceRequest. Blocking.
+Result<std::vector<referral::TaskVersion>> Versions(store::Store& store,
+                                                    const fhir::json::Limits& limits,
+                                                    const std::string& id) {
+  std::vector<store::ResourceVersion> newest_first;
+  for (int offset = 0;; offset += kPage) {
+    store::HistoryQuery q;
+    q.type = "Task";
+    q.id = id;
+    q.count = kPage;
+    q.offset = offset;
+    auto page = store.History(q);
+    if (!page) {
+      return page.error();
+    }
+    for (auto& v : page->entries) {
+      newest_first.push_back(std::move(v));
+    }
+    if (page->entries.size() < static_cast<std::size_t>(kPage)) {
+      break;
+    }
+  }
+  std::vector<referral::TaskVersion> versions;
+  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+    std::string message;
+    auto task = it->deleted ? std::nullopt : std::optional(json::Parse(it->json, limits, message));
+    auto at = fhir::DateRange(it->last_updated);
+    if (!task || !*task || !at) {
+      continue;
+    }
+    referral::TaskVersion v;
+    v.at_ms = at->first;
+    v.task = std::move(**task);
+    versions.push_back(std::move(v));
+  }
+  return versions;
+}
+
+}  // namespace
+
+std::string AlertId(std::string_view task_id, std::string_view breach_key) {
+  // FNV-1a, 64 bits: stable across builds and platforms, unlike std::hash.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : task_id) {
+    h = (h ^ c) * 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return "sla-" + std::string(hex) + "-" + std::string(breach_key);
+}
+
+SlaAlerter::SlaAlerter(store::Store& store, const referral::Clock& clock, SlaAlertOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {}
+
+SlaAlerter::~SlaAlerter() { Stop(); }
+
+Result<int> SlaAlerter::RunOnce() {
+  int written = 0;
+  std::vector<std::string> open;
+  for (int offset = 0;; offset += kPage) {
+    fhir::SearchQuery q;
+    q.type = "Task";
+    q.count = kPage;
+    q.offset = offset;
+    fhir::SortKey by_id;  // a stable order while pages are read
+    by_id.param = "_id";
+    by_id.type = fhir::ParamType::kToken;
+    q.sort.push_back(by_id);
+    fhir::SearchCriterion status;
+    status.param = "status";
+    for (const char* s : {"requested", "accepted", "in-progress", "on-hold"}) {
+      fhir::SearchValue v;
+      v.value = s;
+      status.any_of.push_back(v);
+    }
+    q.all_of.push_back(std::move(status));
+    auto page = store_.Search(q);
+    if (!page) {
+      return page.error();
+    }
+    for (const auto& v : page->entries) {
+      open.push_back(v.id);
+    }
+    if (page->entries.size() < static_cast<std::size_t>(kPage)) {
+      break;
+    }
+  }
+  for (const std::string& task_id : open) {
+    auto versions = Versions(store_, options_.json, task_id);
+    if (!versions) {
+      return versions.error();
+    }
+    if (versions->empty() || !referral::IsReferralTask(versions->back().task)) {
+      continue;
+    }
+    const json::Value& task = versions->back().task;
+    std::optional<json::Value> service_request;
+    const std::string_view focus = ReferenceAt(task, "focus");
+    if (focus.starts_with("ServiceRequest/")) {
+      if (auto sr = store_.Read("ServiceRequest", focus.substr(15))) {
+        std::string message;
+        if (auto parsed = json::Parse(sr->json, options_.json, message)) {
+          service_request = std::move(*parsed);
+        }
+      }
+    }
+    // Contacts: the agency's Communications and Encounters are not stored by this gateway yet.
+    const referral::ReferralFacts facts =
+        referral::FactsFrom(*versions, {}, service_request ? &*service_request : nullptr);
+    const std::int64_t now = clock_.NowMs();
+    for (const referral::Breach& breach : referral::EvaluateSla(options_.policy, facts, now)) {
+      const std::string id = AlertId(task_id, breach.key());
+      auto existing = store_.Read("Flag", id);
+      if (existing || existing.error() == store::errc::kGone) {
+        continue;  // alerted before (even across a restart)
+      }
+      if (existing.error() != store::errc::kNotFound) {
+        return existing.error();
+      }
+      const std::string patient(ReferenceAt(task, "for"));
+      const std::string text = "Referral Task/" + task_id + ": " + Describe(breach) + " (due " +
+                               fhir::FormatInstant(breach.due_ms) + ")";
+      const std::string sent = fhir::FormatInstant(now);
+      json::Value flag = json::Value::Object();
+      flag.Set("resourceType", json::Value::String("Flag"));
+      json::Value identifier = json::Value::Object();
+      identifier.Set("system", json::Value::String(std::string(kSlaBreachSystem)));
+      identifier.Set("value", json::Value::String("Task/" + task_id + "#" + breach.key()));
+      flag.Set("identifier", ArrayOf(std::move(identifier)));
+      flag.Set("status", json::Value::String("active"));
+      flag.Set("category", ArrayOf(Concept("http://terminology.hl7.org/CodeSystem/flag-category",
+                                           "admin", "")));
+      flag.Set("code", Concept(kSlaBreachSystem, referral::ToCode(breach.kind), text));
+      flag.Set("subject", Reference(patient));
+      json::Value period = json::Value::Object();
+      period.Set("start", json::Value::String(sent));
+      flag.Set("period", std::move(period));
+      flag.Set("author", Reference(options_.gateway));
+
+      json::Value communication = json::Value::Object();
+      communication.Set("resourceType", json::Value::String("Communication"));
+      communication.Set("status", json::Value::String("completed"));
+      communication.Set("category",
+                        ArrayOf(Concept(kSlaBreachSystem, referral::ToCode(breach.kind), "")));
+      communication.Set("subject", Reference(patient));
+      // `about`, not basedOn: a contact with the person is a Communication based on the Task.
+      communication.Set("about", ArrayOf(Reference("Task/" + task_id)));
+      const std::string_view coordinator = ReferenceAt(task, "requester");
+      if (!coordinator.empty()) {
+        communication.Set("recipient", ArrayOf(Reference(coordinator)));
+      }
+      communication.Set("sender", Reference(options_.gateway));
+      communication.Set("sent", json::Value::String(sent));
+      json::Value payload = json::Value::Object();
+      payload.Set("contentString", json::Value::String(text));
+      communication.Set("payload", ArrayOf(std::move(payload)));
+
+      store::WriteBatch batch;  // atomic: the Flag, the Communication and the webhook row
+      batch.ops.push_back(Create("Flag", id, std::move(flag)));
+      batch.ops.push_back(Create("Communication", id, std::move(communication)));
+      if (!options_.webhook.empty()) {
+        store::WriteOp op;
+        op.kind = store::WriteOp::Kind::kOutbox;
+        op.type = "Communication";
+        op.id = id;
+        store::OutboxMessage m;
+        m.destination = options_.webhook;
+        m.resource_type = "Communication";
+        m.resource_id = id;
+        m.patient_id = patient.starts_with("Patient/") ? patient.substr(8) : std::string();
+        op.outbox = std::move(m);
+        batch.ops.push_back(std::move(op));
+      }
+      std::promise<store::WriteResult> done;
+      auto result = done.get_future();
+      store_.Write(std::move(batch),
+                   [&done](store::WriteResult r) { done.set_value(std::move(r)); });
+      store::WriteResult r = result.get();
+      if (r.failed_op) {
+        const std::error_code error = r.ops[*r.failed_op].error();
+        if (error == store::errc::kVersionConflict) {
+          continue;  // another writer raised this alert first
+        }
+        return error;
+      }
+      ++written;
+    }
+  }
+  return written;
+}
+
+void SlaAlerter::Start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) {
+    return;
+  }
+  stopping_ = false;
+  thread_ = std::thread([this] {
+    std::unique_lock held(mu_);
+    while (!stopping_) {
+      held.unlock();
+      if (auto r = RunOnce(); !r) {
+        log::Log(log::LogLevel::kWarn, "SLA alerts: evaluation failed",
+                 {{"error", r.error().message()}});
+      }
+      held.lock();
+      wake_.wait_for(held, options_.interval, [this] { return stopping_; });
+    }
+  });
+}
+
+void SlaAlerter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+}  // namespace carebridge::delivery
