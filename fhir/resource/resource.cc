@@ -29,7 +29,9 @@ constexpr ResourceTypeInfo kSupportedTypes[] = {
     {"ConceptMap", true},  // the admin partner loads ConceptMaps (access.cc)
     // SLA alerts about referrals: the gateway writes them (gateway/delivery/sla_alerter.h).
     {"Flag", false},
-    {"Communication", false},
+    // Contacts with the person (basedOn the referral Task) that the SLA timers count; the
+    // gateway's alerts are Communications too.
+    {"Communication", true},
 };
 
 // Every resource type of FHIR R4 (4.0.1), http://hl7.org/fhir/R4/resourcelist.html: 146 names

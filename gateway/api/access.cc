@@ -21,7 +21,7 @@ bool IsReferralType(std::string_view type) { return type == "Task" || type == "S
 // Coordinators run the referral and the plan around it; they do not author clinical findings.
 bool CoordinatorWrites(std::string_view type) {
   return type == "Task" || type == "ServiceRequest" || type == "CarePlan" || type == "Goal" ||
-         type == "Consent" || type == "Patient";
+         type == "Consent" || type == "Patient" || type == "Communication";
 }
 
 bool IsRead(Interaction interaction) {

@@ -14,9 +14,8 @@
 //   slaBreach     part*            one per SLA breach so far: key (stable: ack, first-contact,
 //                                  linkage, contacts-week-N), due, contacts
 //   evaluated     valueInstant     when the SLA timers were read
-// Contacts: Communications whose basedOn or partOf is the Task. Encounter is not a supported type
-// of this gateway, and partners cannot write Communications yet (read-only, gateway-written), so
-// in practice none are linked today.
+// Contacts: Communications whose basedOn or partOf is the Task (EHRs and coordinators record
+// them). Encounter is not a supported type of this gateway.
 //
 // Access: whoever may read the Task (the requester side: EHRs and coordinators; the owner agency
 // through its addressed reach), with the same consent decision as a read (FetchVisible).

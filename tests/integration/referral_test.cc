@@ -409,7 +409,19 @@ TEST_F(ReferralTest, TimelineShowsEveryStepWithWhoDidIt) {
   // SLA alerts are FHIR Flags and Communications the gateway writes: partners only read them.
   EXPECT_EQ(ehr.Get("/fhir/Flag?patient=Patient/" + patient).status, 200);
   EXPECT_EQ(ehr.Post("/fhir/Flag", R"({"resourceType":"Flag","status":"active"})").status, 405);
-  EXPECT_EQ(ehr.Post("/fhir/Communication", R"({"resourceType":"Communication"})").status, 405);
+  // A contact with the person, recorded as a Communication based on the referral, is on it.
+  Response contact = As("care-coordination", "POST", "/fhir/Communication",
+                        R"({"resourceType":"Communication","status":"completed",
+      "basedOn":[{"reference":"Task/)" +
+                            id + R"("}],"subject":{"reference":"Patient/)" + patient +
+                            R"("},"sent":"2026-11-20T10:00:00Z"})");
+  ASSERT_EQ(contact.status, 201) << contact.body;
+  Response with_contact = ehr.Get("/fhir/Task/" + id + "/$timeline");
+  bool contact_seen = false;
+  for (const auto& e : Groups(with_contact.Json(), "event")) {
+    contact_seen |= e.at("kind") == "contact" && e.at("author") == "care-coordination";
+  }
+  EXPECT_TRUE(contact_seen) << with_contact.body;
   EXPECT_EQ(ehr.Post("/fhir/Task/" + id + "/$timeline", "{}").status, 405);
   Response plain = ehr.Post("/fhir/Task", R"({"resourceType":"Task","status":"requested",
     "intent":"plan"})");
