@@ -81,7 +81,8 @@ class ConsentTest : public GatewaySuite {
   int AuditCount(const std::string& query) {
     Response found = As("privacy-office", "GET", "/fhir/AuditEvent?" + query);
     EXPECT_EQ(found.status, 200) << query << " -> " << found.body;
-    const json::Value* total = found.Json().Find("total");
+    const json::Value bundle = found.Json();
+    const json::Value* total = bundle.Find("total");
     return total == nullptr ? -1 : std::stoi(total->text());
   }
 
