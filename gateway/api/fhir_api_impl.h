@@ -273,6 +273,8 @@ struct FhirApi::Impl {
     std::optional<store::OutboxMessage> delivery;  // of the written or the new Task
     std::optional<std::int64_t> checked_version;   // the Task version the transition was
                                                    // checked against: the update must replace it
+    // The routing-time consent decisions (AuthZconsent), committed with the referral.
+    std::vector<store::WriteOp> audit_ops;
   };
   // Plans the write of `resource` (`id` set for an update). Types other than ServiceRequest and
   // Task, and Tasks that are not referrals, pass unchanged. `focus`: the Task's ServiceRequest

@@ -222,10 +222,35 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     }
     auto refused = delivery::CheckRelease(store, policy, config.referrals.purpose, agency,
                                           patient_id, resources, NowMs());
-    if (!refused) {
-      return "the patient's consents could not be read: " + refused.error().message();
+    std::string why =
+        refused ? refused->value_or("")
+                : "the patient's consents could not be read: " + refused.error().message();
+    // The decision is audited with the referral, like every release decision (AuthZconsent).
+    if (!patient_id.empty()) {
+      audit::ConsentDecisionEvent event;
+      event.id = NewUuid();
+      event.recorded = NowInstant();
+      event.gateway = GatewayOf(ex);
+      event.recipient.partner_id = agency.id;
+      const auth::Partner* partner = partners.FindById(agency.id);
+      event.recipient.display = partner != nullptr ? partner->display_name : agency.id;
+      event.recipient.purpose = config.referrals.purpose;
+      event.patient_id = patient_id;
+      for (const json::Value* item : resources) {
+        std::string item_id(item->StringAt("id"));
+        if (!item_id.empty()) {
+          event.data.push_back(
+              {std::string(item->StringAt("resourceType")), std::move(item_id), std::nullopt});
+        }
+      }
+      event.permit = why.empty();
+      event.explanation = why.empty() ? "permit: the patient's consent releases the referral to " +
+                                            agency.id + " for " + config.referrals.purpose +
+                                            " (checked when it was routed)"
+                                      : why;
+      plan.audit_ops.push_back(MakeAuditOp(audit::BuildConsentDecision(event)));
     }
-    return refused->value_or("");
+    return why;
   };
   auto queue = [&](const json::Value& task) {
     auto agency = AgencyOf(partners, ReferenceAt(task, "owner"));
@@ -388,6 +413,10 @@ void FhirApi::Impl::AppendReferralOps(ReferralPlan& plan, store::WriteBatch& bat
     op.outbox = *plan.delivery;
     batch.ops.push_back(std::move(op));
   }
+  for (store::WriteOp& op : plan.audit_ops) {
+    batch.ops.push_back(std::move(op));
+  }
+  plan.audit_ops.clear();
 }
 
 void FhirApi::Impl::ReferralCommitted(const ReferralPlan& plan) const {

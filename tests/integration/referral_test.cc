@@ -136,6 +136,13 @@ TEST_F(ReferralTest, NotReleasedToTheAgencyIsFailedNotReleased) {
   EXPECT_EQ(task.StringAt("status"), "failed");
   EXPECT_EQ(BusinessCode(task), "not-released");
   EXPECT_NE(At(task, "statusReason", "text").find("consent"), std::string::npos);
+  // The refusal is an audited decision, as every release decision is.
+  Response audited = As("privacy-office", "GET",
+                        "/fhir/AuditEvent?patient=Patient/" + patient +
+                            "&agent=Organization/northside-food&outcome=8"
+                            "&type=http://dicom.nema.org/resources/ontology/DCM%7C110113");
+  ASSERT_EQ(audited.status, 200) << audited.body;
+  EXPECT_EQ(audited.Json().Find("total")->text(), "1") << audited.body;
 }
 
 TEST_F(ReferralTest, EachSideMovesTheTaskOnlyAlongItsOwnTransitions) {
