@@ -1,11 +1,14 @@
 #include "gateway/delivery/preparer.h"
 
 #include <chrono>
+#include <future>
 #include <optional>
 #include <utility>
 
 #include "fhir/json/json.h"
+#include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
+#include "gateway/audit/audit_event.h"
 #include "gateway/consent/data_item.h"
 
 namespace carebridge::delivery {
@@ -124,6 +127,47 @@ Result<std::optional<std::string>> CheckRelease(store::Store& store, const conse
 StorePreparer::StorePreparer(store::Store& store, StorePreparerOptions options)
     : store_(store), options_(std::move(options)) {}
 
+void StorePreparer::RecordSendDecision(const store::Delivery& delivery,
+                                       const AgencyEndpoint& agency, const std::string& patient_id,
+                                       const std::vector<const Value*>& disclosed,
+                                       std::int64_t now_ms, const std::string& refusal) {
+  audit::ConsentDecisionEvent event;
+  // One record per attempt: the id is the delivery's and the attempt's.
+  event.id = "send-" + delivery.id + "-" + std::to_string(delivery.attempts);
+  event.recorded = fhir::FormatInstant(now_ms);
+  event.recipient.partner_id = agency.id;
+  event.recipient.display = agency.id;
+  event.recipient.purpose = options_.purpose;
+  event.patient_id = patient_id;
+  for (const Value* resource : disclosed) {
+    event.data.push_back({std::string(resource->StringAt("resourceType")),
+                          std::string(resource->StringAt("id")), std::nullopt});
+  }
+  event.permit = refusal.empty();
+  event.explanation = refusal.empty()
+                          ? "permit: the patient's consent releases the referral to " + agency.id +
+                                " for " + options_.purpose + " (checked again before sending)"
+                          : refusal;
+  Value resource = audit::BuildConsentDecision(event);
+  store::WriteOp op;
+  op.kind = store::WriteOp::Kind::kAudit;
+  op.type = "AuditEvent";
+  op.id = event.id;
+  op.index = fhir::ExtractIndex("AuditEvent", resource);
+  op.render = [resource](const store::VersionStamp& stamp) mutable {
+    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
+    return fhir::json::Write(resource);
+  };
+  store::WriteBatch batch;
+  batch.ops.push_back(std::move(op));
+  std::promise<void> written;
+  auto done = written.get_future();
+  // Blocking, as Prepare is (it runs on the blocking pool). A record that exists already (the
+  // same attempt prepared twice) is kept as it is.
+  store_.Write(std::move(batch), [&written](store::WriteResult) { written.set_value(); });
+  done.wait();
+}
+
 Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
   for (const auto& [destination, url] : options_.webhooks) {
     if (destination != delivery.message.destination) {
@@ -207,6 +251,7 @@ Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
     return Prepared(Kind::kRetryLater,
                     "cannot read the patient's consents: " + refused.error().message());
   }
+  RecordSendDecision(delivery, *agency, patient_id, disclosed, now, refused->value_or(""));
   if (*refused) {
     return Prepared(Kind::kStop, std::move(**refused));
   }

@@ -76,6 +76,12 @@ class StorePreparer final : public Preparer {
   Preparation Prepare(const store::Delivery& delivery) override;
 
  private:
+  // The send-time consent decision as an AuthZconsent AuditEvent (`refusal` empty: permit).
+  void RecordSendDecision(const store::Delivery& delivery, const AgencyEndpoint& agency,
+                          const std::string& patient_id,
+                          const std::vector<const fhir::json::Value*>& disclosed,
+                          std::int64_t now_ms, const std::string& refusal);
+
   store::Store& store_;
   StorePreparerOptions options_;
 };

@@ -785,9 +785,20 @@ TEST(StorePreparerTest, Part2ReferralsCarryTheRedisclosureNotice) {
   ASSERT_FALSE(
       WriteSync(s, {Put("Consent", "c1", ConsentJson("active", "Organization/harbor-housing"))})
           .failed_op);
+  delivery.attempts = 2;  // the next claim
   Preparation sent = preparer.Prepare(delivery);
   ASSERT_EQ(sent.kind, Preparation::Kind::kSend) << sent.reason;
   EXPECT_NE(sent.call.body.find("42 CFR part 2"), std::string::npos) << sent.call.body;
+  // Both send-time decisions are AuthZconsent AuditEvents: the refusal, then the permit.
+  fhir::Outcome outcome;
+  auto decisions = fhir::ParseSearchQuery(
+      "AuditEvent",
+      {{"patient", "Patient/p1"}, {"type", "http://dicom.nema.org/resources/ontology/DCM|110113"}},
+      {}, outcome);
+  ASSERT_TRUE(decisions.has_value());
+  auto found = s.Search(*decisions);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->total, 2);
   s.Close();
   std::filesystem::remove(db);
 }
