@@ -137,8 +137,8 @@ Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalo
     }
     std::string type(resource.StringAt("resourceType"));
     std::string id(resource.StringAt("id"));
-    batch.ops.push_back(MakeWriteOp(store::WriteOp::Kind::kUpdate, std::move(type), std::move(id),
-                                    std::move(resource)));
+    batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kUpdate, std::move(type),
+                                          std::move(id), std::move(resource)));
   };
   for (const auto& q : catalog.questionnaires()) {
     add(q->resource());
@@ -153,11 +153,7 @@ Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalo
   if (batch.ops.empty()) {
     return {};
   }
-  std::promise<store::WriteResult> promise;
-  auto written = promise.get_future();
-  store.Write(std::move(batch),
-              [&promise](store::WriteResult result) { promise.set_value(std::move(result)); });
-  store::WriteResult result = written.get();
+  store::WriteResult result = store::WriteAndWait(store, std::move(batch));
   for (auto& op : result.ops) {
     if (!op) {
       return op.error();

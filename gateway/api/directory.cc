@@ -115,8 +115,8 @@ Result<void> PublishPartnerDirectory(store::Store& store, const auth::PartnerReg
     }
     std::string type(resource.StringAt("resourceType"));
     std::string id(resource.StringAt("id"));
-    batch.ops.push_back(MakeWriteOp(store::WriteOp::Kind::kUpdate, std::move(type), std::move(id),
-                                    std::move(resource)));
+    batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kUpdate, std::move(type),
+                                          std::move(id), std::move(resource)));
   };
   for (const auto& partner : partners.partners()) {
     add(OrganizationFor(partner));
@@ -127,11 +127,7 @@ Result<void> PublishPartnerDirectory(store::Store& store, const auth::PartnerReg
   if (batch.ops.empty()) {
     return {};
   }
-  std::promise<store::WriteResult> promise;
-  auto written = promise.get_future();
-  store.Write(std::move(batch),
-              [&promise](store::WriteResult result) { promise.set_value(std::move(result)); });
-  store::WriteResult result = written.get();
+  store::WriteResult result = store::WriteAndWait(store, std::move(batch));
   for (auto& op : result.ops) {
     if (!op) {
       return op.error();

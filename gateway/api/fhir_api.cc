@@ -612,25 +612,6 @@ ParsedBody FhirApi::Impl::ParseResource(std::string_view body, std::string_view 
   return parsed;
 }
 
-store::WriteOp MakeWriteOp(store::WriteOp::Kind kind, std::string type, std::string id,
-                           json::Value resource) {
-  store::WriteOp op;
-  op.kind = kind;
-  if (json::Value* existing_id = resource.Find("id")) {
-    *existing_id = json::Value::String(id);
-  } else {
-    resource.SetAt(1, "id", json::Value::String(id));
-  }
-  op.index = fhir::ExtractIndex(type, resource);
-  op.type = std::move(type);
-  op.id = std::move(id);
-  op.render = [resource = std::move(resource)](const store::VersionStamp& stamp) mutable {
-    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
-    return json::Write(resource);
-  };
-  return op;
-}
-
 HttpResponse FhirApi::Impl::ResourceResponse(const ExchangePtr& ex, int status, std::string type,
                                              const store::VersionStamp& stamp, std::string json,
                                              bool with_location) const {
@@ -737,7 +718,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
     }
   }
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
+      store::ResourceOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
@@ -834,7 +815,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
     }
   }
   store::WriteOp op =
-      MakeWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
+      store::ResourceOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
   if (const std::string* if_match = ex->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {

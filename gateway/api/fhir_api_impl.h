@@ -120,11 +120,6 @@ struct ParsedBody {
   std::optional<HttpResponse> error;
 };
 
-// A write op that stores `resource` as `type`/`id`, with meta stamped by the version the store
-// assigns.
-store::WriteOp MakeWriteOp(store::WriteOp::Kind kind, std::string type, std::string id,
-                           fhir::json::Value resource);
-
 struct FhirApi::Impl {
   Impl(const config::Config& config, store::Store& store, net::thread_pool& blocking,
        const auth::PartnerRegistry& partners, auth::TokenService& tokens);

@@ -297,8 +297,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
       std::string type(resource.StringAt("resourceType"));
       std::string resource_id(resource.StringAt("id"));
       written_index[i] = batch.ops.size();
-      batch.ops.push_back(MakeWriteOp(store::WriteOp::Kind::kCreate, std::move(type),
-                                      std::move(resource_id), std::move(resource)));
+      batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, std::move(type),
+                                            std::move(resource_id), std::move(resource)));
     }
     if (batch.ops.empty()) {
       break;

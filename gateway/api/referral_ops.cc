@@ -78,27 +78,12 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
                                     const auth::PartnerRegistry& partners, const std::string& id) {
   ReferralRecord record;
   const std::string source_prefix = ContributorSource("");
-  std::vector<store::ResourceVersion> newest_first;
-  for (int offset = 0;; offset += kHistoryPage) {
-    store::HistoryQuery q;
-    q.type = "Task";
-    q.id = id;
-    q.count = kHistoryPage;
-    q.offset = offset;
-    auto page = store.History(q);
-    if (!page) {
-      return page.error();
-    }
-    for (auto& v : page->entries) {
-      newest_first.push_back(std::move(v));
-    }
-    if (page->entries.size() < static_cast<std::size_t>(kHistoryPage) ||
-        static_cast<std::int64_t>(newest_first.size()) >= page->total) {
-      break;
-    }
+  auto versions = store::AllVersions(store, "Task", id);
+  if (!versions) {
+    return versions.error();
   }
   std::set<std::string> owners;
-  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+  for (auto it = versions->begin(); it != versions->end(); ++it) {
     if (it->deleted) {
       continue;
     }

@@ -204,7 +204,8 @@ std::string ContributorSource(std::string_view partner_id) {
 
 store::WriteOp MakeAuditOp(json::Value event) {
   std::string id(event.StringAt("id"));
-  return MakeWriteOp(store::WriteOp::Kind::kAudit, "AuditEvent", std::move(id), std::move(event));
+  return store::ResourceOp(store::WriteOp::Kind::kAudit, "AuditEvent", std::move(id),
+                           std::move(event));
 }
 
 consent::Policy ConsentPolicyFrom(const config::ConsentConfig& config) {
@@ -322,25 +323,12 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
     if (entry.set) {
       return *entry.set;
     }
-    fhir::Outcome ignored;
-    auto query = fhir::ParseSearchQuery("Consent",
-                                        {{"patient", "Patient/" + patient},
-                                         {"_count", std::to_string(config.fhir.search.max_count)}},
-                                        config.fhir.search, ignored);
-    if (query) {
-      auto page = store.Search(*query);
-      if (page) {
-        for (const auto& found : page->entries) {
-          std::string message;
-          if (auto consent = json::Parse(found.json, config.fhir.json, message)) {
-            entry.consents.push_back(std::move(*consent));
-          }
-        }
-      } else {
-        // Without the consents nothing is permitted by them: the defaults decide, which deny
-        // under opt-in.
-        Log(LogLevel::kError, "patient consents could not be loaded", {{"patient", patient}});
-      }
+    if (auto consents = store::PatientConsents(store, patient, config.fhir.search.max_count)) {
+      entry.consents = std::move(*consents);
+    } else {
+      // Without the consents nothing is permitted by them: the defaults decide, which deny under
+      // opt-in.
+      Log(LogLevel::kError, "patient consents could not be loaded", {{"patient", patient}});
     }
     entry.set = consent::ConsentSet::Compile(patient, entry.consents, consent_policy, now_ms);
     return *entry.set;

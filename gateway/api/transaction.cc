@@ -376,9 +376,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
       op.type = plan.type;
       op.id = plan.id;
     } else {
-      op = MakeWriteOp(entry.request.method == "POST" ? store::WriteOp::Kind::kCreate
-                                                      : store::WriteOp::Kind::kUpdate,
-                       plan.type, plan.id, std::move(*entry.resource));
+      op = store::ResourceOp(entry.request.method == "POST" ? store::WriteOp::Kind::kCreate
+                                                            : store::WriteOp::Kind::kUpdate,
+                             plan.type, plan.id, std::move(*entry.resource));
       op.if_none_exist = plan.if_none_exist;
     }
     op.if_match = plan.if_match;

@@ -81,29 +81,12 @@ Result<std::optional<std::string>> CheckRelease(store::Store& store, const conse
                                                 const std::vector<const Value*>& resources,
                                                 std::int64_t now_ms, int max_consents,
                                                 bool* redisclosure_notice) {
-  fhir::SearchQuery q;
-  q.type = "Consent";
-  q.count = max_consents;
-  fhir::SearchCriterion c;
-  c.param = "patient";
-  c.type = fhir::ParamType::kReference;
-  fhir::SearchValue v;
-  v.system = "Patient";
-  v.value = patient_id;
-  c.any_of.push_back(std::move(v));
-  q.all_of.push_back(std::move(c));
-  auto page = store.Search(q);
-  if (!page) {
-    return page.error();
-  }
-  std::vector<Value> consents;
-  for (const auto& e : page->entries) {
-    if (auto parsed = ParseStored(e.json)) {
-      consents.push_back(std::move(*parsed));
-    }
+  auto consents = store::PatientConsents(store, patient_id, max_consents);
+  if (!consents) {
+    return consents.error();
   }
   const consent::ConsentSet set =
-      consent::ConsentSet::Compile(patient_id, consents, policy, now_ms);
+      consent::ConsentSet::Compile(patient_id, *consents, policy, now_ms);
   consent::Recipient recipient;
   recipient.partner_id = agency.id;
   recipient.organization =
@@ -148,24 +131,12 @@ void StorePreparer::RecordSendDecision(const store::Delivery& delivery,
                           ? "permit: the patient's consent releases the referral to " + agency.id +
                                 " for " + options_.purpose + " (checked again before sending)"
                           : refusal;
-  Value resource = audit::BuildConsentDecision(event);
-  store::WriteOp op;
-  op.kind = store::WriteOp::Kind::kAudit;
-  op.type = "AuditEvent";
-  op.id = event.id;
-  op.index = fhir::ExtractIndex("AuditEvent", resource);
-  op.render = [resource](const store::VersionStamp& stamp) mutable {
-    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
-    return fhir::json::Write(resource);
-  };
   store::WriteBatch batch;
-  batch.ops.push_back(std::move(op));
-  std::promise<void> written;
-  auto done = written.get_future();
+  batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kAudit, "AuditEvent", event.id,
+                                        audit::BuildConsentDecision(event)));
   // Blocking, as Prepare is (it runs on the blocking pool). A record that exists already (the
   // same attempt prepared twice) is kept as it is.
-  store_.Write(std::move(batch), [&written](store::WriteResult) { written.set_value(); });
-  done.wait();
+  store::WriteAndWait(store_, std::move(batch));
 }
 
 Preparation StorePreparer::Prepare(const store::Delivery& delivery) {

@@ -53,21 +53,6 @@ json::Value ArrayOf(json::Value v) {
   return a;
 }
 
-// A create of `resource` as type/id, its meta stamped by the version the store assigns.
-store::WriteOp Create(std::string type, std::string id, json::Value resource) {
-  resource.Set("id", json::Value::String(id));
-  store::WriteOp op;
-  op.kind = store::WriteOp::Kind::kCreate;
-  op.index = fhir::ExtractIndex(type, resource);
-  op.type = std::move(type);
-  op.id = std::move(id);
-  op.render = [resource = std::move(resource)](const store::VersionStamp& stamp) mutable {
-    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
-    return json::Write(resource);
-  };
-  return op;
-}
-
 std::string Describe(const referral::Breach& b) {
   switch (b.kind) {
     case referral::SlaKind::kAcknowledge:
@@ -87,26 +72,12 @@ std::string Describe(const referral::Breach& b) {
 Result<std::vector<referral::TaskVersion>> Versions(store::Store& store,
                                                     const fhir::json::Limits& limits,
                                                     const std::string& id) {
-  std::vector<store::ResourceVersion> newest_first;
-  for (int offset = 0;; offset += kPage) {
-    store::HistoryQuery q;
-    q.type = "Task";
-    q.id = id;
-    q.count = kPage;
-    q.offset = offset;
-    auto page = store.History(q);
-    if (!page) {
-      return page.error();
-    }
-    for (auto& v : page->entries) {
-      newest_first.push_back(std::move(v));
-    }
-    if (page->entries.size() < static_cast<std::size_t>(kPage)) {
-      break;
-    }
+  auto stored = store::AllVersions(store, "Task", id);
+  if (!stored) {
+    return stored.error();
   }
   std::vector<referral::TaskVersion> versions;
-  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+  for (auto it = stored->begin(); it != stored->end(); ++it) {
     std::string message;
     auto task = it->deleted ? std::nullopt : std::optional(json::Parse(it->json, limits, message));
     auto at = fhir::DateRange(it->last_updated);
@@ -241,8 +212,10 @@ Result<int> SlaAlerter::RunOnce() {
       communication.Set("payload", ArrayOf(std::move(payload)));
 
       store::WriteBatch batch;  // atomic: the Flag, the Communication and the webhook row
-      batch.ops.push_back(Create("Flag", id, std::move(flag)));
-      batch.ops.push_back(Create("Communication", id, std::move(communication)));
+      batch.ops.push_back(
+          store::ResourceOp(store::WriteOp::Kind::kCreate, "Flag", id, std::move(flag)));
+      batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, "Communication", id,
+                                            std::move(communication)));
       if (!options_.webhook.empty()) {
         store::WriteOp op;
         op.kind = store::WriteOp::Kind::kOutbox;
@@ -256,11 +229,7 @@ Result<int> SlaAlerter::RunOnce() {
         op.outbox = std::move(m);
         batch.ops.push_back(std::move(op));
       }
-      std::promise<store::WriteResult> done;
-      auto result = done.get_future();
-      store_.Write(std::move(batch),
-                   [&done](store::WriteResult r) { done.set_value(std::move(r)); });
-      store::WriteResult r = result.get();
+      store::WriteResult r = store::WriteAndWait(store_, std::move(batch));
       if (r.failed_op) {
         const std::error_code error = r.ops[*r.failed_op].error();
         if (error == store::errc::kVersionConflict) {

@@ -89,22 +89,12 @@ void TaskStatusObserver::OnAttempt(const store::Delivery& delivery,
     if (!next) {
       return;
     }
-    store::WriteOp op;
-    op.kind = store::WriteOp::Kind::kUpdate;
-    op.type = "Task";
-    op.id = id;
+    store::WriteOp op =
+        store::ResourceOp(store::WriteOp::Kind::kUpdate, "Task", id, std::move(*next));
     op.if_match = current->version;  // against the version read: a concurrent move wins
-    op.index = fhir::ExtractIndex("Task", *next);
-    op.render = [task = std::move(*next)](const store::VersionStamp& stamp) mutable {
-      fhir::StampMeta(task, std::to_string(stamp.version), stamp.last_updated);
-      return json::Write(task);
-    };
     store::WriteBatch batch;
     batch.ops.push_back(std::move(op));
-    std::promise<store::WriteResult> done;
-    auto result = done.get_future();
-    store_.Write(std::move(batch), [&done](store::WriteResult r) { done.set_value(std::move(r)); });
-    store::WriteResult written = result.get();
+    store::WriteResult written = store::WriteAndWait(store_, std::move(batch));
     if (written.ops.at(0)) {
       return;
     }

@@ -18,7 +18,12 @@
 
 #include "gateway/store/store.h"
 
+#include <algorithm>
+#include <future>
 #include <string>
+
+#include "fhir/json/json.h"
+#include "fhir/resource/resource.h"
 
 namespace carebridge::store {
 namespace {
@@ -86,6 +91,87 @@ std::string_view ToCode(DeliveryAttempt::Outcome outcome) {
       return "abandoned";
   }
   return "";
+}
+
+WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
+                   fhir::json::Value resource) {
+  if (fhir::json::Value* existing_id = resource.Find("id")) {
+    *existing_id = fhir::json::Value::String(id);
+  } else {
+    resource.SetAt(1, "id", fhir::json::Value::String(id));
+  }
+  WriteOp op;
+  op.kind = kind;
+  op.index = fhir::ExtractIndex(type, resource);
+  op.type = std::move(type);
+  op.id = std::move(id);
+  op.render = [resource = std::move(resource)](const VersionStamp& stamp) mutable {
+    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
+    return fhir::json::Write(resource);
+  };
+  return op;
+}
+
+WriteResult WriteAndWait(Store& store, WriteBatch batch) {
+  std::promise<WriteResult> promise;
+  std::future<WriteResult> written = promise.get_future();
+  store.Write(std::move(batch),
+              [&promise](WriteResult result) { promise.set_value(std::move(result)); });
+  return written.get();
+}
+
+Result<std::vector<ResourceVersion>> AllVersions(Store& store, std::string_view type,
+                                                 std::string_view id) {
+  constexpr int kPage = 200;
+  std::vector<ResourceVersion> versions;  // newest first, as History pages them
+  for (int offset = 0;; offset += kPage) {
+    HistoryQuery query;
+    query.type = std::string(type);
+    query.id = std::string(id);
+    query.count = kPage;
+    query.offset = offset;
+    auto page = store.History(query);
+    if (!page) {
+      return page.error();
+    }
+    const std::size_t got = page->entries.size();
+    for (auto& version : page->entries) {
+      versions.push_back(std::move(version));
+    }
+    if (got < static_cast<std::size_t>(kPage) ||
+        static_cast<std::int64_t>(versions.size()) >= page->total) {
+      break;
+    }
+  }
+  std::reverse(versions.begin(), versions.end());
+  return versions;
+}
+
+Result<std::vector<fhir::json::Value>> PatientConsents(Store& store, std::string_view patient_id,
+                                                       int max) {
+  fhir::SearchQuery query;
+  query.type = "Consent";
+  query.count = max;
+  fhir::SearchCriterion patient;
+  patient.param = "patient";
+  patient.type = fhir::ParamType::kReference;
+  fhir::SearchValue value;
+  value.system = "Patient";
+  value.value = std::string(patient_id);
+  patient.any_of.push_back(std::move(value));
+  query.all_of.push_back(std::move(patient));
+  auto page = store.Search(query);
+  if (!page) {
+    return page.error();
+  }
+  std::vector<fhir::json::Value> consents;
+  for (const auto& entry : page->entries) {
+    std::string message;
+    if (auto consent = fhir::json::Parse(entry.json, fhir::json::Limits{}, message)) {
+      consents.push_back(std::move(*consent));
+    }
+  }
+  return consents;
 }
 
 }  // namespace carebridge::store

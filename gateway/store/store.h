@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fhir/base/result.h"
+#include "fhir/json/value.h"
 #include "fhir/search/search.h"
 
 namespace carebridge::store {
@@ -264,6 +265,26 @@ class Store {
   virtual void Close() = 0;
 };
 using StorePtr = std::unique_ptr<Store>;
+
+// Helpers over the contract, shared by every caller so that none writes them again.
+
+// A write of `resource` as type/id (its id member set to `id`), with its search rows and meta
+// stamped by the version the store assigns. The one way a FHIR resource becomes a WriteOp.
+WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
+                   fhir::json::Value resource);
+
+// Store::Write, waiting until the batch is durable (or failed). Blocking: start-up code and
+// blocking-pool threads only, never an I/O thread.
+WriteResult WriteAndWait(Store& store, WriteBatch batch);
+
+// Every version of type/id, oldest first (deletions included), read page by page. Blocking.
+Result<std::vector<ResourceVersion>> AllVersions(Store& store, std::string_view type,
+                                                 std::string_view id);
+
+// The Consent resources of Patient/<patient_id> as stored (every status: the consent engine
+// decides which count), at most `max`. Blocking.
+Result<std::vector<fhir::json::Value>> PatientConsents(Store& store, std::string_view patient_id,
+                                                       int max);
 
 }  // namespace carebridge::store
 
