@@ -27,6 +27,7 @@
 #include "gateway/audit/audit_event.h"
 #include "gateway/config/config.h"
 #include "gateway/consent/consent.h"
+#include "gateway/net/on_pool.h"
 #include "gateway/referral/routing.h"
 #include "gateway/store/store.h"
 #include "mappings/catalog.h"
@@ -239,19 +240,7 @@ struct FhirApi::Impl {
   // Runs blocking `fn` on the blocking pool and resumes on the caller's executor.
   template <typename Fn>
   net::awaitable<std::invoke_result_t<Fn>> OnPool(Fn fn) {
-    using R = std::invoke_result_t<Fn>;
-    return net::async_initiate<const net::use_awaitable_t<>, void(R)>(
-        [this](auto handler, Fn work) {
-          net::post(blocking, [handler = std::move(handler), work = std::move(work)]() mutable {
-            R result = work();
-            auto executor = net::get_associated_executor(handler);
-            net::dispatch(executor,
-                          [handler = std::move(handler), result = std::move(result)]() mutable {
-                            std::move(handler)(std::move(result));
-                          });
-          });
-        },
-        net::use_awaitable, std::move(fn));
+    return async::OnPool(blocking, std::move(fn));
   }
 
   // Hands `batch` to the store's group-commit writer and resumes once it is durable.

@@ -74,25 +74,13 @@ std::int64_t NowMs() {
       .count();
 }
 
-void SetBusinessStatus(json::Value& task, BusinessStatus status) {
-  json::Value coding = json::Value::Object();
-  coding.Set("system", json::Value::String(std::string(referral::kBusinessStatusSystem)));
-  coding.Set("code", json::Value::String(std::string(referral::ToCode(status))));
-  coding.Set("display", json::Value::String(std::string(referral::Display(status))));
-  json::Value codings = json::Value::Array();
-  codings.PushBack(std::move(coding));
-  json::Value concept_value = json::Value::Object();
-  concept_value.Set("coding", std::move(codings));
-  task.Set("businessStatus", std::move(concept_value));
-}
-
 // The gateway's move of a requested referral to failed (no agency, not released).
 void Fail(json::Value& task, BusinessStatus why, std::string reason) {
   task.Set("status", json::Value::String("failed"));
   json::Value status_reason = json::Value::Object();
   status_reason.Set("text", json::Value::String(std::move(reason)));
   task.Set("statusReason", std::move(status_reason));
-  SetBusinessStatus(task, why);
+  referral::SetBusinessStatus(task, why);
 }
 
 // The push endpoint of the agency behind `organization`, if it has one.

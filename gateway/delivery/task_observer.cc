@@ -17,18 +17,6 @@ namespace json = fhir::json;
 using referral::BusinessStatus;
 using Outcome = store::DeliveryAttempt::Outcome;
 
-void SetBusinessStatus(json::Value& task, BusinessStatus status) {
-  json::Value coding = json::Value::Object();
-  coding.Set("system", json::Value::String(std::string(referral::kBusinessStatusSystem)));
-  coding.Set("code", json::Value::String(std::string(referral::ToCode(status))));
-  coding.Set("display", json::Value::String(std::string(referral::Display(status))));
-  json::Value codings = json::Value::Array();
-  codings.PushBack(std::move(coding));
-  json::Value concept_value = json::Value::Object();
-  concept_value.Set("coding", std::move(codings));
-  task.Set("businessStatus", std::move(concept_value));
-}
-
 // The Task as it should be after `attempt`, or nullopt when it stays as it is.
 std::optional<json::Value> Reflect(json::Value task, const store::DeliveryAttempt& attempt) {
   const auto status = referral::ParseTaskStatus(task.StringAt("status"));
@@ -43,7 +31,7 @@ std::optional<json::Value> Reflect(json::Value task, const store::DeliveryAttemp
                                          referral::Side::kGateway)) {
         return std::nullopt;
       }
-      SetBusinessStatus(task, BusinessStatus::kDelivered);
+      referral::SetBusinessStatus(task, BusinessStatus::kDelivered);
       return task;
     case Outcome::kDeadLetter:
     case Outcome::kStopped: {
@@ -56,8 +44,8 @@ std::optional<json::Value> Reflect(json::Value task, const store::DeliveryAttemp
       reason.Set("text", json::Value::String((stopped ? "not released: " : "delivery failed: ") +
                                              attempt.error));
       task.Set("statusReason", std::move(reason));
-      SetBusinessStatus(task,
-                        stopped ? BusinessStatus::kNotReleased : BusinessStatus::kDeliveryFailed);
+      referral::SetBusinessStatus(
+          task, stopped ? BusinessStatus::kNotReleased : BusinessStatus::kDeliveryFailed);
       return task;
     }
     case Outcome::kRetry:

@@ -16,6 +16,7 @@
 #include <exception>
 
 #include "gateway/log/log.h"
+#include "gateway/net/on_pool.h"
 
 namespace carebridge::delivery {
 
@@ -115,23 +116,9 @@ DeliveryWorker::DeliveryWorker(net::any_io_executor io, net::thread_pool& blocki
 
 DeliveryWorker::~DeliveryWorker() = default;
 
-// Callers pass lambdas that capture the coroutine's locals by reference (they outlive the
-// co_await): g++ 12 destroys some by-value captures of a co_await operand twice.
 template <typename Fn>
 net::awaitable<std::invoke_result_t<Fn>> DeliveryWorker::OnPool(Fn fn) {
-  using R = std::invoke_result_t<Fn>;
-  return net::async_initiate<const net::use_awaitable_t<>, void(R)>(
-      [this](auto handler, Fn work) {
-        net::post(blocking_, [handler = std::move(handler), work = std::move(work)]() mutable {
-          R result = work();
-          auto executor = net::get_associated_executor(handler);
-          net::dispatch(executor,
-                        [handler = std::move(handler), result = std::move(result)]() mutable {
-                          std::move(handler)(std::move(result));
-                        });
-        });
-      },
-      net::use_awaitable, std::move(fn));
+  return async::OnPool(blocking_, std::move(fn));
 }
 
 void DeliveryWorker::Start() {

@@ -455,4 +455,17 @@ TaskVerdict CheckUpdate(const Value& before, const Value& after, Side side) {
   return v;
 }
 
+void SetBusinessStatus(fhir::json::Value& task, BusinessStatus status) {
+  using fhir::json::Value;
+  Value coding = Value::Object();
+  coding.Set("system", Value::String(std::string(kBusinessStatusSystem)));
+  coding.Set("code", Value::String(std::string(ToCode(status))));
+  coding.Set("display", Value::String(std::string(Display(status))));
+  Value codings = Value::Array();
+  codings.PushBack(std::move(coding));
+  Value concept_value = Value::Object();
+  concept_value.Set("coding", std::move(codings));
+  task.Set("businessStatus", std::move(concept_value));
+}
+
 }  // namespace carebridge::referral

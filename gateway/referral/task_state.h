@@ -106,6 +106,8 @@ Result<void> CheckBusinessStatus(std::optional<BusinessStatus> from, BusinessSta
 
 // The Task's business status in kBusinessStatusSystem, if any.
 std::optional<BusinessStatus> BusinessStatusOf(const fhir::json::Value& task);
+// Sets task.businessStatus to `status`, coded in kBusinessStatusSystem.
+void SetBusinessStatus(fhir::json::Value& task, BusinessStatus status);
 
 // True for Tasks this state machine governs: meta.profile names TaskForReferralManagement, or
 // code is task-code#fulfill with a ServiceRequest focus.
