@@ -13,45 +13,19 @@
 #include "gateway/audit/checkpoint_signer.h"
 #include "gateway/audit/store_signer.h"
 #include "gateway/store/sqlite/sqlite_store.h"
+#include "tests/unit/cli_support.h"
 
 namespace carebridge::audit {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Proc {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Proc Carebridge(const std::string& args) {
-  Proc run;
-  const std::string cmd = std::string(CAREBRIDGE_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    return run;
-  }
-  char buf[512];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-    run.out.append(buf, n);
-  }
-  const int status = pclose(p);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using carebridge::testing::Carebridge;
+using carebridge::testing::Proc;
 
 class AuditVerifyCliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "carebridge-cli-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void SetUp() override { ASSERT_FALSE(scratch_.path().empty()); }
 
   // A gateway data directory with `n` audit records, checkpoints every 10, signed by its key.
   void Populate(int n) {
@@ -87,7 +61,8 @@ class AuditVerifyCliTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
-  std::string dir_;
+  carebridge::testing::ScratchDir scratch_;
+  const std::string dir_ = scratch_.path();
 };
 
 TEST_F(AuditVerifyCliTest, IntactChainExitsZero) {

@@ -11,40 +11,20 @@
 #include <string>
 
 #include "gateway/store/sqlite/sqlite_store.h"
+#include "tests/unit/cli_support.h"
 
 namespace carebridge::delivery {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Proc {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Proc Carebridge(const std::string& args) {
-  Proc run;
-  const std::string cmd = std::string(CAREBRIDGE_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    return run;
-  }
-  char buf[512];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-    run.out.append(buf, n);
-  }
-  const int status = pclose(p);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using carebridge::testing::Carebridge;
+using carebridge::testing::Proc;
 
 class OutboxCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "carebridge-outbox-cli-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(scratch_.path().empty());
     // One delivery dead-lettered with a 400, one still pending.
     store::SqliteOptions o;
     o.path = (fs::path(dir_) / "carebridge.db").string();
@@ -81,11 +61,8 @@ class OutboxCliTest : public ::testing::Test {
     ASSERT_TRUE((*s)->RecordAttempt(a).has_value());
     (*s)->Close();
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string dir_;
+  carebridge::testing::ScratchDir scratch_;
+  const std::string dir_ = scratch_.path();
 };
 
 TEST_F(OutboxCliTest, ListsDeadLettersAndRedrivesOne) {

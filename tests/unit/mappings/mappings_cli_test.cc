@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "tests/unit/cli_support.h"
 #include "tests/unit/mappings/test_util.h"
 
 namespace carebridge::mappings {
@@ -16,42 +17,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Proc {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Proc Carebridge(const std::string& args) {
-  Proc run;
-  const std::string cmd = std::string(CAREBRIDGE_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    return run;
-  }
-  char buf[512];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-    run.out.append(buf, n);
-  }
-  const int status = pclose(p);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using carebridge::testing::Carebridge;
+using carebridge::testing::Proc;
 
 class MappingsCheckCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "carebridge-mappings-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(scratch_.path().empty());
     // A copy of the shipped data and the partners' fixtures to break in each test.
     fs::copy(CAREBRIDGE_MAPPINGS_DIR, dir_ / "mappings", fs::copy_options::recursive);
     fs::copy(std::string(CAREBRIDGE_FIXTURES_DIR) + "/mappings", dir_ / "fixtures",
              fs::copy_options::recursive);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
   void Write(const fs::path& path, const std::string& text) {
     std::ofstream out(path);
@@ -62,7 +38,8 @@ class MappingsCheckCliTest : public ::testing::Test {
            (dir_ / "fixtures").string();
   }
 
-  fs::path dir_;
+  carebridge::testing::ScratchDir scratch_;
+  const fs::path dir_ = scratch_.path();
 };
 
 TEST_F(MappingsCheckCliTest, ShippedDataPasses) {
