@@ -7,7 +7,7 @@
 #
 # usage: tests/bench/run.sh [--duration S] [--warmup S] [--connections "1 16 64"]
 #                           [--only carebridge|nginx|peer[,...]] [--binary PATH] [--no-build]
-#                           [--keep]
+#                           [--keep] [--perf CASE]
 #   --duration S       seconds of measurement per case (default 10)
 #   --warmup S         seconds of warm-up before each case, not measured (default 2)
 #   --connections L    connection counts (default "1 16 64"); wrk threads = min(connections, 2)
@@ -15,6 +15,8 @@
 #   --binary PATH      use this carebridge binary instead of building build/release
 #   --no-build         do not build; use build/release/gateway/carebridge as it is
 #   --keep             keep the temporary directory (configs, logs, data) for inspection
+#   --perf CASE        record carebridge with `perf record -g` during CASE (read, read-consent,
+#                      create, create-mapped) into the kept directory: perf.CASE.CONNS.data
 # Environment: BENCH_BUILD_JOBS (default 2) parallel jobs for the carebridge build.
 set -euo pipefail
 
@@ -29,6 +31,7 @@ only="carebridge nginx peer"
 binary=""
 build=1
 keep=0
+perf_case=
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
@@ -44,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --binary) binary=${2:?}; build=0; shift 2 ;;
     --no-build) build=0; shift ;;
     --keep) keep=1; shift ;;
+    --perf) perf_case=${2:?}; keep=1; shift 2 ;;
     -h | --help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
@@ -461,7 +465,16 @@ for kind in read read-consent create create-mapped; do
       status=0
       # shellcheck disable=SC2086 # one word per pid
       cpu_before=$(sum_cpu_ticks $ps)
+      perf_pid=
+      if [[ "$s" == carebridge && "$kind" == "$perf_case" ]]; then
+        perf record ${BENCH_PERF_ARGS:--g} -o "$tmp/perf.$kind.$c.data" -p "${server_pid[$s]}" >/dev/null 2>&1 &
+        perf_pid=$!
+      fi
       run_wrk "$kind" "$url" "$c" "$duration" >"$out" 2>&1 || status=$?
+      if [[ -n "$perf_pid" ]]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+      fi
       # shellcheck disable=SC2086
       cpu_ticks=$(($(sum_cpu_ticks $ps) - cpu_before))
       ps=$(server_pids "${server_pid[$s]}")

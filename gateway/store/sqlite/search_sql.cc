@@ -6,6 +6,8 @@
 #include <string_view>
 #include <utility>
 
+#include "gateway/store/sqlite/schema.h"
+
 namespace carebridge::store::sqlite_internal {
 namespace {
 
@@ -314,10 +316,14 @@ bool ModifierSupported(const fhir::SearchCriterion& c) {
 // "r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ?" — the subquery is
 // not correlated, so SQLite evaluates it once through the (type, param, value) or (type, param,
 // low) index and probes resources_current by primary key.
+// AuditEvents' rows are in audit_search, which has no type column.
 void OpenIndexSubquery(Builder& b, const std::string& type, const std::string& param, bool negate) {
-  b.Add(negate ? "r.id NOT IN (SELECT s.id FROM search_index s WHERE s.type = ?"
-               : "r.id IN (SELECT s.id FROM search_index s WHERE s.type = ?",
-        type);
+  b.Add(negate ? "r.id NOT IN (" : "r.id IN (");
+  if (type == kAuditEventType) {
+    b.Add("SELECT s.id FROM audit_search s WHERE s.param = ?", param);
+    return;
+  }
+  b.Add("SELECT s.id FROM search_index s WHERE s.type = ?", type);
   b.Add(" AND s.param = ?", param);
 }
 
@@ -389,7 +395,8 @@ std::string_view LastUpdatedSortColumn(bool has_criteria) {
   return has_criteria ? "+r.last_updated_ms" : "r.last_updated_ms";
 }
 
-Result<void> AddSortKey(Builder& b, const fhir::SortKey& key, bool has_criteria) {
+Result<void> AddSortKey(Builder& b, const std::string& type, const fhir::SortKey& key,
+                        bool has_criteria) {
   const char* dir = key.descending ? " DESC" : " ASC";
   if (key.param == "_lastUpdated") {
     b.Add(LastUpdatedSortColumn(has_criteria));
@@ -414,10 +421,19 @@ Result<void> AddSortKey(Builder& b, const fhir::SortKey& key, bool has_criteria)
         col = "s.value";
         break;
     }
+    // audit_search indexes (id, param) for date rows only: its other rows would be found by a
+    // scan per matching event, so AuditEvents sort by date, _lastUpdated and _id only.
+    const bool audit = type == kAuditEventType;
+    if (audit && key.type != ParamType::kDate) {
+      return Unsupported();
+    }
     b.Add("(SELECT ");
     b.Add(agg);
     b.Add(col);
-    b.Add(") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = ?)",
+    b.Add(audit ? ") FROM audit_search s WHERE s.id = r.id"
+                : ") FROM search_index s WHERE s.type = r.type AND s.id = r.id");
+    b.Add(key.type == ParamType::kDate ? " AND s.low IS NOT NULL AND s.param = ?)"
+                                       : " AND s.param = ?)",
           key.param);
     b.Add(dir);
     b.Add(" NULLS LAST");
@@ -452,7 +468,7 @@ Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t no
   }
   for (std::size_t i = 0; i < query.sort.size(); ++i) {
     order.Add(i == 0 ? "" : ", ");
-    if (auto r = AddSortKey(order, query.sort[i], has_criteria); !r) {
+    if (auto r = AddSortKey(order, query.type, query.sort[i], has_criteria); !r) {
       return r.error();
     }
   }

@@ -35,6 +35,7 @@
 namespace carebridge::store {
 namespace {
 
+using sqlite_internal::kAuditEventType;
 using sqlite_internal::SqlText;
 using sqlite_internal::SqlValue;
 
@@ -143,6 +144,7 @@ enum class Sql {
   kUpsertCurrent,
   kDeleteIndex,
   kInsertIndex,
+  kInsertAuditIndex,
   kExists,
   kMaxLastUpdated,
   kInsertChain,
@@ -199,6 +201,9 @@ const char* SqlText_(Sql which) {
     case Sql::kInsertIndex:
       return "INSERT INTO search_index (type, id, param, system, value, low, high) "
              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    case Sql::kInsertAuditIndex:
+      return "INSERT OR IGNORE INTO audit_search (id, param, system, value, low, high) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     case Sql::kExists:
       return "SELECT 1 FROM resource_versions WHERE type = ?1 AND id = ?2 LIMIT 1";
     case Sql::kMaxLastUpdated:
@@ -886,7 +891,7 @@ Result<SearchPage> SqliteStore::Search(const fhir::SearchQuery& query) {
   if (!sql) {
     return sql.error();
   }
-  if (query.type == "AuditEvent") {
+  if (query.type == kAuditEventType) {
     if (auto flushed = FlushAuditIndex(); !flushed) {
       return flushed.error();
     }
@@ -1334,7 +1339,7 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
 // An AuditEvent: version 1 of a normal resource, then the next record of the chain over exactly
 // the JSON stored, then a signed checkpoint when one is due.
 Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op) {
-  if (op.type != "AuditEvent") {
+  if (op.type != kAuditEventType) {
     return std::make_error_code(std::errc::invalid_argument);
   }
   auto current = CurrentVersion(op);
@@ -1485,7 +1490,7 @@ Result<void> SqliteStore::LoadUnindexedAudit() {
     event.id = use.Text(1);
     std::string message;
     if (auto resource = fhir::json::Parse(use.Text(2), fhir::json::Limits{}, message)) {
-      event.index = fhir::ExtractIndex("AuditEvent", *resource);
+      event.index = fhir::ExtractIndex(kAuditEventType, *resource);
     }
     audit_unindexed_.push_back(std::move(event));
   }
@@ -1507,12 +1512,12 @@ std::optional<std::size_t> SqliteStore::IndexAuditBacklog(std::size_t max_commit
   std::int64_t last = 0;
   for (std::size_t i = 0; ok && i < committed; ++i) {
     const UnindexedAudit& event = audit_unindexed_[i];
-    ok = InsertIndexRows("AuditEvent", event.id, event.index).has_value();
+    ok = InsertIndexRows(kAuditEventType, event.id, event.index).has_value();
     last = event.seq;
   }
   if (with_group) {
     for (const auto& event : audit_group_unindexed_) {
-      ok = ok && InsertIndexRows("AuditEvent", event.id, event.index).has_value();
+      ok = ok && InsertIndexRows(kAuditEventType, event.id, event.index).has_value();
       last = event.seq;
     }
   }
@@ -1629,23 +1634,28 @@ Result<void> SqliteStore::InsertIndexRows(std::string_view type, std::string_vie
   if (index.empty()) {
     return {};
   }
-  sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertIndex);
+  // AuditEvent rows go to audit_search (migration 6), which has no type column.
+  const bool audit = type == kAuditEventType;
+  sqlite3_stmt* s = writer_conn_->Get(audit ? Sql::kInsertAuditIndex : Sql::kInsertIndex);
   if (!s) {
     return OpFailure(writer_conn_->failed_rc());
   }
+  const int first = audit ? 1 : 2;  // the position of id
   for (const fhir::IndexEntry& e : index) {
     StmtUse use(s);
-    use.Bind(1, type);
-    use.Bind(2, id);
-    use.Bind(3, std::string_view(e.param));
-    use.Bind(4, std::string_view(e.system));
-    use.Bind(5, std::string_view(e.value));
+    if (!audit) {
+      use.Bind(1, type);
+    }
+    use.Bind(first, id);
+    use.Bind(first + 1, std::string_view(e.param));
+    use.Bind(first + 2, std::string_view(e.system));
+    use.Bind(first + 3, std::string_view(e.value));
     if (e.type == fhir::ParamType::kDate) {
-      use.Bind(6, e.low);
-      use.Bind(7, e.high);
+      use.Bind(first + 4, e.low);
+      use.Bind(first + 5, e.high);
     } else {
-      use.BindNull(6);
-      use.BindNull(7);
+      use.BindNull(first + 4);
+      use.BindNull(first + 5);
     }
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
       return OpFailure(rc);

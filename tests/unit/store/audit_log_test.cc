@@ -609,7 +609,8 @@ TEST_F(AuditLogTest, AuditEventsAreIndexedInBatchesAndSearchesSeeThemAll) {
   // timing.
   WriteAudits(s, 16, 1100);
   EXPECT_GE(Scalar(indexed), 1115 - 1025);
-  EXPECT_GE(Scalar("SELECT COUNT(*) FROM search_index WHERE type = 'AuditEvent'"), 1115 - 1025);
+  EXPECT_GE(Scalar("SELECT COUNT(DISTINCT id) FROM audit_search"), 1115 - 1025);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM search_index WHERE type = 'AuditEvent'"), 0);
   EXPECT_EQ(SearchReads(s), 1115);
   EXPECT_EQ(Scalar(indexed), 1115);
   EXPECT_TRUE(s.VerifyAudit()->ok);
@@ -623,13 +624,47 @@ TEST_F(AuditLogTest, RolledBackAuditRecordsAreNotIndexed) {
   ASSERT_TRUE(failed.failed_op.has_value());
   WriteAudits(s, 3, 1);
   EXPECT_EQ(SearchReads(s), 3);
-  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM search_index WHERE id = 'x1'"), 0);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search WHERE id = 'x1'"), 0);
   EXPECT_TRUE(s.VerifyAudit()->ok);
 }
 
+// Schema 6 moves the AuditEvent rows of an older file from search_index to audit_search.
+TEST_F(AuditLogTest, MigrationSixMovesAuditSearchRows) {
+  {
+    Store& s = Open();
+    WriteAudits(s, 1, 3);
+    EXPECT_EQ(SearchReads(s), 3);
+    CloseStore();
+  }
+  ASSERT_EQ(Exec("INSERT INTO search_index (type, id, param, system, value, low, high) "
+                 "SELECT 'AuditEvent', id, param, system, value, low, high FROM audit_search; "
+                 "DROP TABLE audit_search; PRAGMA user_version = 5;"),
+            SQLITE_OK);
+  Store& s = Open();
+  EXPECT_EQ(SearchReads(s), 3);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM search_index WHERE type = 'AuditEvent'"), 0);
+  EXPECT_EQ(Scalar("SELECT COUNT(DISTINCT id) FROM audit_search"), 3);
+}
+
+// AuditEvents sort by date (indexed for it); a sort by another parameter is refused rather than
+// run as a scan per event.
+TEST_F(AuditLogTest, AuditEventsSortByDateOnly) {
+  Store& s = Open();
+  WriteAudits(s, 1, 3);
+  fhir::SearchQuery q;
+  q.type = "AuditEvent";
+  q.count = 10;
+  q.sort = {fhir::SortKey{.param = "date", .type = ParamType::kDate, .descending = true}};
+  auto page = s.Search(q);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->total, 3);
+  q.sort = {fhir::SortKey{.param = "action", .type = ParamType::kToken, .descending = false}};
+  EXPECT_FALSE(s.Search(q).has_value());
+}
+
 TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
-  // Make a version 1 file with data: today's schema minus migrations 2, 4 and 5 (outbox); 3
-  // rebuilds an index and runs again as it is.
+  // Make a version 1 file with data: today's schema minus migrations 2, 4, 5 (outbox) and 6
+  // (audit_search); 3 rebuilds an index and runs again as it is.
   {
     Store& s = Open();
     ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1")}).ops.at(0).has_value());
@@ -638,7 +673,8 @@ TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
   ASSERT_EQ(Exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; "
                  "DROP TABLE audit_index_state; "
                  "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
-                 "DROP TABLE outbox; DROP TABLE outbox_attempts; PRAGMA user_version = 1;"),
+                 "DROP TABLE outbox; DROP TABLE outbox_attempts; DROP TABLE audit_search; "
+                 "PRAGMA user_version = 1;"),
             SQLITE_OK);
   EXPECT_TRUE(VerifyFile().ok);  // no audit log yet: an empty chain
   Store& s = Open();
