@@ -23,6 +23,7 @@
 #include "gateway/api/access.h"
 #include "gateway/api/fhir_api.h"
 #include "gateway/api/http.h"
+#include "gateway/api/release.h"
 #include "gateway/api/url.h"
 #include "gateway/audit/audit_event.h"
 #include "gateway/config/config.h"
@@ -287,6 +288,7 @@ struct FhirApi::Impl {
   auth::TokenService& tokens;
   RateLimiter rate_limiter;
   consent::Policy consent_policy;
+  mutable ConsentCache consent_cache;
   std::string capability_statement;
 
   // Mapping and questionnaire operations (operations.cc).

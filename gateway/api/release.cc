@@ -267,6 +267,40 @@ void FhirApi::Impl::PrepareInbound(const Exchange& ex, json::Value& resource) co
   consent::LabelSensitive(resource, consent_policy.sensitivity);
 }
 
+Result<ConsentCache::Consents> ConsentCache::Get(store::Store& store, const std::string& patient_id,
+                                                 int max) {
+  // The generation is read before the consents: a Consent committed meanwhile bumps it, so what
+  // is read here is never kept under a generation newer than itself.
+  const std::optional<std::uint64_t> generation = store.TypeGeneration("Consent");
+  if (generation) {
+    std::lock_guard lock(mutex_);
+    if (*generation == generation_) {
+      if (auto it = entries_.find(patient_id); it != entries_.end()) {
+        return it->second;
+      }
+    }
+  }
+  auto loaded = store::PatientConsents(store, patient_id, max);
+  if (!loaded) {
+    return loaded.error();
+  }
+  auto consents = std::make_shared<const std::vector<json::Value>>(std::move(*loaded));
+  if (generation) {
+    std::lock_guard lock(mutex_);
+    if (*generation > generation_) {
+      entries_.clear();
+      generation_ = *generation;
+    }
+    if (*generation == generation_) {
+      if (entries_.size() >= max_patients_) {
+        entries_.clear();
+      }
+      entries_.insert_or_assign(patient_id, consents);
+    }
+  }
+  return consents;
+}
+
 ReleaseDecision FhirApi::Impl::DecideRelease(
     const Exchange& ex, std::span<const store::ResourceVersion* const> versions) const {
   ReleaseDecision out;
@@ -310,10 +344,10 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
     return out;
   }
 
-  // Each patient's consents are loaded once per request and never cached: a revocation stored
-  // before this request is in force for it.
+  // Each patient's consents are compiled once per request, from the cache that any Consent write
+  // empties: a revocation stored before this request is in force for it.
   struct Loaded {
-    std::vector<json::Value> consents;
+    ConsentCache::Consents consents;
     std::optional<consent::ConsentSet> set;
   };
   std::map<std::string, Loaded> loaded;
@@ -323,14 +357,16 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
     if (entry.set) {
       return *entry.set;
     }
-    if (auto consents = store::PatientConsents(store, patient, config.fhir.search.max_count)) {
+    if (auto consents = consent_cache.Get(store, patient, config.fhir.search.max_count)) {
       entry.consents = std::move(*consents);
     } else {
       // Without the consents nothing is permitted by them: the defaults decide, which deny under
       // opt-in.
       Log(LogLevel::kError, "patient consents could not be loaded", {{"patient", patient}});
     }
-    entry.set = consent::ConsentSet::Compile(patient, entry.consents, consent_policy, now_ms);
+    static const std::vector<json::Value> kNone;
+    entry.set = consent::ConsentSet::Compile(patient, entry.consents ? *entry.consents : kNone,
+                                             consent_policy, now_ms);
     return *entry.set;
   };
 

@@ -208,6 +208,14 @@ class Store {
   // Versions newest first; `total` counts all versions matching.
   virtual Result<SearchPage> History(const HistoryQuery& query) = 0;
 
+  // A number that changes whenever a committed write touched a resource of `type`, bumped after
+  // the commit is visible to reads and before the write is acknowledged: a cache of something
+  // derived from `type`'s resources, filled after reading the number, is current while the number
+  // stays the same. nullopt when the backend cannot tell (another process may write): no caching.
+  virtual std::optional<std::uint64_t> TypeGeneration(std::string_view /*type*/) {
+    return std::nullopt;
+  }
+
   // Walks the whole audit log in order: recomputes each record's hash from the previous hash and
   // its canonical JSON, checks that the AuditEvent resource still holds exactly that JSON, and
   // checks every checkpoint's hash and signature. Blocking, O(records): call it from a

@@ -20,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -736,6 +737,11 @@ class SqliteStore final : public Store {
   // `with_group`), and moves the watermark. How many committed events it indexed, or nullopt.
   std::optional<std::size_t> IndexAuditBacklog(std::size_t max_committed, bool with_group);
   void IndexWhileIdle();
+  std::optional<std::uint64_t> TypeGeneration(std::string_view type) override;
+  void BumpGenerations(const std::vector<Pending>& group);
+  std::mutex generations_mutex_;
+  std::map<std::string, std::uint64_t, std::less<>> generations_;  // type -> writes committed
+
   Result<void> InsertIndexRows(std::string_view type, std::string_view id,
                                const std::vector<fhir::IndexEntry>& index);
   Result<void> FlushAuditIndex();
@@ -1099,6 +1105,8 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
     sticky_io_ = true;
     audit_ = audit_committed_;
   }
+  // Also after a failed COMMIT: what reached the disk is unknown, so caches must reload.
+  BumpGenerations(group);
   for (std::size_t i = 0; i < group.size(); ++i) {
     if (group[i].job) {
       InvokeJobDone(group[i].job_done, ok ? job_errors[i] : Err(errc::kIo));
@@ -1106,6 +1114,25 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
     }
     InvokeDone(group[i].done,
                ok ? std::move(results[i]) : AllFailed(group[i].batch, Err(errc::kIo)));
+  }
+}
+
+std::optional<std::uint64_t> SqliteStore::TypeGeneration(std::string_view type) {
+  std::lock_guard lock(generations_mutex_);
+  auto it = generations_.find(type);
+  return it == generations_.end() ? 0 : it->second;
+}
+
+void SqliteStore::BumpGenerations(const std::vector<Pending>& group) {
+  std::lock_guard lock(generations_mutex_);
+  for (const Pending& p : group) {
+    for (const WriteOp& op : p.batch.ops) {
+      if (auto it = generations_.find(op.type); it != generations_.end()) {
+        ++it->second;
+      } else {
+        generations_.emplace(op.type, 1);
+      }
+    }
   }
 }
 
