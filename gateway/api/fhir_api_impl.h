@@ -172,6 +172,11 @@ struct FhirApi::Impl {
   // `version`: that version (vread), else the current one.
   net::awaitable<Visible> FetchVisible(ExchangePtr ex, std::string type, std::string id,
                                        std::optional<std::int64_t> version, bool discloses = true);
+  // Whether ex's partner may learn that type/id was deleted: only if it may see the version the
+  // deletion ended (for a vread of deletion `deletion_version`, the last version before it).
+  // Blocking.
+  bool MaySeeDeletion(const Exchange& ex, const std::string& type, const std::string& id,
+                      std::optional<std::int64_t> deletion_version) const;
   // DecideRelease on the blocking pool.
   net::awaitable<ReleaseDecision> Release(ExchangePtr ex,
                                           std::vector<const store::ResourceVersion*> versions);

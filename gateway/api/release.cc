@@ -503,6 +503,10 @@ net::awaitable<FhirApi::Impl::Visible> FhirApi::Impl::FetchVisible(
     if (out.visible.version) {
       const store::ResourceVersion* one = &*out.visible.version;
       out.release = DecideRelease(*ex, std::span(&one, 1));
+    } else if (out.visible.version.error() == store::errc::kGone &&
+               !MaySeeDeletion(*ex, type, id, version)) {
+      out.visible.version = std::error_code(store::errc::kNotFound);
+      out.visible.withheld = true;
     }
     return out;
   });
@@ -519,6 +523,28 @@ net::awaitable<FhirApi::Impl::Visible> FhirApi::Impl::FetchVisible(
     }
   }
   co_return std::move(fetched.visible);
+}
+
+// A 410 says the resource existed, so it goes only to a partner that could see what was deleted;
+// to anyone else a deletion is as absent as a withheld resource.
+bool FhirApi::Impl::MaySeeDeletion(const Exchange& ex, const std::string& type,
+                                   const std::string& id,
+                                   std::optional<std::int64_t> deletion_version) const {
+  auto versions = store::AllVersions(store, type, id);
+  if (!versions) {
+    return false;
+  }
+  for (auto it = versions->rbegin(); it != versions->rend(); ++it) {
+    if (it->deleted || (deletion_version && it->version >= *deletion_version)) {
+      continue;
+    }
+    if (!StoredIsAddressedTo(ex, type, it->json)) {
+      return false;
+    }
+    const store::ResourceVersion* ended = &*it;
+    return DecideRelease(ex, std::span(&ended, 1)).released.front();
+  }
+  return false;
 }
 
 std::optional<store::WriteOp> FhirApi::Impl::RestAuditOp(const Exchange& ex, int status,

@@ -287,6 +287,26 @@ TEST_F(ConsentTest, WithheldResourcesCannotBeReplacedOrDeleted) {
   EXPECT_EQ(As("riverside-ehr", "PUT", path, replacement).status, 200);
 }
 
+// A 410 tells that something existed: a partner that could not see the resource gets the same
+// 404 as for an absent one, and may not bring it back with a PUT; one that could gets the 410.
+TEST_F(ConsentTest, DeletionsOfWithheldResourcesAnswerAsAbsent) {
+  std::string patient = NewPatient();
+  Create("Consent", ConsentJson(patient, PermitFor("care-coordination", "TREAT")));
+  std::string condition = Create("Condition", ConditionJson(patient, "F32.9"));
+  const std::string path = "/fhir/Condition/" + condition;
+  ASSERT_EQ(As("riverside-ehr", "DELETE", path).status, 204);
+
+  EXPECT_EQ(As("riverside-ehr", "GET", path).status, 410);
+  EXPECT_EQ(As("care-coordination", "GET", path).status, 410);
+  EXPECT_EQ(As("care-coordination", "GET", path + "/_history/2").status, 410);
+  ExpectAnsweredAsAbsent("lakeside-cmhc", "Condition", condition);
+  EXPECT_EQ(As("lakeside-cmhc", "GET", path + "/_history/2").status, 404);
+  Response recreate = As("lakeside-cmhc", "PUT", path,
+                         R"({"resourceType":"Condition","id":")" + condition + R"(","subject":)" +
+                             Reference("Patient/" + patient) + R"(,"code":{"text":"recreated"}})");
+  EXPECT_EQ(recreate.status, 404) << recreate.body;
+}
+
 TEST_F(ConsentTest, ExpiredConsentDeniesAndBreakingTheGlassIsFlagged) {
   std::string patient = NewPatient();
   Create("Consent",
