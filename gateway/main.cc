@@ -272,6 +272,7 @@ int Serve(const Args& args) {
     observer_options.alerts.webhook = delivery::kSlaWebhook;  // "referral not sent" alerts
   }
   observer_options.purpose = config.referrals.purpose;
+  observer_options.sensitivity = preparer_options.policy.sensitivity;
   delivery::TaskStatusObserver task_observer(**store, observer_options);  // outcomes into Tasks
   std::unique_ptr<delivery::DeliveryWorker> worker;
   if (!preparer_options.agencies.empty() || !preparer_options.webhooks.empty()) {

@@ -118,7 +118,7 @@ void TaskStatusObserver::RecordDisclosure(const store::Delivery& delivery,
     event.data.push_back({std::string(item.type), std::string(item.id), version});
     for (const auto& label : item.security) {
       event.data_security_labels.emplace_back(label.code);
-      event.part2 = event.part2 || label.code == "42CFRPart2";
+      event.part2 = event.part2 || options_.sensitivity.IsPart2Label(label.system, label.code);
     }
   }
   event.outcome_desc = "Referral pushed to " + delivery.message.destination + " (HTTP " +

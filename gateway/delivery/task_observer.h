@@ -21,6 +21,7 @@
 
 #include <string>
 
+#include "gateway/consent/sensitivity.h"
 #include "gateway/delivery/sla_alerter.h"
 #include "gateway/delivery/worker.h"
 #include "gateway/store/store.h"
@@ -30,6 +31,8 @@ namespace carebridge::delivery {
 struct TaskObserverOptions {
   AlertTarget alerts;             // where "referral not sent" alerts go besides the store
   std::string purpose = "TREAT";  // v3-ActReason purpose of a referral disclosure
+  // Which security labels mark 42 CFR Part 2 data (the consent policy's), for the disclosure.
+  consent::SensitivityRules sensitivity = consent::SensitivityRules::Default();
 };
 
 class TaskStatusObserver final : public DeliveryObserver {

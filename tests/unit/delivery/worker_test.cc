@@ -770,6 +770,44 @@ TEST_F(DeliveryTest, AgencyWithoutEndpointIsADeadLetter) {
 
 // 42 CFR Part 2: a referral carrying SUD data goes only under a consent that names the agency
 // and the purpose, and then with the re-disclosure notice (42 CFR 2.32) in Task.note.
+// A delivered push of Part 2 data (the consent policy's labels) is recorded as a disclosure of
+// Part 2 data.
+TEST(TaskStatusObserverTest, DeliveredPart2DataIsAPart2Disclosure) {
+  const std::string db = (std::filesystem::temp_directory_path() /
+                          ("carebridge-observer-" + std::to_string(::getpid()) + ".db"))
+                             .string();
+  std::filesystem::remove(db);
+  store::SqliteOptions so;
+  so.path = db;
+  auto opened = store::OpenSqliteStore(so);
+  ASSERT_TRUE(opened.has_value());
+  store::Store& s = **opened;
+  std::string sud_request = ServiceRequestJson("t1");
+  sud_request.insert(sud_request.size() - 1,
+                     R"(,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/)"
+                     R"(v3-ActCode","code":"ETH"}]})");
+  ASSERT_FALSE(WriteSync(s, {Put("ServiceRequest", "sr-t1", sud_request),
+                             Put("Task", "t1", TaskJson("t1", "harbor-housing"))})
+                   .failed_op);
+  TaskStatusObserver observer(s);
+  store::Delivery delivery;
+  delivery.id = "d1";
+  delivery.message = {"harbor-housing", "Task", "t1", "p1", "", 0};
+  store::DeliveryAttempt attempt;
+  attempt.id = "d1";
+  attempt.attempt = 1;
+  attempt.outcome = Outcome::kDelivered;
+  attempt.http_status = 201;
+  attempt.started_ms = attempt.finished_ms = 1'793'610'000'000;
+  observer.OnAttempt(delivery, attempt);
+  auto event = s.Read("AuditEvent", "disclosure-d1-1");
+  ASSERT_TRUE(event.has_value());
+  EXPECT_NE(event->json.find("audit-42cfr-part2"), std::string::npos) << event->json;
+  EXPECT_NE(event->json.find("re-disclosure notice"), std::string::npos) << event->json;
+  s.Close();
+  std::filesystem::remove(db);
+}
+
 // The Task goes in the agency's dialect: the injected outbound mapping runs on the canonical Task
 // before the gateway adds its identifier and absolute references.
 TEST(StorePreparerTest, TheTaskIsMappedIntoTheAgencysDialect) {
