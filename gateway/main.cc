@@ -262,8 +262,18 @@ int Serve(const Args& args) {
   if (!config.referrals.alert_webhook.empty()) {
     preparer_options.webhooks.emplace_back(delivery::kSlaWebhook, config.referrals.alert_webhook);
   }
+  // Pushed referrals in the agency's dialect, by the same mapping as the API's responses to it.
+  preparer_options.map_outbound = [&api](std::string_view agency_id, fhir::json::Value& resource) {
+    api.MapOutbound(agency_id, resource);
+  };
   delivery::StorePreparer preparer(**store, preparer_options);
-  delivery::TaskStatusObserver task_observer(**store);  // outcomes into the Tasks
+  delivery::TaskObserverOptions observer_options;
+  if (!config.referrals.alert_webhook.empty()) {
+    observer_options.alerts.webhook = delivery::kSlaWebhook;  // "referral not sent" alerts
+  }
+  observer_options.purpose = config.referrals.purpose;
+  observer_options.sensitivity = preparer_options.policy.sensitivity;
+  delivery::TaskStatusObserver task_observer(**store, observer_options);  // outcomes into Tasks
   std::unique_ptr<delivery::DeliveryWorker> worker;
   if (!preparer_options.agencies.empty() || !preparer_options.webhooks.empty()) {
     delivery::DeliveryOptions d;

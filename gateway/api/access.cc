@@ -47,6 +47,11 @@ Reach Authorize(PartnerKind kind, Interaction interaction, std::string_view type
       }
       return Reach::kAll;
     case PartnerKind::kAgency:
+      // Agencies record their contacts with the person as Communications linked (basedOn,
+      // partOf) to Tasks they own: the API checks the links (referrals.cc). No reads of them.
+      if (type == "Communication") {
+        return interaction == Interaction::kCreate ? Reach::kAddressed : Reach::kNone;
+      }
       if (!IsReferralType(type)) {
         return Reach::kNone;
       }

@@ -45,6 +45,10 @@ constexpr std::string_view kMapPreviewDefinition =
     "https://carebridge.example.org/fhir/OperationDefinition/map-preview";
 constexpr std::string_view kReferralMetricsDefinition =
     "https://carebridge.example.org/fhir/OperationDefinition/referral-metrics";
+constexpr std::string_view kDeadLettersDefinition =
+    "https://carebridge.example.org/fhir/OperationDefinition/dead-letters";
+constexpr std::string_view kRedriveDefinition =
+    "https://carebridge.example.org/fhir/OperationDefinition/redrive";
 
 // CapabilityStatement.rest[.resource].operation: name and definition of each.
 json::Value Operations(std::initializer_list<std::pair<std::string_view, std::string_view>> ops) {
@@ -146,14 +150,37 @@ std::string BuildCapabilityStatement() {
     }
     resources.PushBack(std::move(resource));
   }
+  // A referral's timeline as Provenance (referral_ops.cc): searched by target=Task/{id} only, not
+  // stored, not readable by id.
+  {
+    json::Value provenance = json::Value::Object();
+    provenance.Set("type", Str("Provenance"));
+    json::Value interactions = json::Value::Array();
+    interactions.PushBack(Code("code", "search-type"));
+    provenance.Set("interaction", std::move(interactions));
+    json::Value target = json::Value::Object();
+    target.Set("name", Str("target"));
+    target.Set("type", Str("reference"));
+    target.Set("documentation",
+               Str("Required: Task/{id} of a referral. Answers its timeline ($timeline) as one "
+                   "Provenance per status change, delivery attempt and contact; agent.who is "
+                   "who did it."));
+    json::Value params = json::Value::Array();
+    params.PushBack(std::move(target));
+    provenance.Set("searchParam", std::move(params));
+    resources.PushBack(std::move(provenance));
+  }
   rest.Set("resource", std::move(resources));
   json::Value system_interactions = json::Value::Array();
   for (auto code : {"transaction", "batch"}) {
     system_interactions.PushBack(Code("code", code));
   }
   rest.Set("interaction", std::move(system_interactions));
+  // dead-letters (GET) and redrive (POST ?delivery={id}): the admin partner's (outbox_ops.cc).
   rest.Set("operation", Operations({{"map-preview", kMapPreviewDefinition},
-                                    {"referral-metrics", kReferralMetricsDefinition}}));
+                                    {"referral-metrics", kReferralMetricsDefinition},
+                                    {"dead-letters", kDeadLettersDefinition},
+                                    {"redrive", kRedriveDefinition}}));
   json::Value rests = json::Value::Array();
   rests.PushBack(std::move(rest));
   cs.Set("rest", std::move(rests));

@@ -347,7 +347,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
   const std::size_t n = segments.size();
   bool has_body = method == "POST" || method == "PUT";
   bool is_search_post = method == "POST" && n == 3 && segments[2] == "_search";
-  bool is_bodyless_operation = n == 2 && segments[1] == "$reload-mappings";
+  bool is_bodyless_operation =
+      n == 2 && (segments[1] == "$reload-mappings" || segments[1] == "$redrive");
   if (has_body && !is_search_post && !is_bodyless_operation) {
     if (auto refused = CheckBodyType(ex->request)) {
       co_return std::move(*refused);
@@ -395,6 +396,48 @@ net::awaitable<HttpResponse> FhirApi::Impl::Route(ExchangePtr ex) {
       co_return MethodNotAllowed("GET", "$referral-metrics");
     }
     co_return co_await ReferralMetrics(ex);
+  }
+  // Dead-letter administration (outbox_ops.cc).
+  if (n == 2 && first == "$dead-letters") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "$dead-letters");
+    }
+    co_return co_await DeadLetters(ex);
+  }
+  if (n == 2 && first == "$redrive") {
+    if (method != "POST") {
+      co_return MethodNotAllowed("POST", "$redrive");
+    }
+    co_return co_await Redrive(ex);
+  }
+  // A referral's timeline as Provenance (referral_ops.cc): searchable by target=Task/{id} only.
+  if (n == 2 && first == "Provenance") {
+    if (method != "GET") {
+      co_return MethodNotAllowed("GET", "Provenance");
+    }
+    std::string target;
+    for (const auto& [name, value] : ex->target.query) {
+      if (name == "target" && target.empty()) {
+        target = value;
+      } else if (name != "_format") {
+        co_return ErrorResponse(400, IssueType::kNotSupported,
+                                "Provenance is searchable by target=Task/{id} only (a referral's "
+                                "timeline); not by '" +
+                                    name.substr(0, 40) + "'",
+                                name.substr(0, 40));
+      }
+    }
+    const std::string task_id = target.starts_with("Task/") ? target.substr(5) : std::string();
+    if (!fhir::IsValidId(task_id)) {
+      co_return ErrorResponse(400, IssueType::kRequired,
+                              "Provenance is searchable by target=Task/{id} (a referral's "
+                              "timeline)",
+                              "target");
+    }
+    if (auto refused = Permit(*ex, Interaction::kRead, "Task")) {
+      co_return std::move(*refused);
+    }
+    co_return co_await ReferralTimeline(ex, task_id, true);
   }
   // Mapping and questionnaire operations (operations.cc).
   if (IsMappingOperation(segments)) {

@@ -4,7 +4,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
+#include <string_view>
 
+#include "fhir/json/value.h"
 #include "gateway/api/http.h"
 #include "gateway/auth/partner.h"
 #include "gateway/auth/token.h"
@@ -41,6 +43,11 @@ class FhirApi final : public HttpHandler {
   // The mapping data (ConceptMaps, partner definitions, Questionnaires) the mapping operations
   // use. Thread-safe; a reload swaps it while requests in flight finish on the old one.
   void SetMappingCatalog(std::shared_ptr<const mappings::Catalog> catalog);
+  // Maps canonical `resource` in place into the dialect of partner `partner_id` (its mapping
+  // profile in the current catalog), exactly as the API's responses to that partner are mapped.
+  // Leaves it canonical (logged) when the partner has no mapping or its mapping refuses it.
+  // Thread-safe: the delivery worker maps the referrals it pushes with it.
+  void MapOutbound(std::string_view partner_id, fhir::json::Value& resource) const;
 
  private:
   struct Impl;

@@ -197,6 +197,9 @@ struct FhirApi::Impl {
   std::optional<HttpResponse> MapInbound(const Exchange& ex, fhir::json::Value& resource) const;
   // The stored (canonical) JSON in ex's partner's dialect.
   std::string MapOutbound(const Exchange& ex, std::string stored_json) const;
+  // The one outbound mapping: `resource` (canonical) into `partner`'s dialect, in place. False
+  // when its mapping refuses it: `resource` is then left canonical and the refusal logged.
+  bool ToPartnerDialect(const auth::Partner& partner, fhir::json::Value& resource) const;
   // Points `entries` at copies in ex's partner's dialect, kept in `storage`; leaves them alone for
   // a partner without a mapping.
   void ToDialect(const Exchange& ex, std::vector<const store::ResourceVersion*>& entries,
@@ -224,9 +227,16 @@ struct FhirApi::Impl {
   audit::Requestor RequestorOf(const Exchange& ex) const;
   audit::GatewayIdentity GatewayOf(const Exchange& ex) const;
 
-  // Referral operations (referral_ops.cc): GET Task/{id}/$timeline, GET $referral-metrics.
-  net::awaitable<HttpResponse> ReferralTimeline(ExchangePtr ex, std::string id);
+  // Referral operations (referral_ops.cc): GET Task/{id}/$timeline (`as_provenance`: the same
+  // timeline as a searchset Bundle of Provenance, GET Provenance?target=Task/{id}),
+  // GET $referral-metrics.
+  net::awaitable<HttpResponse> ReferralTimeline(ExchangePtr ex, std::string id,
+                                                bool as_provenance = false);
   net::awaitable<HttpResponse> ReferralMetrics(ExchangePtr ex);
+  // Dead-letter administration (outbox_ops.cc, the admin partner only): GET $dead-letters,
+  // POST $redrive?delivery={id}.
+  net::awaitable<HttpResponse> DeadLetters(ExchangePtr ex);
+  net::awaitable<HttpResponse> Redrive(ExchangePtr ex);
 
   // Privacy officers' operations (privacy.cc).
   net::awaitable<HttpResponse> EvaluateConsent(ExchangePtr ex);  // POST Consent/$evaluate
@@ -265,6 +275,10 @@ struct FhirApi::Impl {
                                                    // checked against: the update must replace it
     // The routing-time consent decisions (AuthZconsent), committed with the referral.
     std::vector<store::WriteOp> audit_ops;
+    // A referral Task the gateway failed at routing (no agency, not released): the Task as
+    // failed, for the coordinator alert committed with it (delivery::NotSentAlert).
+    std::optional<fhir::json::Value> not_sent;
+    bool alert_webhook = false;  // the alert queued a webhook row (wake the delivery worker)
   };
   // Plans the write of `resource` (`id` set for an update). Types other than ServiceRequest and
   // Task, and Tasks that are not referrals, pass unchanged. `focus`: the Task's ServiceRequest

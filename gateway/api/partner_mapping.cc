@@ -37,27 +37,42 @@ std::optional<HttpResponse> FhirApi::Impl::MapInbound(const Exchange& ex,
   return std::nullopt;
 }
 
+bool FhirApi::Impl::ToPartnerDialect(const auth::Partner& partner, json::Value& resource) const {
+  Dialect dialect = DialectOf(partner);
+  if (dialect.mapping == nullptr) {
+    return true;
+  }
+  json::Value mapped = resource;
+  fhir::Outcome outcome;
+  if (!dialect.mapping->Apply(mappings::Direction::kOutbound, mapped, outcome)) {
+    // A code the partner's dialect cannot express: it gets the canonical form rather than
+    // nothing, and the operator learns which mapping lacks it.
+    log::Log(log::LogLevel::kWarn, "outbound mapping refused; canonical form sent",
+             {{"partner", partner.id},
+              {"resource", std::string(resource.StringAt("resourceType")) + "/" +
+                               std::string(resource.StringAt("id"))}});
+    return false;
+  }
+  resource = std::move(mapped);
+  return true;
+}
+
 std::string FhirApi::Impl::MapOutbound(const Exchange& ex, std::string stored_json) const {
-  Dialect dialect = DialectOf(*ex.partner);
-  if (dialect.mapping == nullptr || stored_json.empty()) {
+  if (DialectOf(*ex.partner).mapping == nullptr || stored_json.empty()) {
     return stored_json;
   }
   std::string message;
   auto resource = json::Parse(stored_json, config.fhir.json, message);
-  if (!resource || !resource->is_object()) {
-    return stored_json;
-  }
-  fhir::Outcome outcome;
-  if (!dialect.mapping->Apply(mappings::Direction::kOutbound, *resource, outcome)) {
-    // A code the partner's dialect cannot express: it gets the canonical form rather than
-    // nothing, and the operator learns which mapping lacks it.
-    log::Log(log::LogLevel::kWarn, "outbound mapping refused; canonical form sent",
-             {{"partner", ex.partner->id},
-              {"resource", std::string(resource->StringAt("resourceType")) + "/" +
-                               std::string(resource->StringAt("id"))}});
+  if (!resource || !resource->is_object() || !ToPartnerDialect(*ex.partner, *resource)) {
     return stored_json;
   }
   return json::Write(*resource);
+}
+
+void FhirApi::MapOutbound(std::string_view partner_id, json::Value& resource) const {
+  if (const auth::Partner* partner = impl_->partners.FindById(partner_id)) {
+    impl_->ToPartnerDialect(*partner, resource);
+  }
 }
 
 void FhirApi::Impl::ToDialect(const Exchange& ex,

@@ -14,8 +14,13 @@
 //   slaBreach     part*            one per SLA breach so far: key (stable: ack, first-contact,
 //                                  linkage, contacts-week-N), due, contacts
 //   evaluated     valueInstant     when the SLA timers were read
-// Contacts: Communications whose basedOn or partOf is the Task (EHRs and coordinators record
-// them). Encounter is not a supported type of this gateway.
+// Contacts: Communications whose basedOn or partOf is the Task (delivery/referral_history.h):
+// EHRs and coordinators record them, and the owning agency for its own referrals. Encounter is
+// not a supported type of this gateway.
+//
+// As Provenance: GET Provenance?target=Task/{id} answers the same timeline as a searchset Bundle
+// of Provenance resources, one per event (referral::ToProvenance: agent = who did it). Provenance
+// is searchable by that one parameter only; the resources are not stored or readable by id.
 //
 // Access: whoever may read the Task (the requester side: EHRs and coordinators; the owner agency
 // through its addressed reach), with the same consent decision as a read (FetchVisible).
@@ -38,6 +43,7 @@
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
+#include "gateway/delivery/referral_history.h"
 #include "gateway/referral/sla.h"
 #include "gateway/referral/task_state.h"
 #include "gateway/referral/timeline.h"
@@ -78,32 +84,16 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
                                     const auth::PartnerRegistry& partners, const std::string& id) {
   ReferralRecord record;
   const std::string source_prefix = ContributorSource("");
-  auto versions = store::AllVersions(store, "Task", id);
+  auto versions = delivery::LoadTaskVersions(store, config.fhir.json, id, source_prefix);
   if (!versions) {
     return versions.error();
   }
+  record.versions = std::move(*versions);
   std::set<std::string> owners;
-  for (auto it = versions->begin(); it != versions->end(); ++it) {
-    if (it->deleted) {
-      continue;
-    }
-    std::string message;
-    auto task = json::Parse(it->json, config.fhir.json, message);
-    auto at = fhir::DateRange(it->last_updated);
-    if (!task || !at) {
-      continue;
-    }
-    referral::TaskVersion v;
-    v.at_ms = at->first;
-    const json::Value* meta = task->Find("meta");
-    std::string_view source = meta ? meta->StringAt("source") : std::string_view();
-    v.author = source.starts_with(source_prefix) ? std::string(source.substr(source_prefix.size()))
-                                                 : std::string("gateway");
-    if (std::string_view owner = ReferenceAt(*task, "owner"); !owner.empty()) {
+  for (const referral::TaskVersion& v : record.versions) {
+    if (std::string_view owner = ReferenceAt(v.task, "owner"); !owner.empty()) {
       owners.emplace(owner);
     }
-    v.task = std::move(*task);
-    record.versions.push_back(std::move(v));
   }
   // Deliveries go to the agency partner behind each owner the Task has had.
   for (const auth::Partner& p : partners.partners()) {
@@ -130,42 +120,11 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
       }
     }
   }
-  // Contacts: Communications based on, or part of, the Task. (The gateway's own SLA alerts point
-  // at the Task with `about`, so they are not contacts.)
-  for (const char* param : {"based-on", "part-of"}) {
-    fhir::SearchQuery q;
-    q.type = "Communication";
-    q.count = kMaxContacts;
-    fhir::SearchCriterion c;
-    c.param = param;
-    c.type = fhir::ParamType::kReference;
-    fhir::SearchValue value;
-    value.system = "Task";
-    value.value = id;
-    c.any_of.push_back(value);
-    q.all_of.push_back(std::move(c));
-    auto page = store.Search(q);
-    if (!page) {
-      return page.error();
-    }
-    for (const store::ResourceVersion& v : page->entries) {
-      std::string message;
-      auto communication = json::Parse(v.json, config.fhir.json, message);
-      if (!communication) {
-        continue;
-      }
-      auto at = fhir::DateRange(communication->StringAt("sent"));
-      if (!at) {
-        at = fhir::DateRange(v.last_updated);
-      }
-      const json::Value* meta = communication->Find("meta");
-      std::string_view source = meta ? meta->StringAt("source") : std::string_view();
-      record.contacts.push_back({at ? at->first : 0, "Communication/" + v.id,
-                                 source.starts_with(source_prefix)
-                                     ? std::string(source.substr(source_prefix.size()))
-                                     : std::string("gateway")});
-    }
+  auto contacts = delivery::LoadContacts(store, config.fhir.json, id, source_prefix, kMaxContacts);
+  if (!contacts) {
+    return contacts.error();
   }
+  record.contacts = std::move(*contacts);
   if (!record.versions.empty()) {
     const std::string_view focus = ReferenceAt(record.versions.back().task, "focus");
     if (focus.starts_with("ServiceRequest/")) {
@@ -254,7 +213,8 @@ referral::SlaPolicy SlaPolicyFrom(const config::ReferralsConfig& referrals) {
   return p;
 }
 
-net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std::string id) {
+net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std::string id,
+                                                             bool as_provenance) {
   Visible visible = co_await FetchVisible(ex, "Task", id, std::nullopt);
   if (!visible.version) {
     co_return ErrorResponse(visible.version.error(), visible.version.error() == store::errc::kGone
@@ -272,6 +232,30 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
   const std::vector<referral::Contact>& contacts = record->contacts;
   const referral::Timeline timeline =
       referral::BuildTimeline(record->versions, contacts, record->deliveries);
+  if (as_provenance) {
+    json::Value entries = json::Value::Array();
+    std::vector<json::Value> provenance = referral::ToProvenance(timeline, id);
+    for (json::Value& p : provenance) {
+      json::Value entry = json::Value::Object();
+      entry.Set("resource", std::move(p));
+      json::Value search = json::Value::Object();
+      search.Set("mode", json::Value::String("match"));
+      entry.Set("search", std::move(search));
+      entries.PushBack(std::move(entry));
+    }
+    json::Value bundle = json::Value::Object();
+    bundle.Set("resourceType", json::Value::String("Bundle"));
+    bundle.Set("type", json::Value::String("searchset"));
+    bundle.Set("total", json::Value::Number(std::to_string(provenance.size())));
+    bundle.Set("entry", std::move(entries));
+    HttpResponse response;
+    response.headers.emplace_back("content-type", std::string(kFhirJsonType));
+    response.body = json::Write(bundle);
+    if (visible.notice) {
+      AddRedisclosureNotice(response);
+    }
+    co_return response;
+  }
   const json::Value* sr = record->service_request ? &*record->service_request : nullptr;
   const referral::ReferralFacts facts = referral::FactsFrom(record->versions, contacts, sr);
   const std::int64_t now = NowMs();

@@ -17,7 +17,10 @@
 // - A requested (new or routed) Task, and any later status change by the requester, is queued
 //   for delivery when the owning agency has a push endpoint (partners[].fhir_endpoint).
 // - Bundles (transaction.cc) plan their Task and ServiceRequest entries here too.
-// Not here yet: audit records of the routing consent decision.
+// - A referral the gateway fails at routing (no agency, not released) raises the coordinator
+//   alert of delivery/sla_alerter.h (Flag, Communication to Task.requester, webhook row) in the
+//   same batch as the failed Task. The routing consent decision is audited (AuthZconsent) there
+//   too.
 
 #include <chrono>
 #include <map>
@@ -29,6 +32,7 @@
 #include "gateway/api/release.h"
 #include "gateway/api/responses.h"
 #include "gateway/delivery/preparer.h"
+#include "gateway/delivery/sla_alerter.h"
 #include "gateway/referral/error.h"
 #include "gateway/referral/task_state.h"
 
@@ -114,7 +118,8 @@ net::awaitable<FhirApi::Impl::ReferralPlan> FhirApi::Impl::PlanReferral(
     ExchangePtr ex, std::string type, std::optional<std::string> id, json::Value resource,
     std::optional<json::Value> focus) {
   // Most writes are not referrals: answer those without a trip to the blocking pool.
-  const bool maybe_referral = type == "Task"
+  const bool maybe_referral = type == "Communication" ? SideOf(*ex) == Side::kOwner
+                              : type == "Task"
                                   ? id.has_value() || referral::IsReferralTask(resource)
                                   : type == "ServiceRequest" && !id && !Routing().rules.empty() &&
                                         SideOf(*ex) == Side::kRequester &&
@@ -240,6 +245,10 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     }
     return why;
   };
+  auto fail = [&plan](json::Value& task, BusinessStatus why, std::string reason) {
+    Fail(task, why, std::move(reason));
+    plan.not_sent = task;
+  };
   auto queue = [&](const json::Value& task) {
     auto agency = AgencyOf(partners, ReferenceAt(task, "owner"));
     if (!agency || agency->base_url.empty()) {
@@ -251,6 +260,46 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     m.patient_id = LocalId(ReferenceAt(task, "for"), "Patient");
     plan.delivery = std::move(m);
   };
+
+  if (type == "Communication") {
+    // An agency's contact: every basedOn/partOf link must be a referral Task it owns (it never
+    // learns whether another agency's Task exists).
+    const std::string own = ex.partner->OrganizationReference();
+    int tasks = 0;
+    std::string refused;
+    for (std::string_view element : {"basedOn", "partOf"}) {
+      const json::Value* links = r.Find(element);
+      if (links == nullptr || !links->is_array()) {
+        continue;
+      }
+      for (const json::Value& link : links->items()) {
+        const std::string_view reference = link.StringAt("reference");
+        const std::string task_id = LocalId(reference, "Task");
+        std::optional<json::Value> task;
+        if (!task_id.empty()) {
+          task = read_json("Task", task_id);
+        }
+        if (!task || ReferenceAt(*task, "owner") != own) {
+          refused = "Communication." + std::string(element) + " '" +
+                    std::string(reference.substr(0, 80)) + "' is not a referral Task of " +
+                    ex.partner->id;
+          break;
+        }
+        ++tasks;
+      }
+    }
+    if (refused.empty() && tasks == 0) {
+      refused =
+          "An agency records a contact as a Communication based on (or part of) a referral "
+          "Task it owns; this one names none";
+    }
+    if (!refused.empty()) {
+      plan.refusal = ErrorResponse(403, fhir::IssueType::kForbidden, refused, "Communication");
+      plan.refusal_outcome.Add(fhir::Severity::kError, fhir::IssueType::kForbidden, "Communication",
+                               refused);
+    }
+    return plan;
+  }
 
   if (type == "ServiceRequest") {
     if (id || side != Side::kRequester || Routing().rules.empty() ||
@@ -288,9 +337,9 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     const std::string organization = route(r, reason);
     const std::string patient_id = LocalId(ReferenceAt(r, "subject"), "Patient");
     if (organization.empty()) {
-      Fail(task, BusinessStatus::kNoAgency, "no agency: " + reason);
+      fail(task, BusinessStatus::kNoAgency, "no agency: " + reason);
     } else if (std::string refused = released(organization, patient_id, {&r}); !refused.empty()) {
-      Fail(task, BusinessStatus::kNotReleased, refused);
+      fail(task, BusinessStatus::kNotReleased, refused);
     } else {
       task.Set("owner", Reference(organization));
       json::Value performer = json::Value::Array();
@@ -345,7 +394,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
         organization = route(*service_request, reason);
       }
       if (organization.empty()) {
-        Fail(r, BusinessStatus::kNoAgency, "no agency: " + reason);
+        fail(r, BusinessStatus::kNoAgency, "no agency: " + reason);
         return plan;
       }
       r.Set("owner", Reference(organization));
@@ -356,7 +405,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     }
     const std::string patient_id = LocalId(ReferenceAt(r, "for"), "Patient");
     if (std::string refused = released(organization, patient_id, disclosed); !refused.empty()) {
-      Fail(r, BusinessStatus::kNotReleased, refused);
+      fail(r, BusinessStatus::kNotReleased, refused);
       return plan;
     }
     queue(r);
@@ -379,6 +428,7 @@ void FhirApi::Impl::AppendReferralOps(ReferralPlan& plan, store::WriteBatch& bat
     // cannot depend on that: conditional creates are not routed (the first one was).
     plan.new_task.reset();
     plan.delivery.reset();
+    plan.not_sent.reset();
   }
   if (plan.checked_version && main.kind == store::WriteOp::Kind::kUpdate && !main.if_match) {
     // The transition was checked against this version: a concurrent change must not slip in.
@@ -405,10 +455,26 @@ void FhirApi::Impl::AppendReferralOps(ReferralPlan& plan, store::WriteBatch& bat
     batch.ops.push_back(std::move(op));
   }
   plan.audit_ops.clear();
+  if (plan.not_sent && !task_id.empty()) {
+    const auto why = referral::BusinessStatusOf(*plan.not_sent);
+    const json::Value* reason = plan.not_sent->Find("statusReason");
+    delivery::AlertTarget target;
+    if (!config.referrals.alert_webhook.empty()) {
+      target.webhook = delivery::kSlaWebhook;
+    }
+    const delivery::CoordinatorAlert alert =
+        delivery::NotSentAlert(task_id, *plan.not_sent, why.value_or(BusinessStatus::kNoAgency),
+                               reason != nullptr ? reason->StringAt("text") : "", NowMs());
+    for (store::WriteOp& op : delivery::AlertOps(alert, target)) {
+      batch.ops.push_back(std::move(op));
+    }
+    plan.alert_webhook = !target.webhook.empty();
+  }
+  plan.not_sent.reset();
 }
 
 void FhirApi::Impl::ReferralCommitted(const ReferralPlan& plan) const {
-  if (plan.delivery && outbox_listener) {
+  if ((plan.delivery || plan.alert_webhook) && outbox_listener) {
     outbox_listener();
   }
 }

@@ -227,8 +227,11 @@ Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
     return Prepared(Kind::kStop, std::move(**refused));
   }
 
-  // The Task as the agency gets it.
+  // The Task as the agency gets it: in its dialect, then with what the gateway adds.
   Value body = *task;
+  if (options_.map_outbound) {
+    options_.map_outbound(agency->id, body);
+  }
   const std::string task_id = delivery.message.resource_id;
   body.Remove("id");
   if (Value* meta = body.Find("meta"); meta && meta->is_object()) {

@@ -19,8 +19,12 @@
 // Task and its ServiceRequest evaluated for disclosure to the agency's Organization for the
 // configured purpose. A deny on either stops the delivery (Preparation::kStop with the
 // decision's explanation): a consent revoked while the referral waited in the outbox is honoured.
-// Not yet done here: outbound partner mapping (mappings/) and the 42 CFR Part 2 re-disclosure
-// notice on permitted Part 2 data.
+// Released 42 CFR Part 2 data goes with the re-disclosure notice in Task.note.
+//
+// Outbound mapping: the Task is put in the agency's dialect (its partner mapping, mappings/)
+// by `map_outbound` before the gateway's identifier, the notice and absolute references are
+// added; the gateway wires it to the API's outbound mapping (api::FhirApi::MapOutbound), so an
+// agency gets a pushed Task exactly as it would read it through the API.
 
 #include <cstdint>
 #include <functional>
@@ -56,6 +60,9 @@ struct StorePreparerOptions {
   // delivery names, POSTed as is. Not a disclosure to a partner: the gateway operator's own
   // coordinator endpoint, so no consent check.
   std::vector<std::pair<std::string, std::string>> webhooks;  // destination -> URL
+  // Maps a canonical resource in place into the dialect of the agency (partner id). Empty: the
+  // agency gets the canonical form. Called from the blocking pool, from several threads at once.
+  std::function<void(std::string_view agency_id, fhir::json::Value& resource)> map_outbound;
 };
 
 // Whether the patient's consent releases every one of `resources` to `agency` for `purpose` as

@@ -8,6 +8,7 @@
 #include "fhir/json/json.h"
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
+#include "gateway/delivery/referral_history.h"
 #include "gateway/log/log.h"
 #include "gateway/referral/task_state.h"
 #include "gateway/referral/timeline.h"
@@ -68,30 +69,6 @@ std::string Describe(const referral::Breach& b) {
   return "a referral step is late";
 }
 
-// Task/id's versions, oldest first, and its ServiceRequest. Blocking.
-Result<std::vector<referral::TaskVersion>> Versions(store::Store& store,
-                                                    const fhir::json::Limits& limits,
-                                                    const std::string& id) {
-  auto stored = store::AllVersions(store, "Task", id);
-  if (!stored) {
-    return stored.error();
-  }
-  std::vector<referral::TaskVersion> versions;
-  for (auto it = stored->begin(); it != stored->end(); ++it) {
-    std::string message;
-    auto task = it->deleted ? std::nullopt : std::optional(json::Parse(it->json, limits, message));
-    auto at = fhir::DateRange(it->last_updated);
-    if (!task || !*task || !at) {
-      continue;
-    }
-    referral::TaskVersion v;
-    v.at_ms = at->first;
-    v.task = std::move(**task);
-    versions.push_back(std::move(v));
-  }
-  return versions;
-}
-
 }  // namespace
 
 std::string AlertId(std::string_view task_id, std::string_view breach_key) {
@@ -103,6 +80,77 @@ std::string AlertId(std::string_view task_id, std::string_view breach_key) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   return "sla-" + std::string(hex) + "-" + std::string(breach_key);
+}
+
+std::vector<store::WriteOp> AlertOps(const CoordinatorAlert& alert, const AlertTarget& target) {
+  const std::string id = AlertId(alert.task_id, alert.key);
+  const std::string sent = fhir::FormatInstant(alert.now_ms);
+  json::Value flag = json::Value::Object();
+  flag.Set("resourceType", json::Value::String("Flag"));
+  json::Value identifier = json::Value::Object();
+  identifier.Set("system", json::Value::String(std::string(alert.system)));
+  identifier.Set("value", json::Value::String("Task/" + alert.task_id + "#" + alert.key));
+  flag.Set("identifier", ArrayOf(std::move(identifier)));
+  flag.Set("status", json::Value::String("active"));
+  flag.Set("category",
+           ArrayOf(Concept("http://terminology.hl7.org/CodeSystem/flag-category", "admin", "")));
+  flag.Set("code", Concept(alert.system, alert.code, alert.text));
+  flag.Set("subject", Reference(alert.patient));
+  json::Value period = json::Value::Object();
+  period.Set("start", json::Value::String(sent));
+  flag.Set("period", std::move(period));
+  flag.Set("author", Reference(target.gateway));
+
+  json::Value communication = json::Value::Object();
+  communication.Set("resourceType", json::Value::String("Communication"));
+  communication.Set("status", json::Value::String("completed"));
+  communication.Set("category", ArrayOf(Concept(alert.system, alert.code, "")));
+  communication.Set("subject", Reference(alert.patient));
+  // `about`, not basedOn: a contact with the person is a Communication based on the Task.
+  communication.Set("about", ArrayOf(Reference("Task/" + alert.task_id)));
+  if (!alert.coordinator.empty()) {
+    communication.Set("recipient", ArrayOf(Reference(alert.coordinator)));
+  }
+  communication.Set("sender", Reference(target.gateway));
+  communication.Set("sent", json::Value::String(sent));
+  json::Value payload = json::Value::Object();
+  payload.Set("contentString", json::Value::String(alert.text));
+  communication.Set("payload", ArrayOf(std::move(payload)));
+
+  std::vector<store::WriteOp> ops;
+  ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, "Flag", id, std::move(flag)));
+  ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, "Communication", id,
+                                  std::move(communication)));
+  if (!target.webhook.empty()) {
+    store::WriteOp op;
+    op.kind = store::WriteOp::Kind::kOutbox;
+    op.type = "Communication";
+    op.id = id;
+    store::OutboxMessage m;
+    m.destination = target.webhook;
+    m.resource_type = "Communication";
+    m.resource_id = id;
+    m.patient_id = alert.patient.starts_with("Patient/") ? alert.patient.substr(8) : std::string();
+    op.outbox = std::move(m);
+    ops.push_back(std::move(op));
+  }
+  return ops;
+}
+
+CoordinatorAlert NotSentAlert(std::string_view task_id, const json::Value& task,
+                              referral::BusinessStatus why, std::string_view reason,
+                              std::int64_t now_ms) {
+  CoordinatorAlert alert;
+  alert.task_id = std::string(task_id);
+  alert.key = std::string(referral::ToCode(why));
+  alert.system = kReferralAlertSystem;
+  alert.code = alert.key;
+  alert.text = "Referral Task/" + alert.task_id + " was not sent (" +
+               std::string(referral::Display(why)) + "): " + std::string(reason);
+  alert.patient = std::string(ReferenceAt(task, "for"));
+  alert.coordinator = std::string(ReferenceAt(task, "requester"));
+  alert.now_ms = now_ms;
+  return alert;
 }
 
 SlaAlerter::SlaAlerter(store::Store& store, const referral::Clock& clock, SlaAlertOptions options)
@@ -142,7 +190,7 @@ Result<int> SlaAlerter::RunOnce() {
     }
   }
   for (const std::string& task_id : open) {
-    auto versions = Versions(store_, options_.json, task_id);
+    auto versions = LoadTaskVersions(store_, options_.json, task_id, "");
     if (!versions) {
       return versions.error();
     }
@@ -160,9 +208,13 @@ Result<int> SlaAlerter::RunOnce() {
         }
       }
     }
-    // Contacts: the agency's Communications and Encounters are not stored by this gateway yet.
+    // Contacts recorded on the referral (Communications based on or part of the Task).
+    auto contacts = LoadContacts(store_, options_.json, task_id, "");
+    if (!contacts) {
+      return contacts.error();
+    }
     const referral::ReferralFacts facts =
-        referral::FactsFrom(*versions, {}, service_request ? &*service_request : nullptr);
+        referral::FactsFrom(*versions, *contacts, service_request ? &*service_request : nullptr);
     const std::int64_t now = clock_.NowMs();
     for (const referral::Breach& breach : referral::EvaluateSla(options_.policy, facts, now)) {
       const std::string id = AlertId(task_id, breach.key());
@@ -173,62 +225,18 @@ Result<int> SlaAlerter::RunOnce() {
       if (existing.error() != store::errc::kNotFound) {
         return existing.error();
       }
-      const std::string patient(ReferenceAt(task, "for"));
-      const std::string text = "Referral Task/" + task_id + ": " + Describe(breach) + " (due " +
-                               fhir::FormatInstant(breach.due_ms) + ")";
-      const std::string sent = fhir::FormatInstant(now);
-      json::Value flag = json::Value::Object();
-      flag.Set("resourceType", json::Value::String("Flag"));
-      json::Value identifier = json::Value::Object();
-      identifier.Set("system", json::Value::String(std::string(kSlaBreachSystem)));
-      identifier.Set("value", json::Value::String("Task/" + task_id + "#" + breach.key()));
-      flag.Set("identifier", ArrayOf(std::move(identifier)));
-      flag.Set("status", json::Value::String("active"));
-      flag.Set("category", ArrayOf(Concept("http://terminology.hl7.org/CodeSystem/flag-category",
-                                           "admin", "")));
-      flag.Set("code", Concept(kSlaBreachSystem, referral::ToCode(breach.kind), text));
-      flag.Set("subject", Reference(patient));
-      json::Value period = json::Value::Object();
-      period.Set("start", json::Value::String(sent));
-      flag.Set("period", std::move(period));
-      flag.Set("author", Reference(options_.gateway));
-
-      json::Value communication = json::Value::Object();
-      communication.Set("resourceType", json::Value::String("Communication"));
-      communication.Set("status", json::Value::String("completed"));
-      communication.Set("category",
-                        ArrayOf(Concept(kSlaBreachSystem, referral::ToCode(breach.kind), "")));
-      communication.Set("subject", Reference(patient));
-      // `about`, not basedOn: a contact with the person is a Communication based on the Task.
-      communication.Set("about", ArrayOf(Reference("Task/" + task_id)));
-      const std::string_view coordinator = ReferenceAt(task, "requester");
-      if (!coordinator.empty()) {
-        communication.Set("recipient", ArrayOf(Reference(coordinator)));
-      }
-      communication.Set("sender", Reference(options_.gateway));
-      communication.Set("sent", json::Value::String(sent));
-      json::Value payload = json::Value::Object();
-      payload.Set("contentString", json::Value::String(text));
-      communication.Set("payload", ArrayOf(std::move(payload)));
-
+      CoordinatorAlert alert;
+      alert.task_id = task_id;
+      alert.key = breach.key();
+      alert.system = kSlaBreachSystem;
+      alert.code = std::string(referral::ToCode(breach.kind));
+      alert.text = "Referral Task/" + task_id + ": " + Describe(breach) + " (due " +
+                   fhir::FormatInstant(breach.due_ms) + ")";
+      alert.patient = std::string(ReferenceAt(task, "for"));
+      alert.coordinator = std::string(ReferenceAt(task, "requester"));
+      alert.now_ms = now;
       store::WriteBatch batch;  // atomic: the Flag, the Communication and the webhook row
-      batch.ops.push_back(
-          store::ResourceOp(store::WriteOp::Kind::kCreate, "Flag", id, std::move(flag)));
-      batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, "Communication", id,
-                                            std::move(communication)));
-      if (!options_.webhook.empty()) {
-        store::WriteOp op;
-        op.kind = store::WriteOp::Kind::kOutbox;
-        op.type = "Communication";
-        op.id = id;
-        store::OutboxMessage m;
-        m.destination = options_.webhook;
-        m.resource_type = "Communication";
-        m.resource_id = id;
-        m.patient_id = patient.starts_with("Patient/") ? patient.substr(8) : std::string();
-        op.outbox = std::move(m);
-        batch.ops.push_back(std::move(op));
-      }
+      batch.ops = AlertOps(alert, AlertTarget{options_.webhook, options_.gateway});
       store::WriteResult r = store::WriteAndWait(store_, std::move(batch));
       if (r.failed_op) {
         const std::error_code error = r.ops[*r.failed_op].error();

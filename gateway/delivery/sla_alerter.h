@@ -12,6 +12,11 @@
 //
 // The outbox row's destination is `webhook` (a name the delivery worker resolves); the row
 // carries the Communication. Empty `webhook`: no notification row.
+//
+// Contacts recorded on the referral (Communications based on or part of the Task, by the EHR, a
+// coordinator or the owning agency: referral_history.h) count for first contact and the contacts
+// a week. The same alert shape (AlertOps) tells the coordinator of a referral the gateway could
+// not send (NotSentAlert): the API at routing time, the TaskStatusObserver after a delivery.
 
 #include <atomic>
 #include <chrono>
@@ -25,6 +30,7 @@
 #include "fhir/json/limits.h"
 #include "gateway/referral/clock.h"
 #include "gateway/referral/sla.h"
+#include "gateway/referral/task_state.h"
 #include "gateway/store/store.h"
 
 namespace carebridge::delivery {
@@ -34,6 +40,40 @@ inline constexpr std::string_view kSlaBreachSystem =
 
 // The outbox destination of the SLA webhook (StorePreparerOptions::webhooks).
 inline constexpr std::string_view kSlaWebhook = "sla-webhook";
+
+// Alerts about a referral the gateway could not send (no agency, consent does not release it).
+inline constexpr std::string_view kReferralAlertSystem =
+    "https://carebridge.example.org/fhir/CodeSystem/referral-alert";
+
+// Where a coordinator alert goes besides the store.
+struct AlertTarget {
+  std::string webhook;                        // outbox destination (kSlaWebhook); empty: none
+  std::string gateway = "Device/carebridge";  // Flag.author, Communication.sender
+};
+
+// One alert to a referral's accountable coordinator: SLA breaches and referrals not sent.
+struct CoordinatorAlert {
+  std::string task_id;
+  std::string key;  // stable per referral and cause ("ack", "no-agency"): ids derive from it
+  std::string_view system;  // Flag.code and Communication.category
+  std::string code;
+  std::string text;         // Flag.code.text and the Communication's payload
+  std::string patient;      // Task.for ("Patient/<id>"): Flag.subject, Communication.subject
+  std::string coordinator;  // Task.requester: the Communication's recipient; empty: none
+  std::int64_t now_ms = 0;
+};
+
+// The alert as store ops: the Flag on the patient and the Communication to the coordinator (both
+// with id AlertId(task_id, key)), and the webhook's outbox row when `target` names one. Commit
+// them in ONE batch, with the change that raised the alert if there is one: a second create of
+// the same ids fails the batch, so each alert is written once per referral and key.
+std::vector<store::WriteOp> AlertOps(const CoordinatorAlert& alert, const AlertTarget& target);
+
+// The alert for a referral Task the gateway did not send: business status `why` (kNoAgency or
+// kNotReleased, which is also the key and the code in kReferralAlertSystem), `reason` saying why.
+CoordinatorAlert NotSentAlert(std::string_view task_id, const fhir::json::Value& task,
+                              referral::BusinessStatus why, std::string_view reason,
+                              std::int64_t now_ms);
 
 struct SlaAlertOptions {
   referral::SlaPolicy policy;

@@ -99,6 +99,65 @@ Timeline BuildTimeline(const std::vector<TaskVersion>& versions,
   return t;
 }
 
+std::vector<Value> ToProvenance(const Timeline& timeline, std::string_view task_id,
+                                std::string_view gateway) {
+  auto reference = [](std::string text) {
+    Value r = Value::Object();
+    r.Set("reference", Value::String(std::move(text)));
+    return r;
+  };
+  auto coding = [](std::string_view system, std::string_view code) {
+    Value c = Value::Object();
+    c.Set("system", Value::String(std::string(system)));
+    c.Set("code", Value::String(std::string(code)));
+    Value codings = Value::Array();
+    codings.PushBack(std::move(c));
+    Value concept_value = Value::Object();
+    concept_value.Set("coding", std::move(codings));
+    return concept_value;
+  };
+  std::vector<Value> out;
+  const std::string task = "Task/" + std::string(task_id);
+  int n = 0;
+  for (const TimelineEvent& e : timeline.events) {
+    Value p = Value::Object();
+    p.Set("resourceType", Value::String("Provenance"));
+    if (std::string id = std::string(task_id) + "-" + std::to_string(++n); id.size() <= 64) {
+      p.Set("id", Value::String(std::move(id)));
+    }
+    Value targets = Value::Array();
+    targets.PushBack(reference(task));
+    if (e.kind == TimelineEvent::Kind::kContact && !e.to.empty()) {
+      targets.PushBack(reference(e.to));
+    }
+    p.Set("target", std::move(targets));
+    const std::string at = fhir::FormatInstant(e.at_ms);
+    p.Set("occurredDateTime", Value::String(at));
+    p.Set("recorded", Value::String(at));
+    Value activity = coding(kTimelineEventSystem, ToCode(e.kind));
+    std::string text(ToCode(e.kind));
+    if (!e.from.empty() || !e.to.empty()) {
+      text += ": " + (e.from.empty() ? std::string() : e.from + " -> ") + e.to;
+    }
+    if (!e.detail.empty()) {
+      text += " (" + e.detail + ")";
+    }
+    activity.Set("text", Value::String(std::move(text)));
+    p.Set("activity", std::move(activity));
+    Value agent = Value::Object();
+    agent.Set("type", coding("http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                             "author"));
+    agent.Set("who",
+              reference(e.author.empty() || e.author == "gateway" ? std::string(gateway)
+                                                                  : "Organization/" + e.author));
+    Value agents = Value::Array();
+    agents.PushBack(std::move(agent));
+    p.Set("agent", std::move(agents));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 ReferralFacts FactsFrom(const std::vector<TaskVersion>& versions,
                         const std::vector<Contact>& contacts, const Value* service_request) {
   ReferralFacts f;

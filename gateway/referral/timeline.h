@@ -73,6 +73,17 @@ Timeline BuildTimeline(const std::vector<TaskVersion>& versions,
                        const std::vector<Contact>& contacts,
                        const std::vector<DeliveryEvent>& deliveries);
 
+// The timeline as FHIR R4 Provenance resources, one per event, in the timeline's order: target
+// Task/<task_id> (and, for a contact, the contact's resource), occurredDateTime and recorded the
+// event's time, activity the event's kind coded in kTimelineEventSystem with what changed as its
+// text, and one agent of type provenance-participant-type#author: Organization/<partner id> for
+// a partner's step, `gateway` for the gateway's own (routing, deliveries). Ids "<task_id>-<n>"
+// (n from 1), omitted when longer than FHIR allows.
+inline constexpr std::string_view kTimelineEventSystem =
+    "https://carebridge.example.org/fhir/CodeSystem/referral-timeline-event";
+std::vector<fhir::json::Value> ToProvenance(const Timeline& timeline, std::string_view task_id,
+                                            std::string_view gateway = "Device/carebridge");
+
 ReferralFacts FactsFrom(const std::vector<TaskVersion>& versions,
                         const std::vector<Contact>& contacts,
                         const fhir::json::Value* service_request);

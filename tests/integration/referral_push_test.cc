@@ -36,10 +36,11 @@ class Agency final : public api::HttpHandler {
     std::string client_cn;
     std::string if_none_exist;
     std::string idempotency_key;
+    std::string body;
   };
 
   net::awaitable<api::HttpResponse> Handle(api::HttpRequest request) override {
-    Seen seen{request.method, request.target, "", "", ""};
+    Seen seen{request.method, request.target, "", "", "", request.body};
     if (request.peer_certificate) {
       seen.client_cn = request.peer_certificate->common_name;
     }
@@ -53,8 +54,16 @@ class Agency final : public api::HttpHandler {
     api::HttpResponse response;
     std::lock_guard lock(mu_);
     seen_.push_back(seen);
+    if (refuse_) {
+      response.status = 400;  // a permanent refusal: the dead letter
+      co_return response;
+    }
     response.status = ++creations_[seen.if_none_exist] == 1 ? 201 : 200;
     co_return response;
+  }
+  void set_refuse(bool refuse) {
+    std::lock_guard lock(mu_);
+    refuse_ = refuse;
   }
   std::vector<Seen> seen() {
     std::lock_guard lock(mu_);
@@ -69,6 +78,7 @@ class Agency final : public api::HttpHandler {
   std::mutex mu_;
   std::vector<Seen> seen_;
   std::map<std::string, int> creations_;  // by If-None-Exist: how often asked
+  bool refuse_ = false;
 };
 
 class AgencyServer {
@@ -220,6 +230,128 @@ TEST(ReferralPushTest, ServiceRequestInATransactionIsDeliveredLikeASinglePost) {
   EXPECT_EQ(harbor.agency.seen()[0].target, "/fhir/Task");
   EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; }));
   EXPECT_EQ(harbor.agency.seen().size(), 1u);
+  EXPECT_EQ(gateway.Stop(), 0);
+}
+
+// A pushed Task is in the agency's dialect (its partner mapping: Harbor's strips extensions it
+// does not know, as on a read through the API), and each delivered push is a PrivacyDisclosure
+// AuditEvent naming the agency, the patient, the Task and its ServiceRequest.
+TEST(ReferralPushTest, PushedTaskIsMappedForTheAgencyAndTheDisclosureAudited) {
+  AgencyServer harbor;
+  harbor.Up();
+  TempDir dir;
+  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
+  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  gateway.set_mapping_profiles(true);
+  ASSERT_TRUE(gateway.Start());
+  // The coordinator writes canonical FHIR (no mapping profile): patient, consent, referral.
+  Client coordinator(gateway.BaseUrl(), "care-coordination");
+  Response patient = coordinator.Post("/fhir/Patient", R"({"resourceType":"Patient"})");
+  ASSERT_EQ(patient.status, 201) << patient.body;
+  const std::string p(patient.Json().StringAt("id"));
+  Response consent =
+      coordinator.Post("/fhir/Consent", R"({"resourceType":"Consent","status":"active",
+      "scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+      "category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+      "patient":{"reference":"Patient/)" + p +
+                                            R"("},"dateTime":"2026-01-01",
+      "provision":{"type":"permit",
+        "actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},
+                  "reference":{"reference":"Organization/harbor-housing"}}],
+        "action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"disclose"}]}],
+        "purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"}]}})");
+  ASSERT_EQ(consent.status, 201) << consent.body;
+  Response sr =
+      coordinator.Post("/fhir/ServiceRequest",
+                       R"({"resourceType":"ServiceRequest","status":"active",
+      "intent":"order","category":[{"coding":[{"system":")" +
+                           std::string(kSdoh) + R"(","code":"housing-instability"}]}],
+      "subject":{"reference":"Patient/)" +
+                           p + R"("},"performer":[{"reference":"Organization/harbor-housing"}]})");
+  ASSERT_EQ(sr.status, 201) << sr.body;
+  const std::string sr_id(sr.Json().StringAt("id"));
+  Response task = coordinator.Post("/fhir/Task", R"({"resourceType":"Task","status":"requested",
+      "intent":"order",
+      "extension":[{"url":"https://riverside.example.org/fhir/internal-priority","valueString":"high"}],
+      "code":{"coding":[{"system":"http://hl7.org/fhir/CodeSystem/task-code","code":"fulfill"}]},
+      "focus":{"reference":"ServiceRequest/)" + sr_id +
+                                                     R"("},"for":{"reference":"Patient/)" + p +
+                                                     R"("},"authoredOn":"2026-11-20T10:00:00Z",
+      "requester":{"reference":"PractitionerRole/coord-1"},
+      "owner":{"reference":"Organization/harbor-housing"}})");
+  ASSERT_EQ(task.status, 201) << task.body;
+  const std::string task_id(task.Json().StringAt("id"));
+  ASSERT_TRUE(WaitFor([&] { return harbor.agency.seen().size() == 1; }));
+  const std::string body = harbor.agency.seen()[0].body;
+  EXPECT_EQ(body.find("internal-priority"), std::string::npos) << body;  // Harbor's dialect
+  EXPECT_NE(body.find(R"("resourceType":"Task")"), std::string::npos) << body;
+  EXPECT_NE(body.find("https://carebridge.example.org/fhir/referral"), std::string::npos) << body;
+  // The stored referral keeps what the coordinator wrote.
+  EXPECT_NE(coordinator.Get("/fhir/Task/" + task_id).body.find("internal-priority"),
+            std::string::npos);
+
+  // The disclosure, as the privacy officer finds it.
+  std::string events;
+  EXPECT_TRUE(WaitFor([&] {
+    Response r = As(gateway, "privacy-office", "GET",
+                    "/fhir/AuditEvent?patient=Patient/" + p +
+                        "&agent=Organization/harbor-housing"
+                        "&type=http://dicom.nema.org/resources/ontology/DCM%7C110106");
+    events = r.body;
+    return r.status == 200 && r.body.find(R"("id":"disclosure-)") != std::string::npos;
+  })) << events;
+  EXPECT_NE(events.find(R"("reference":"Task/)" + task_id), std::string::npos) << events;
+  EXPECT_NE(events.find(R"("reference":"ServiceRequest/)" + sr_id), std::string::npos) << events;
+  // ...and in the patient's accounting of disclosures.
+  Response accounting =
+      As(gateway, "privacy-office", "GET", "/fhir/Patient/" + p + "/$disclosures");
+  ASSERT_EQ(accounting.status, 200) << accounting.body;
+  EXPECT_NE(accounting.body.find(R"("id":"disclosure-)"), std::string::npos) << accounting.body;
+  EXPECT_EQ(gateway.Stop(), 0);
+}
+
+// The admin lists the dead letters over HTTP and re-drives one; the re-drive is audited.
+TEST(ReferralPushTest, AdminRedrivesADeadLetterOverHttp) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.agency.set_refuse(true);
+  TempDir dir;
+  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
+  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  ASSERT_TRUE(gateway.Start());
+  Client ehr(gateway.BaseUrl(), "riverside-ehr");
+  const std::string sr = Refer(ehr);
+  Client admin(gateway.BaseUrl(), "gateway-admin");
+  std::string delivery;
+  ASSERT_TRUE(WaitFor([&] {
+    Response r = admin.Get("/fhir/$dead-letters");
+    if (r.status != 200) {
+      return false;
+    }
+    const fhir::json::Value parameters = r.Json();
+    const fhir::json::Value* list = parameters.Find("parameter");
+    if (list == nullptr || list->items().empty()) {
+      return false;
+    }
+    for (const auto& part : list->items().front().Find("part")->items()) {
+      if (part.StringAt("name") == "id") {
+        delivery = std::string(part.StringAt("valueString"));
+      }
+    }
+    return true;
+  }));
+  ASSERT_FALSE(delivery.empty());
+  EXPECT_EQ(As(gateway, "riverside-ehr", "POST", "/fhir/$redrive?delivery=" + delivery).status,
+            403);
+  harbor.agency.set_refuse(false);
+  Response redriven = admin.Request("POST", "/fhir/$redrive?delivery=" + delivery);
+  ASSERT_EQ(redriven.status, 200) << redriven.body;
+  EXPECT_TRUE(WaitFor([&] { return harbor.agency.creations().size() == 1; }));
+  EXPECT_EQ(admin.Request("POST", "/fhir/$redrive?delivery=" + delivery).status, 409);
+  Response audited = As(gateway, "privacy-office", "GET",
+                        "/fhir/AuditEvent?agent=Organization/gateway-admin&subtype=operation");
+  ASSERT_EQ(audited.status, 200) << audited.body;
+  EXPECT_NE(audited.body.find("Re-drove delivery " + delivery), std::string::npos) << audited.body;
   EXPECT_EQ(gateway.Stop(), 0);
 }
 

@@ -73,6 +73,25 @@ class ReferralTest : public GatewaySuite {
   }
 };
 
+// The "referral not sent" alert for Task/<task> (cause `code`): one Flag on the patient and one
+// Communication about the Task, addressed to the coordinator (PractitionerRole/coord-1).
+void ExpectNotSentAlert(Client& ehr, const std::string& patient, const std::string& task,
+                        const std::string& code) {
+  const std::string system = "https://carebridge.example.org/fhir/CodeSystem/referral-alert";
+  Response flags =
+      ehr.Get("/fhir/Flag?patient=Patient/" + patient + "&code=" + system + "%7C" + code);
+  ASSERT_EQ(flags.status, 200) << flags.body;
+  EXPECT_EQ(flags.Json().Find("total")->text(), "1") << flags.body;
+  Response communications =
+      ehr.Get("/fhir/Communication?recipient=PractitionerRole/coord-1&category=" + system + "%7C" +
+              code + "&patient=Patient/" + patient);
+  ASSERT_EQ(communications.status, 200) << communications.body;
+  EXPECT_EQ(communications.Json().Find("total")->text(), "1") << communications.body;
+  EXPECT_NE(communications.body.find(R"("about":[{"reference":"Task/)" + task + "\"}]"),
+            std::string::npos)
+      << communications.body;
+}
+
 // `field` of `element` (or of its first item), "" when absent.
 std::string At(const fhir::json::Value& resource, std::string_view element,
                std::string_view field) {
@@ -123,6 +142,9 @@ TEST_F(ReferralTest, NoMatchingRuleIsFailedNoAgency) {
   EXPECT_EQ(BusinessCode(task), "no-agency");
   EXPECT_NE(At(task, "statusReason", "text").find("no agency"), std::string::npos);
   EXPECT_EQ(task.Find("owner"), nullptr);
+  // The accountable coordinator is alerted, as for an SLA breach: a Flag on the patient and a
+  // Communication addressed to Task.requester, committed with the failed Task.
+  ExpectNotSentAlert(ehr, patient, std::string(task.StringAt("id")), "no-agency");
 }
 
 TEST_F(ReferralTest, NotReleasedToTheAgencyIsFailedNotReleased) {
@@ -136,6 +158,7 @@ TEST_F(ReferralTest, NotReleasedToTheAgencyIsFailedNotReleased) {
   EXPECT_EQ(task.StringAt("status"), "failed");
   EXPECT_EQ(BusinessCode(task), "not-released");
   EXPECT_NE(At(task, "statusReason", "text").find("consent"), std::string::npos);
+  ExpectNotSentAlert(ehr, patient, std::string(task.StringAt("id")), "not-released");
   // The refusal is an audited decision, as every release decision is.
   Response audited = As("privacy-office", "GET",
                         "/fhir/AuditEvent?patient=Patient/" + patient +
@@ -435,6 +458,121 @@ TEST_F(ReferralTest, TimelineShowsEveryStepWithWhoDidIt) {
   ASSERT_EQ(plain.status, 201) << plain.body;
   EXPECT_EQ(ehr.Get("/fhir/Task/" + std::string(plain.Json().StringAt("id")) + "/$timeline").status,
             422);
+}
+
+// Agencies record their contacts with the person on the referrals they own: the contact is on the
+// timeline (with the agency as author) and in the Provenance view; another agency's Task, or no
+// Task at all, is refused.
+TEST_F(ReferralTest, AgencyRecordsContactsOnItsOwnReferralsOnly) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "housing-instability");
+  ASSERT_EQ(sr.status, 201) << sr.body;
+  const std::string id(TaskFor(ehr, std::string(sr.Json().StringAt("id"))).StringAt("id"));
+  auto contact = [&](const std::string& link) {
+    return R"({"resourceType":"Communication","status":"completed",)" + link +
+           R"(,"subject":{"reference":"Patient/)" + patient +
+           R"("},"sent":"2026-11-21T15:00:00Z","payload":[{"contentString":"Met at the shelter"}]})";
+  };
+  Response mine = harbor.Post("/fhir/Communication",
+                              contact(R"("partOf":[{"reference":"Task/)" + id + R"("}])"));
+  ASSERT_EQ(mine.status, 201) << mine.body;
+  Response timeline = ehr.Get("/fhir/Task/" + id + "/$timeline");
+  bool by_agency = false;
+  for (const auto& e : Groups(timeline.Json(), "event")) {
+    by_agency |= e.at("kind") == "contact" && e.at("author") == "harbor-housing" &&
+                 e.at("to") == "Communication/" + std::string(mine.Json().StringAt("id"));
+  }
+  EXPECT_TRUE(by_agency) << timeline.body;
+
+  // Not its referral, no referral at all, or something else than a Task: 403.
+  Response other = As("northside-food", "POST", "/fhir/Communication",
+                      contact(R"("basedOn":[{"reference":"Task/)" + id + R"("}])"));
+  EXPECT_EQ(other.status, 403) << other.body;
+  EXPECT_EQ(other.Json().StringAt("resourceType"), "OperationOutcome");
+  EXPECT_EQ(
+      harbor.Post("/fhir/Communication", contact(R"("about":[{"reference":"Task/)" + id + R"("}])"))
+          .status,
+      403);
+  EXPECT_EQ(
+      harbor
+          .Post("/fhir/Communication", contact(R"("basedOn":[{"reference":"Task/no-such-task"}])"))
+          .status,
+      403);
+  EXPECT_EQ(harbor
+                .Post("/fhir/Communication", contact(R"("basedOn":[{"reference":"Task/)" + id +
+                                                     R"("},{"reference":"CarePlan/x"}])"))
+                .status,
+            403);
+  // Agencies write contacts; they do not read or change them.
+  EXPECT_EQ(harbor.Get("/fhir/Communication?patient=Patient/" + patient).status, 403);
+}
+
+// The timeline as FHIR: GET Provenance?target=Task/{id}, one Provenance per step, agent = who.
+TEST_F(ReferralTest, TimelineAsProvenance) {
+  Client ehr(gateway().BaseUrl(), "riverside-ehr");
+  Client harbor(gateway().BaseUrl(), "harbor-housing");
+  const std::string patient = NewPatient(ehr);
+  Release(ehr, patient, "harbor-housing");
+  Response sr = Refer(ehr, patient, "homelessness");
+  ASSERT_EQ(sr.status, 201);
+  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+  const std::string id(task.StringAt("id"));
+  task.Remove("meta");
+  task.Set("status", fhir::json::Value::String("accepted"));
+  ASSERT_EQ(harbor.Put("/fhir/Task/" + id, fhir::json::Write(task)).status, 200);
+
+  Response r = ehr.Get("/fhir/Provenance?target=Task/" + id);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const fhir::json::Value bundle = r.Json();
+  EXPECT_EQ(bundle.StringAt("resourceType"), "Bundle");
+  EXPECT_EQ(bundle.StringAt("type"), "searchset");
+  const auto& entries = bundle.Find("entry")->items();
+  ASSERT_GE(entries.size(), 2u) << r.body;
+  bool accepted_by_agency = false;
+  for (const auto& entry : entries) {
+    const fhir::json::Value& p = *entry.Find("resource");
+    EXPECT_EQ(p.StringAt("resourceType"), "Provenance");
+    EXPECT_EQ(At(p, "target", "reference"), "Task/" + id);
+    EXPECT_FALSE(p.StringAt("recorded").empty());
+    const fhir::json::Value* agent = &p.Find("agent")->items().at(0);
+    const std::string who(agent->Find("who")->StringAt("reference"));
+    const std::string activity(p.Find("activity")->StringAt("text"));
+    accepted_by_agency |= activity.find("requested -> accepted") != std::string::npos &&
+                          who == "Organization/harbor-housing";
+  }
+  EXPECT_TRUE(accepted_by_agency) << r.body;
+  EXPECT_EQ(harbor.Get("/fhir/Provenance?target=Task/" + id).status, 200);
+  EXPECT_EQ(As("northside-food", "GET", "/fhir/Provenance?target=Task/" + id).status, 404);
+  EXPECT_EQ(As("privacy-office", "GET", "/fhir/Provenance?target=Task/" + id).status, 403);
+  EXPECT_EQ(ehr.Get("/fhir/Provenance").status, 400);
+  EXPECT_EQ(ehr.Get("/fhir/Provenance?agent=Organization/x").status, 400);
+  EXPECT_EQ(ehr.Post("/fhir/Provenance", "{}").status, 405);
+  // The CapabilityStatement says so.
+  Response metadata = ehr.Get("/fhir/metadata");
+  EXPECT_NE(metadata.body.find(R"("type":"Provenance")"), std::string::npos);
+}
+
+// Dead-letter administration over HTTP is the admin partner's alone.
+TEST_F(ReferralTest, DeadLetterOperationsAreForTheAdminOnly) {
+  Response listed = As("gateway-admin", "GET", "/fhir/$dead-letters");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(listed.Json().StringAt("resourceType"), "Parameters");
+  EXPECT_EQ(As("gateway-admin", "POST", "/fhir/$redrive?delivery=no-such-delivery").status, 404);
+  EXPECT_EQ(As("gateway-admin", "POST", "/fhir/$redrive").status, 400);
+  EXPECT_EQ(As("gateway-admin", "GET", "/fhir/$dead-letters?_count=x").status, 400);
+  for (const char* partner :
+       {"riverside-ehr", "care-coordination", "harbor-housing", "privacy-office"}) {
+    Response list = As(partner, "GET", "/fhir/$dead-letters");
+    EXPECT_EQ(list.status, 403) << partner;
+    EXPECT_EQ(list.Json().StringAt("resourceType"), "OperationOutcome");
+    EXPECT_EQ(As(partner, "POST", "/fhir/$redrive?delivery=x").status, 403) << partner;
+  }
+  Response metadata = As("gateway-admin", "GET", "/fhir/metadata");
+  EXPECT_NE(metadata.body.find(R"("name":"dead-letters")"), std::string::npos);
+  EXPECT_NE(metadata.body.find(R"("name":"redrive")"), std::string::npos);
 }
 
 TEST_F(ReferralTest, ReferralMetricsForCoordinators) {

@@ -55,6 +55,11 @@ TEST(AccessTest, AgencyReachesOnlyWhatIsAddressedToIt) {
   EXPECT_EQ(Authorize(PartnerKind::kAgency, Interaction::kRead, "Organization"), Reach::kAll);
   EXPECT_EQ(Authorize(PartnerKind::kAgency, Interaction::kRead, "AuditEvent"), Reach::kNone);
   EXPECT_EQ(Authorize(PartnerKind::kAgency, Interaction::kBundle, ""), Reach::kNone);
+  // Contacts on its own referrals: create only (the API checks the Task links).
+  for (Interaction i : kAllInteractions) {
+    EXPECT_EQ(Authorize(PartnerKind::kAgency, i, "Communication"),
+              i == Interaction::kCreate ? Reach::kAddressed : Reach::kNone);
+  }
   EXPECT_EQ(AddressedParam("Task"), "owner");
   EXPECT_EQ(AddressedParam("ServiceRequest"), "performer");
   EXPECT_EQ(AddressedParam("Patient"), "");

@@ -169,6 +169,57 @@ TEST_F(SlaAlerterTest, TheWebhookRowCarriesTheCommunication) {
   EXPECT_EQ(none.Prepare(*delivery).kind, Preparation::Kind::kDeadLetter);
 }
 
+// Contacts recorded on the referral (a Communication based on or part of the Task, e.g. by the
+// agency) count: the first contact is not late.
+TEST_F(SlaAlerterTest, ContactsOnTheReferralCountForTheSla) {
+  Refer("t-4");
+  store::WriteBatch batch;
+  std::string message;
+  auto contact = json::Parse(R"({"resourceType":"Communication","status":"completed",
+      "partOf":[{"reference":"Task/t-4"}],"subject":{"reference":"Patient/p-1"},
+      "sent":")" + fhir::FormatInstant(clock_.NowMs()) +
+                                 R"("})",
+                             {}, message);
+  ASSERT_TRUE(contact.has_value()) << message;
+  batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, "Communication", "c-1",
+                                        std::move(*contact)));
+  ASSERT_FALSE(store::WriteAndWait(*store_, std::move(batch)).failed_op);
+  clock_.Advance(8 * kDay);
+  SlaAlerter alerter(*store_, clock_, Options());
+  EXPECT_EQ(alerter.RunOnce().value(), 1);  // the acknowledgement only
+  EXPECT_TRUE(store_->Read("Flag", AlertId("t-4", "ack")).has_value());
+  EXPECT_FALSE(store_->Read("Flag", AlertId("t-4", "first-contact")).has_value());
+}
+
+// A referral the gateway could not send alerts its coordinator like an SLA breach does.
+TEST(NotSentAlertTest, FlagCommunicationAndWebhookRowForTheCoordinator) {
+  std::string message;
+  auto task = json::Parse(R"({"resourceType":"Task","status":"failed",
+      "for":{"reference":"Patient/p-1"},"requester":{"reference":"PractitionerRole/coord-1"}})",
+                          {}, message);
+  ASSERT_TRUE(task.has_value());
+  const CoordinatorAlert alert = NotSentAlert("t-9", *task, referral::BusinessStatus::kNoAgency,
+                                              "no rule matches", 1'793'610'000'000);
+  EXPECT_EQ(alert.key, "no-agency");
+  EXPECT_EQ(alert.system, kReferralAlertSystem);
+  EXPECT_NE(alert.text.find("no rule matches"), std::string::npos);
+  EXPECT_NE(alert.text.find("Task/t-9"), std::string::npos);
+  std::vector<store::WriteOp> ops = AlertOps(alert, AlertTarget{"hook", "Device/carebridge"});
+  ASSERT_EQ(ops.size(), 3u);
+  EXPECT_EQ(ops[0].type, "Flag");
+  EXPECT_EQ(ops[0].id, AlertId("t-9", "no-agency"));
+  EXPECT_EQ(ops[1].type, "Communication");
+  const std::string communication = ops[1].render(store::VersionStamp{ops[1].id, 1, "x"});
+  EXPECT_NE(communication.find(R"("recipient":[{"reference":"PractitionerRole/coord-1"}])"),
+            std::string::npos)
+      << communication;
+  EXPECT_NE(communication.find(R"("about":[{"reference":"Task/t-9"}])"), std::string::npos);
+  EXPECT_EQ(ops[2].kind, store::WriteOp::Kind::kOutbox);
+  EXPECT_EQ(ops[2].outbox->destination, "hook");
+  EXPECT_EQ(ops[2].outbox->patient_id, "p-1");
+  EXPECT_EQ(AlertOps(alert, AlertTarget{}).size(), 2u);  // no webhook configured
+}
+
 TEST(AlertIdTest, StableValidAndDistinct) {
   const std::string id = AlertId(std::string(64, 'a'), "contacts-week-4");
   EXPECT_LE(id.size(), 64u);

@@ -483,6 +483,17 @@ TEST_F(DeliveryTest, DeliversOnceWithMutualTlsConditionalCreateAndIdempotencyKey
   EXPECT_EQ(g.Attempts("t1").at(0).http_status, 201);
   EXPECT_TRUE(WaitFor([&] { return g.TaskState("t1").second == "delivered"; }));
   EXPECT_EQ(g.TaskState("t1").first, "requested");
+  // The push is a disclosure: a BALP PrivacyDisclosure AuditEvent naming the agency as
+  // recipient, the patient, and the Task and ServiceRequest (with their versions).
+  auto disclosure = g.store().Read("AuditEvent", "disclosure-delivery-t1-1");
+  ASSERT_TRUE(disclosure.has_value());
+  const std::string& event = disclosure->json;
+  EXPECT_NE(event.find(R"("code":"110106")"), std::string::npos) << event;  // DCM Export
+  EXPECT_NE(event.find(R"("reference":"Organization/harbor-housing")"), std::string::npos);
+  EXPECT_NE(event.find(R"("reference":"Patient/p1")"), std::string::npos);
+  EXPECT_NE(event.find(R"("reference":"Task/t1/_history/1")"), std::string::npos) << event;
+  EXPECT_NE(event.find(R"("reference":"ServiceRequest/sr-t1/_history/1")"), std::string::npos);
+  EXPECT_NE(event.find(R"("code":"TREAT")"), std::string::npos) << event;  // purpose of use
 }
 
 TEST_F(DeliveryTest, RetriesThrough5xxAnd429HonouringRetryAfter) {
@@ -724,6 +735,16 @@ TEST_F(DeliveryTest, ConsentRevokedWhileWaitingStopsTheDelivery) {
   EXPECT_TRUE(WaitFor([&] {
     return g.TaskState("t1") == std::pair<std::string, std::string>("failed", "not-released");
   }));
+  // The coordinator is alerted, in the batch that failed the Task: Flag and Communication.
+  auto flag = g.store().Read("Flag", AlertId("t1", "not-released"));
+  ASSERT_TRUE(flag.has_value());
+  EXPECT_NE(flag->json.find(std::string(kReferralAlertSystem)), std::string::npos);
+  auto communication = g.store().Read("Communication", AlertId("t1", "not-released"));
+  ASSERT_TRUE(communication.has_value());
+  EXPECT_NE(communication->json.find(R"("recipient":[{"reference":"PractitionerRole/coord-1"}])"),
+            std::string::npos)
+      << communication->json;
+  EXPECT_EQ(harbor.agency.requests(), 0);
 }
 
 TEST_F(DeliveryTest, NoConsentForThatAgencyIsNeverSent) {
@@ -749,6 +770,85 @@ TEST_F(DeliveryTest, AgencyWithoutEndpointIsADeadLetter) {
 
 // 42 CFR Part 2: a referral carrying SUD data goes only under a consent that names the agency
 // and the purpose, and then with the re-disclosure notice (42 CFR 2.32) in Task.note.
+// A delivered push of Part 2 data (the consent policy's labels) is recorded as a disclosure of
+// Part 2 data.
+TEST(TaskStatusObserverTest, DeliveredPart2DataIsAPart2Disclosure) {
+  const std::string db = (std::filesystem::temp_directory_path() /
+                          ("carebridge-observer-" + std::to_string(::getpid()) + ".db"))
+                             .string();
+  std::filesystem::remove(db);
+  store::SqliteOptions so;
+  so.path = db;
+  auto opened = store::OpenSqliteStore(so);
+  ASSERT_TRUE(opened.has_value());
+  store::Store& s = **opened;
+  std::string sud_request = ServiceRequestJson("t1");
+  sud_request.insert(sud_request.size() - 1,
+                     R"(,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/)"
+                     R"(v3-ActCode","code":"ETH"}]})");
+  ASSERT_FALSE(WriteSync(s, {Put("ServiceRequest", "sr-t1", sud_request),
+                             Put("Task", "t1", TaskJson("t1", "harbor-housing"))})
+                   .failed_op);
+  TaskStatusObserver observer(s);
+  store::Delivery delivery;
+  delivery.id = "d1";
+  delivery.message = {"harbor-housing", "Task", "t1", "p1", "", 0};
+  store::DeliveryAttempt attempt;
+  attempt.id = "d1";
+  attempt.attempt = 1;
+  attempt.outcome = Outcome::kDelivered;
+  attempt.http_status = 201;
+  attempt.started_ms = attempt.finished_ms = 1'793'610'000'000;
+  observer.OnAttempt(delivery, attempt);
+  auto event = s.Read("AuditEvent", "disclosure-d1-1");
+  ASSERT_TRUE(event.has_value());
+  EXPECT_NE(event->json.find("audit-42cfr-part2"), std::string::npos) << event->json;
+  EXPECT_NE(event->json.find("re-disclosure notice"), std::string::npos) << event->json;
+  s.Close();
+  std::filesystem::remove(db);
+}
+
+// The Task goes in the agency's dialect: the injected outbound mapping runs on the canonical Task
+// before the gateway adds its identifier and absolute references.
+TEST(StorePreparerTest, TheTaskIsMappedIntoTheAgencysDialect) {
+  const std::string db = (std::filesystem::temp_directory_path() /
+                          ("carebridge-mapped-" + std::to_string(::getpid()) + ".db"))
+                             .string();
+  std::filesystem::remove(db);
+  store::SqliteOptions so;
+  so.path = db;
+  auto opened = store::OpenSqliteStore(so);
+  ASSERT_TRUE(opened.has_value());
+  store::Store& s = **opened;
+  ASSERT_FALSE(
+      WriteSync(s, {Put("ServiceRequest", "sr-t1", ServiceRequestJson("t1")),
+                    Put("Task", "t1", TaskJson("t1", "harbor-housing")),
+                    Put("Consent", "c1", ConsentJson("active", "Organization/harbor-housing"))})
+          .failed_op);
+  StorePreparerOptions po;
+  po.agencies = {{"harbor-housing", "Organization/harbor-housing", "https://agency.test/fhir", {}}};
+  std::vector<std::string> mapped_for;
+  po.map_outbound = [&mapped_for](std::string_view agency, fhir::json::Value& resource) {
+    mapped_for.emplace_back(agency);
+    resource.Set("priority", fhir::json::Value::String("routine"));  // the agency's default
+    resource.Find("focus")->Set("display", fhir::json::Value::String("mapped"));
+  };
+  StorePreparer preparer(s, po);
+  store::Delivery delivery;
+  delivery.id = "d1";
+  delivery.message = {"harbor-housing", "Task", "t1", "p1", "", 0};
+  Preparation p = preparer.Prepare(delivery);
+  ASSERT_EQ(p.kind, Preparation::Kind::kSend) << p.reason;
+  EXPECT_EQ(mapped_for, std::vector<std::string>{"harbor-housing"});
+  fhir::json::Value body = Json(p.call.body);
+  EXPECT_EQ(body.StringAt("priority"), "routine");
+  EXPECT_EQ(body.Find("focus")->StringAt("display"), "mapped");
+  EXPECT_EQ(body.Find("identifier")->items().at(0).StringAt("value"), "t1");
+  EXPECT_EQ(body.Find("id"), nullptr);
+  s.Close();
+  std::filesystem::remove(db);
+}
+
 TEST(StorePreparerTest, Part2ReferralsCarryTheRedisclosureNotice) {
   const std::string db = (std::filesystem::temp_directory_path() /
                           ("carebridge-part2-" + std::to_string(::getpid()) + ".db"))

@@ -91,6 +91,37 @@ TEST(TimelineTest, StatusReasonIsTheDetail) {
   EXPECT_EQ(t.events[2].detail, "why");
 }
 
+TEST(TimelineTest, AsProvenanceOnePerEventWithWhoDidIt) {
+  Timeline t = BuildTimeline(HappyPath(), {{kT0 + 5 * kDay, "Communication/c1", "harbor-housing"}},
+                             {{kT0 + 2, "delivered", 201, ""}});
+  const std::vector<Value> provenance = ToProvenance(t, "t1");
+  ASSERT_EQ(provenance.size(), t.events.size());
+  const Value& first = provenance.front();
+  EXPECT_EQ(first.StringAt("resourceType"), "Provenance");
+  EXPECT_EQ(first.StringAt("id"), "t1-1");
+  EXPECT_EQ(first.Find("target")->items().at(0).StringAt("reference"), "Task/t1");
+  EXPECT_EQ(first.StringAt("recorded"), "2026-11-02T09:00:00.000Z");
+  EXPECT_EQ(first.StringAt("occurredDateTime"), first.StringAt("recorded"));
+  const Value& activity = *first.Find("activity");
+  EXPECT_EQ(activity.Find("coding")->items().at(0).StringAt("system"), kTimelineEventSystem);
+  EXPECT_EQ(activity.Find("coding")->items().at(0).StringAt("code"), "created");
+  EXPECT_EQ(activity.StringAt("text"), "created: requested");
+  auto who = [](const Value& p) {
+    return std::string(p.Find("agent")->items().at(0).Find("who")->StringAt("reference"));
+  };
+  EXPECT_EQ(who(first), "Organization/riverside-ehr");
+  EXPECT_EQ(who(provenance[3]), "Device/carebridge");  // the delivery: the gateway's step
+  EXPECT_EQ(provenance[3].Find("activity")->StringAt("text"), "delivery: delivered (HTTP 201)");
+  EXPECT_EQ(provenance[5].Find("activity")->StringAt("text"), "status: requested -> accepted");
+  EXPECT_EQ(who(provenance[5]), "Organization/harbor-housing");
+  // A contact targets the Task and the contact's resource.
+  const Value& contact = provenance[8];
+  ASSERT_EQ(contact.Find("target")->items().size(), 2u);
+  EXPECT_EQ(contact.Find("target")->items()[1].StringAt("reference"), "Communication/c1");
+  // An id too long for FHIR is left out rather than made invalid.
+  EXPECT_EQ(ToProvenance(t, std::string(64, 'a')).front().Find("id"), nullptr);
+}
+
 TEST(FactsTest, FromTheHappyPath) {
   ReferralFacts f = FactsFrom(HappyPath(), {{kT0 + 5 * kDay, "Communication/c1", ""}}, nullptr);
   EXPECT_EQ(f.requested_ms, kT0);

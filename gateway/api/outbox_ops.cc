@@ -1,0 +1,204 @@
+// Dead-letter administration over HTTP, for the gateway's admin partner (the same store calls as
+// `carebridge outbox dead-letters|redrive`, gateway/main.cc):
+//
+//   GET  [base]/$dead-letters[?_count=N&_offset=M]
+//        A Parameters resource with one `delivery` part per delivery in the dead letter, oldest
+//        first: id (the delivery id and idempotency key), agency, resource (valueReference, the
+//        Task), patient, attempts, lastHttpStatus, lastError, created, updated. _count defaults
+//        to 100 (at most 1000).
+//   POST [base]/$redrive?delivery={id}
+//        Puts a dead (or consent-stopped) delivery back in the queue with a fresh retry budget and
+//        wakes the delivery worker. 200 with an OperationOutcome; 404 unknown delivery; 409 when
+//        it is pending or delivered. Each re-drive is an AuditEvent (BALP, restful-interaction
+//        #operation) naming the Task, the agency and the patient, committed before the answer.
+// Every other partner gets 403.
+
+#include <charconv>
+#include <chrono>
+
+#include "gateway/api/fhir_api_impl.h"
+#include "gateway/api/formats.h"
+#include "gateway/api/responses.h"
+
+namespace carebridge::api {
+namespace {
+
+namespace json = fhir::json;
+using fhir::IssueType;
+
+constexpr int kDefaultCount = 100;
+constexpr int kMaxCount = 1000;
+
+std::optional<HttpResponse> AdminOnly(const Exchange& ex, std::string_view operation) {
+  if (ex.partner->kind == auth::PartnerKind::kAdmin) {
+    return std::nullopt;
+  }
+  return ErrorResponse(403, IssueType::kForbidden,
+                       "Partner " + ex.partner->id + " (" +
+                           std::string(auth::ToString(ex.partner->kind)) + ") may not use " +
+                           std::string(operation) + ": the gateway's admin partner only");
+}
+
+json::Value Part(std::string name, std::string_view value_type, json::Value value) {
+  json::Value p = json::Value::Object();
+  p.Set("name", json::Value::String(std::move(name)));
+  p.Set(std::string(value_type), std::move(value));
+  return p;
+}
+
+json::Value Text(std::string name, std::string_view value_type, std::string value) {
+  return Part(std::move(name), value_type, json::Value::String(std::move(value)));
+}
+
+json::Value Ref(std::string name, std::string reference) {
+  json::Value r = json::Value::Object();
+  r.Set("reference", json::Value::String(std::move(reference)));
+  return Part(std::move(name), "valueReference", std::move(r));
+}
+
+json::Value Integer(std::string name, std::int64_t n) {
+  return Part(std::move(name), "valueInteger", json::Value::Number(std::to_string(n)));
+}
+
+std::optional<int> ParseCount(std::string_view text, int max) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 0 || n > max) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+}  // namespace
+
+net::awaitable<HttpResponse> FhirApi::Impl::DeadLetters(ExchangePtr ex) {
+  if (auto refused = AdminOnly(*ex, "$dead-letters")) {
+    co_return std::move(*refused);
+  }
+  int count = kDefaultCount;
+  int offset = 0;
+  for (const auto& [name, value] : ex->target.query) {
+    if (name == "_format") {
+      continue;
+    }
+    if (name != "_count" && name != "_offset") {
+      co_return ErrorResponse(
+          400, IssueType::kNotSupported,
+          "Unknown parameter '" + name.substr(0, 40) + "': $dead-letters takes _count and _offset",
+          name.substr(0, 40));
+    }
+    auto n = ParseCount(value, name == "_count" ? kMaxCount : 1'000'000'000);
+    if (!n) {
+      co_return ErrorResponse(
+          400, IssueType::kValue,
+          name + " must be a whole number (_count at most " + std::to_string(kMaxCount) + ")",
+          name);
+    }
+    (name == "_count" ? count : offset) = *n;
+  }
+  auto dead =
+      co_await OnPool([this, count, offset] { return store.ListDeadLetters(count, offset); });
+  if (!dead) {
+    co_return ErrorResponse(dead.error(), "The dead letters could not be read");
+  }
+  json::Value parameters = json::Value::Array();
+  for (const store::Delivery& d : *dead) {
+    json::Value parts = json::Value::Array();
+    parts.PushBack(Text("id", "valueString", d.id));
+    parts.PushBack(Text("agency", "valueString", d.message.destination));
+    parts.PushBack(Ref("resource", d.message.resource_type + "/" + d.message.resource_id));
+    if (!d.message.patient_id.empty()) {
+      parts.PushBack(Ref("patient", "Patient/" + d.message.patient_id));
+    }
+    parts.PushBack(Integer("attempts", d.attempts));
+    if (d.last_http_status != 0) {
+      parts.PushBack(Integer("lastHttpStatus", d.last_http_status));
+    }
+    if (!d.last_error.empty()) {
+      parts.PushBack(Text("lastError", "valueString", d.last_error));
+    }
+    parts.PushBack(Text("created", "valueInstant", fhir::FormatInstant(d.created_ms)));
+    parts.PushBack(Text("updated", "valueInstant", fhir::FormatInstant(d.updated_ms)));
+    json::Value group = json::Value::Object();
+    group.Set("name", json::Value::String("delivery"));
+    group.Set("part", std::move(parts));
+    parameters.PushBack(std::move(group));
+  }
+  json::Value out = json::Value::Object();
+  out.Set("resourceType", json::Value::String("Parameters"));
+  out.Set("parameter", std::move(parameters));
+  HttpResponse response;
+  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
+  response.body = json::Write(out);
+  co_return response;
+}
+
+net::awaitable<HttpResponse> FhirApi::Impl::Redrive(ExchangePtr ex) {
+  if (auto refused = AdminOnly(*ex, "$redrive")) {
+    co_return std::move(*refused);
+  }
+  std::string id;
+  for (const auto& [name, value] : ex->target.query) {
+    if (name == "delivery" && id.empty()) {
+      id = value;
+    } else if (name != "_format") {
+      co_return ErrorResponse(400, IssueType::kNotSupported,
+                              "$redrive takes one parameter, delivery (the delivery id from "
+                              "$dead-letters)",
+                              name.substr(0, 40));
+    }
+  }
+  if (id.empty() || id.size() > 128) {
+    co_return ErrorResponse(400, IssueType::kRequired,
+                            "$redrive needs delivery={id} (an id from $dead-letters)", "delivery");
+  }
+  struct Outcome {
+    Result<store::Delivery> delivery = std::error_code(store::errc::kNotFound);
+    Result<void> redriven;
+  };
+  Outcome outcome = co_await OnPool([this, &id] {
+    Outcome out;
+    out.delivery = store.ReadDelivery(id);
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    out.redriven = out.delivery ? store.Redrive(id, now) : Result<void>(out.delivery.error());
+    return out;
+  });
+  if (!outcome.redriven) {
+    const std::error_code error = outcome.redriven.error();
+    if (error == store::errc::kNotFound) {
+      co_return ErrorResponse(404, IssueType::kNotFound, "No delivery " + id.substr(0, 64));
+    }
+    if (error == store::errc::kVersionConflict) {
+      co_return ErrorResponse(409, IssueType::kConflict,
+                              "Delivery " + id + " is not dead or stopped: nothing to re-drive");
+    }
+    co_return ErrorResponse(error, "Delivery " + id + " could not be re-driven");
+  }
+  const store::Delivery& d = *outcome.delivery;
+  const std::string what = "Re-drove delivery " + id + " of " + d.message.resource_type + "/" +
+                           d.message.resource_id + " to " + d.message.destination + " (it was " +
+                           std::string(store::ToCode(d.state)) + ")";
+  // The re-drive's own record, committed with the request's REST event before the answer.
+  audit::RestEvent event;
+  event.id = NewUuid();
+  event.recorded = NowInstant();
+  event.interaction = audit::Interaction::kOperation;
+  event.gateway = GatewayOf(*ex);
+  event.requestor = RequestorOf(*ex);
+  event.resource = audit::ResourceRef{d.message.resource_type, d.message.resource_id, std::nullopt};
+  if (!d.message.patient_id.empty()) {
+    event.patient_id = d.message.patient_id;
+  }
+  event.outcome_desc = what;
+  ex->trail->pending.push_back(MakeAuditOp(audit::BuildRestEvent(event)));
+  if (outbox_listener) {
+    outbox_listener();
+  }
+  fhir::Outcome result;
+  result.Add(fhir::Severity::kInformation, IssueType::kInformational, "", what);
+  co_return OutcomeResponse(200, result);
+}
+
+}  // namespace carebridge::api
