@@ -369,6 +369,10 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
           Millis(r, dv, p, c.poll_interval, 10, 3'600'000);
         } else if (k == "per_destination") {
           r.Integer(dv, p, c.per_destination, 1, 1000);
+        } else if (k == "probe_interval_ms") {
+          Millis(r, dv, p, c.probe_interval, 10, kDayMs);
+        } else if (k == "max_probe_interval_ms") {
+          Millis(r, dv, p, c.max_probe_interval, 10, kDayMs);
         } else if (k == "connect_timeout_ms") {
           Millis(r, dv, p, c.connect_timeout, 1, 600'000);
         } else if (k == "total_timeout_ms") {
@@ -416,6 +420,9 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
   });
   if (!r.failed() && c.initial_backoff > c.max_backoff) {
     r.Fail("referrals.delivery.initial_backoff_ms", "must not exceed max_backoff_ms");
+  }
+  if (!r.failed() && c.probe_interval > c.max_probe_interval) {
+    r.Fail("referrals.delivery.probe_interval_ms", "must not exceed max_probe_interval_ms");
   }
   if (!r.failed() && c.lease.count() != 0 && c.lease <= c.total_timeout) {
     r.Fail("referrals.delivery.lease_ms", "must exceed total_timeout_ms");

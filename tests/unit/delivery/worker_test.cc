@@ -522,6 +522,82 @@ TEST_F(DeliveryTest, AnAgencyBackAfterAnOutageGetsItsBacklogAtOnce) {
   EXPECT_EQ(harbor.agency.creations().size(), 6u);
 }
 
+// Every delivery's own backoff has grown long (here: ten minutes); the agency stops refusing
+// connections. The recovery probe (GET [base]/metadata) notices, and the backlog is delivered
+// without waiting for a backoff, a fresh referral or a poll: each Task exactly once, every
+// attempt recorded, and the probes are not delivery attempts.
+TEST_F(DeliveryTest, AnAgencyThatAnswersAgainIsFoundByTheProbeAndGetsItsBacklog) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.Down();
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.max_attempts = 1000;
+  o.initial_backoff = 10min;
+  o.max_backoff = 10min;
+  o.poll_interval = 10min;
+  o.probe_interval = 20ms;
+  o.max_probe_interval = 100ms;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  for (int i = 0; i < 5; ++i) {
+    g.Refer("t" + std::to_string(i), "harbor-housing");
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.Attempts("t" + std::to_string(i)).empty()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  ASSERT_TRUE(WaitFor([&] { return g.worker().probes() >= 2; }));  // still down: probed again
+  harbor.Up();
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  EXPECT_GE(harbor.agency.metadata_reads(), 1);
+  auto creations = harbor.agency.creations();
+  ASSERT_EQ(creations.size(), 5u);
+  for (const auto& [id, n] : creations) {
+    EXPECT_EQ(n, 1) << id;
+  }
+  EXPECT_EQ(harbor.agency.requests(), 5);  // the probes are not in here: only Task POSTs
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Outcomes(g.Attempts("t" + std::to_string(i))),
+              (std::vector<Outcome>{Outcome::kRetry, Outcome::kDelivered}));
+  }
+}
+
+// A backlog larger than the agency's allowance in flight drains as slots free up, not one claim
+// per poll: with the poll ten minutes away, only the worker's own re-claims can deliver it.
+TEST_F(DeliveryTest, BacklogDrainsAsSlotsFreeUpWithoutWaitingForThePoll) {
+  AgencyServer harbor;
+  harbor.Up();
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.per_destination = 2;
+  o.claim_batch = 2;
+  o.poll_interval = 10min;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  for (int i = 0; i < 12; ++i) {
+    g.Refer("t" + std::to_string(i), "harbor-housing");
+  }
+  g.worker().Start();
+  ASSERT_TRUE(WaitFor([&] { return harbor.agency.creations().size() == 12u; }));
+  for (const auto& [id, n] : harbor.agency.creations()) {
+    EXPECT_EQ(n, 1) << id;
+  }
+  EXPECT_EQ(harbor.agency.requests(), 12);
+}
+
 TEST_F(DeliveryTest, OneHangingAgencyDoesNotBlockAnother) {
   AgencyServer slow;
   slow.Up();
