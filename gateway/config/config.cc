@@ -369,6 +369,15 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
           Millis(r, dv, p, c.poll_interval, 10, 3'600'000);
         } else if (k == "per_destination") {
           r.Integer(dv, p, c.per_destination, 1, 1000);
+        } else if (k == "per_agency") {
+          // {"<agency partner id>": deliveries in flight, ...}: overrides per_destination.
+          c.per_agency.clear();
+          r.Object(dv, p, [&](std::string_view agency, const Value& av, const std::string& ap) {
+            int limit = c.per_destination;
+            r.Integer(av, ap, limit, 1, 1000);
+            c.per_agency.emplace_back(std::string(agency), limit);
+            return true;
+          });
         } else if (k == "probe_interval_ms") {
           Millis(r, dv, p, c.probe_interval, 10, kDayMs);
         } else if (k == "max_probe_interval_ms") {

@@ -199,6 +199,7 @@ net::awaitable<void> DeliveryWorker::Loop() {
     claim.now_ms = NowMs();
     claim.limit = options_.claim_batch;
     claim.per_destination = options_.per_destination;
+    claim.destination_limits = options_.per_agency;
     claim.lease_ms = options_.lease.count();
     wake_pending_ = false;
     auto claimed = co_await OnPool([this, &claim] { return store_.ClaimDeliveries(claim); });

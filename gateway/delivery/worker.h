@@ -47,6 +47,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "gateway/delivery/http_client.h"
 #include "gateway/store/store.h"
@@ -91,7 +93,8 @@ struct DeliveryOptions {
   std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};  // caps the agency's ask
   std::chrono::milliseconds poll_interval{1000};  // claims at least this often (Wake: at once)
   int claim_batch = 32;
-  int per_destination = 4;  // deliveries in flight per agency
+  int per_destination = 4;                              // deliveries in flight per agency
+  std::vector<std::pair<std::string, int>> per_agency;  // agency id -> its own per_destination
   // Recovery probes of an agency that does not answer (see above).
   std::chrono::milliseconds probe_interval{500};
   std::chrono::milliseconds max_probe_interval{5000};
