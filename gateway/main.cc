@@ -282,6 +282,9 @@ int Serve(const Args& args) {
     d.max_backoff = config.referrals.max_backoff;
     d.poll_interval = config.referrals.poll_interval;
     d.per_destination = config.referrals.per_destination;
+    d.per_agency = config.referrals.per_agency;
+    d.probe_interval = config.referrals.probe_interval;
+    d.max_probe_interval = config.referrals.max_probe_interval;
     d.lease = config.referrals.lease.count() != 0
                   ? config.referrals.lease
                   : std::max<std::chrono::milliseconds>(std::chrono::minutes(1),

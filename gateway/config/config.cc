@@ -369,6 +369,19 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
           Millis(r, dv, p, c.poll_interval, 10, 3'600'000);
         } else if (k == "per_destination") {
           r.Integer(dv, p, c.per_destination, 1, 1000);
+        } else if (k == "per_agency") {
+          // {"<agency partner id>": deliveries in flight, ...}: overrides per_destination.
+          c.per_agency.clear();
+          r.Object(dv, p, [&](std::string_view agency, const Value& av, const std::string& ap) {
+            int limit = c.per_destination;
+            r.Integer(av, ap, limit, 1, 1000);
+            c.per_agency.emplace_back(std::string(agency), limit);
+            return true;
+          });
+        } else if (k == "probe_interval_ms") {
+          Millis(r, dv, p, c.probe_interval, 10, kDayMs);
+        } else if (k == "max_probe_interval_ms") {
+          Millis(r, dv, p, c.max_probe_interval, 10, kDayMs);
         } else if (k == "connect_timeout_ms") {
           Millis(r, dv, p, c.connect_timeout, 1, 600'000);
         } else if (k == "total_timeout_ms") {
@@ -416,6 +429,9 @@ void ReadReferrals(Reader& r, const Value& value, ReferralsConfig& c) {
   });
   if (!r.failed() && c.initial_backoff > c.max_backoff) {
     r.Fail("referrals.delivery.initial_backoff_ms", "must not exceed max_backoff_ms");
+  }
+  if (!r.failed() && c.probe_interval > c.max_probe_interval) {
+    r.Fail("referrals.delivery.probe_interval_ms", "must not exceed max_probe_interval_ms");
   }
   if (!r.failed() && c.lease.count() != 0 && c.lease <= c.total_timeout) {
     r.Fail("referrals.delivery.lease_ms", "must exceed total_timeout_ms");

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fhir/base/result.h"
@@ -65,7 +66,12 @@ struct ReferralsConfig {
   std::chrono::milliseconds initial_backoff{2000};
   std::chrono::milliseconds max_backoff{60'000};  // how long an agency may stay unprobed
   std::chrono::milliseconds poll_interval{1000};
-  int per_destination = 4;
+  int per_destination = 4;                              // deliveries in flight per agency
+  std::vector<std::pair<std::string, int>> per_agency;  // agency id -> its own per_destination
+  // An agency that does not answer at all is probed (GET [base]/metadata) after probe_interval,
+  // doubling up to max_probe_interval; its first answer makes its backlog due at once.
+  std::chrono::milliseconds probe_interval{500};
+  std::chrono::milliseconds max_probe_interval{5000};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds total_timeout{30'000};
   // How long a claimed delivery is held before it counts as abandoned (a crash mid-send) and is

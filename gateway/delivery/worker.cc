@@ -71,6 +71,16 @@ std::chrono::milliseconds Backoff(const DeliveryOptions& options, int retries, d
   return delay;
 }
 
+std::string ProbeUrl(std::string_view delivery_url) {
+  std::string_view base = delivery_url.substr(0, delivery_url.find_first_of("?#"));
+  const auto scheme = base.find("://");
+  const auto slash = base.rfind('/');
+  if (slash != std::string_view::npos && (scheme == std::string_view::npos || slash > scheme + 2)) {
+    base = base.substr(0, slash);
+  }
+  return std::string(base) + "/metadata";
+}
+
 std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
                                                          std::int64_t now_ms) {
   while (!value.empty() && value.front() == ' ') {
@@ -159,12 +169,20 @@ void DeliveryWorker::StopAsync(std::function<void()> done) {
     }
     stopped_ = std::move(done);
     wake_.cancel();
+    for (auto& [destination, timer] : probing_) {
+      timer->cancel();
+    }
     client_.Cancel();
     if (active_ == 0) {
       stop_signalled_ = true;
       stopped_();
     }
   });
+}
+
+void DeliveryWorker::WakeLoop() {
+  wake_pending_ = true;
+  wake_.cancel();
 }
 
 void DeliveryWorker::Finished() {
@@ -181,6 +199,7 @@ net::awaitable<void> DeliveryWorker::Loop() {
     claim.now_ms = NowMs();
     claim.limit = options_.claim_batch;
     claim.per_destination = options_.per_destination;
+    claim.destination_limits = options_.per_agency;
     claim.lease_ms = options_.lease.count();
     wake_pending_ = false;
     auto claimed = co_await OnPool([this, &claim] { return store_.ClaimDeliveries(claim); });
@@ -231,6 +250,8 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
     co_return;
   }
   bool agency_failed = false;  // the agency did not answer, or answered "not now"
+  bool no_answer = false;      // not even that: connection refused, timeout, TLS failure
+  std::string url;             // where the attempt went
   Preparation prep = co_await OnPool([this, &d] { return preparer_.Prepare(d); });
   switch (prep.kind) {
     case Preparation::Kind::kStop:
@@ -246,6 +267,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
       a.error = std::move(prep.reason);
       break;
     case Preparation::Kind::kSend: {
+      url = prep.call.url;
       HttpReply reply = co_await client_.Perform(std::move(prep.call));
       a.http_status = static_cast<int>(reply.status);
       if (reply.cancelled) {
@@ -261,6 +283,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
           break;
         case Verdict::kRetry: {
           agency_failed = true;
+          no_answer = reply.transport_error() || reply.status == 0;
           a.error = reply.transport_error() ? reply.error : Excerpt(reply);
           if (d.retries >= options_.max_attempts) {
             a.outcome = Outcome::kDeadLetter;
@@ -294,11 +317,64 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
     auto expedited =
         co_await OnPool([this, &destination, now] { return store_.Expedite(destination, now); });
     if (expedited && *expedited > 0) {
-      wake_pending_ = true;
-      wake_.cancel();
+      WakeLoop();
     }
   } else if (agency_failed) {
     healthy_.erase(destination);
+    if (no_answer) {
+      StartProbe(destination, url);
+    }
+  }
+  // This agency has a free slot again: claim now rather than at the next poll.
+  WakeLoop();
+}
+
+void DeliveryWorker::StartProbe(const std::string& destination, std::string_view delivery_url) {
+  if (stopping_ || probing_.contains(destination) || options_.probe_interval.count() <= 0) {
+    return;
+  }
+  probing_.emplace(destination, std::make_unique<net::steady_timer>(strand_));
+  ++active_;
+  net::co_spawn(strand_, Probe(destination, ProbeUrl(delivery_url)),
+                net::bind_executor(strand_, [this, destination](std::exception_ptr e) {
+                  if (e) {
+                    log::Log(log::LogLevel::kError, "delivery probe failed unexpectedly");
+                  }
+                  probing_.erase(destination);
+                  Finished();
+                }));
+}
+
+net::awaitable<void> DeliveryWorker::Probe(std::string destination, std::string url) {
+  net::steady_timer& timer = *probing_.at(destination);
+  auto delay = options_.probe_interval;
+  while (!stopping_ && !healthy_.contains(destination)) {
+    timer.expires_after(delay);
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (stopping_ || healthy_.contains(destination)) {
+      break;  // stopping, or a delivery to it succeeded meanwhile (which expedited its backlog)
+    }
+    HttpCall call;
+    call.method = "GET";
+    call.url = url;
+    call.headers.emplace_back("Accept: application/fhir+json");
+    probes_.fetch_add(1);
+    HttpReply reply = co_await client_.Perform(std::move(call));
+    if (reply.cancelled) {
+      break;
+    }
+    if (!reply.transport_error() && reply.status > 0 && reply.status < 500 && reply.status != 429) {
+      // It answers again: its backlog need not wait out the backoff any longer.
+      log::Log(log::LogLevel::kInfo, "agency answers again", {{"agency", destination}});
+      const std::int64_t now = NowMs();
+      auto expedited =
+          co_await OnPool([this, &destination, now] { return store_.Expedite(destination, now); });
+      if (expedited && *expedited > 0) {
+        WakeLoop();
+      }
+      break;
+    }
+    delay = std::min(2 * delay, std::max(options_.max_probe_interval, options_.probe_interval));
   }
 }
 

@@ -15,7 +15,16 @@
 //   5. records the attempt (store::Store::RecordAttempt) and tells the observer;
 //   6. after an agency's first success since it failed (or since start), makes its other
 //      pending deliveries due at once (store::Store::Expedite): a backlog queued during an
-//      outage drains when the agency is back, not when each backoff runs out.
+//      outage drains when the agency is back, not when each backoff runs out;
+//   7. claims again as soon as a delivery has finished (its agency has a free slot), so a
+//      backlog drains at the agency's concurrency rather than one claim per poll_interval.
+// Recovery probe: when an attempt got no answer at all (connection refused, timeout), the agency
+// is probed with GET [base]/metadata (its FHIR CapabilityStatement: no patient data) after
+// probe_interval, doubling up to max_probe_interval, until it answers with a status below 500
+// (and not 429) or a delivery to it succeeds. An answer makes its pending deliveries due at once
+// (Expedite), as a success would: recovery is noticed within max_probe_interval even when every
+// delivery's own backoff has grown to max_backoff. Probes are not delivery attempts: they carry
+// no referral, are not recorded and do not count against max_attempts.
 // The store limits deliveries in flight per agency (ClaimOptions::per_destination), so a slow or
 // failing agency never holds up the others. A crash between send and record leaves the claim
 // leased; it expires and the delivery is sent again with the same idempotency key, which the
@@ -31,11 +40,15 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "gateway/delivery/http_client.h"
 #include "gateway/store/store.h"
@@ -80,7 +93,11 @@ struct DeliveryOptions {
   std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};  // caps the agency's ask
   std::chrono::milliseconds poll_interval{1000};  // claims at least this often (Wake: at once)
   int claim_batch = 32;
-  int per_destination = 4;
+  int per_destination = 4;                              // deliveries in flight per agency
+  std::vector<std::pair<std::string, int>> per_agency;  // agency id -> its own per_destination
+  // Recovery probes of an agency that does not answer (see above).
+  std::chrono::milliseconds probe_interval{500};
+  std::chrono::milliseconds max_probe_interval{5000};
   std::chrono::milliseconds lease{std::chrono::minutes(2)};  // > the HTTP total timeout
   HttpClientOptions http;
 };
@@ -94,6 +111,11 @@ Verdict Classify(const HttpReply& reply);
 // at least `retry_after` (capped at max_retry_after) when the agency sent one.
 std::chrono::milliseconds Backoff(const DeliveryOptions& options, int retries, double unit,
                                   std::optional<std::chrono::milliseconds> retry_after);
+
+// The URL that probes an agency for recovery, from the URL of a delivery to it: GET
+// [base]/metadata, where [base] is the URL without its query and last path segment
+// ("https://a.example/fhir/Task?identifier=x" -> "https://a.example/fhir/metadata").
+std::string ProbeUrl(std::string_view delivery_url);
 
 // Retry-After as delay-seconds or an HTTP-date (relative to now_ms); nullopt when unreadable.
 std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
@@ -123,11 +145,16 @@ class DeliveryWorker {
 
   // Counters, for tests and /metrics.
   std::int64_t attempts() const { return attempts_.load(); }
+  std::int64_t probes() const { return probes_.load(); }  // recovery probes sent
 
  private:
   boost::asio::awaitable<void> Loop();
   boost::asio::awaitable<void> Deliver(store::Delivery delivery);
   boost::asio::awaitable<void> Record(store::Delivery delivery, store::DeliveryAttempt attempt);
+  // Probes `destination` at `url` until it answers, a delivery to it succeeds, or Stop.
+  boost::asio::awaitable<void> Probe(std::string destination, std::string url);
+  void StartProbe(const std::string& destination, std::string_view delivery_url);  // strand only
+  void WakeLoop();  // strand only: claim again now
   void Finished();  // on the strand: one coroutine ended
 
   template <typename Fn>
@@ -145,6 +172,8 @@ class DeliveryWorker {
   // Agencies that answered since they last failed (strand only). The first success of one not
   // in it expedites its backlog (store::Store::Expedite).
   std::set<std::string> healthy_;
+  // Agencies being probed, with the probe's timer (strand only; Stop cancels them).
+  std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> probing_;
 
   std::atomic<bool> stopping_{false};
   int active_ = 0;  // strand only: the loop and the delivery coroutines still running
@@ -153,6 +182,7 @@ class DeliveryWorker {
   bool stop_signalled_ = false;    // strand only
   std::function<void()> stopped_;  // strand only: StopAsync's callback
   std::atomic<std::int64_t> attempts_{0};
+  std::atomic<std::int64_t> probes_{0};
 };
 
 }  // namespace carebridge::delivery

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "fhir/base/result.h"
@@ -85,6 +86,8 @@ struct ClaimOptions {
   // At most this many deliveries per destination in flight (leased) at once, so one slow or
   // failing agency never takes every slot.
   int per_destination = 4;
+  // Destinations with their own allowance in flight instead of per_destination (at least 1).
+  std::vector<std::pair<std::string, int>> destination_limits;
   std::int64_t lease_ms = 60'000;  // a claim not recorded by then is abandoned and claimable again
 };
 

@@ -213,6 +213,9 @@ bool GatewayProcess::Start() {
       dup2(fileno(log), STDOUT_FILENO);
       dup2(fileno(log), STDERR_FILENO);
     }
+    // Nothing else of the parent: a listening socket of a test's agency, say, would otherwise
+    // stay open in the gateway after the agency closed it, and hold its port.
+    close_range(3, ~0U, 0);
     std::vector<char*> argv;
     for (auto& arg : args) {
       argv.push_back(arg.data());

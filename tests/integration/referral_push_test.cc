@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/server/server.h"
 #include "tests/integration/harness.h"
+#include "tests/support/agency.h"
 
 namespace carebridge::testing {
 namespace {
@@ -27,92 +27,11 @@ using namespace std::chrono_literals;
 constexpr const char* kSdoh =
     "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes";
 
-// The agency's FHIR endpoint: conditional create on If-None-Exist, 201 or 200.
-class Agency final : public api::HttpHandler {
- public:
-  struct Seen {
-    std::string method;
-    std::string target;
-    std::string client_cn;
-    std::string if_none_exist;
-    std::string idempotency_key;
-    std::string body;
-  };
-
-  net::awaitable<api::HttpResponse> Handle(api::HttpRequest request) override {
-    Seen seen{request.method, request.target, "", "", "", request.body};
-    if (request.peer_certificate) {
-      seen.client_cn = request.peer_certificate->common_name;
-    }
-    for (const auto& [name, value] : request.headers) {
-      if (name == "if-none-exist") {
-        seen.if_none_exist = value;
-      } else if (name == "idempotency-key") {
-        seen.idempotency_key = value;
-      }
-    }
-    api::HttpResponse response;
-    std::lock_guard lock(mu_);
-    seen_.push_back(seen);
-    if (refuse_) {
-      response.status = 400;  // a permanent refusal: the dead letter
-      co_return response;
-    }
-    response.status = ++creations_[seen.if_none_exist] == 1 ? 201 : 200;
-    co_return response;
-  }
-  void set_refuse(bool refuse) {
-    std::lock_guard lock(mu_);
-    refuse_ = refuse;
-  }
-  std::vector<Seen> seen() {
-    std::lock_guard lock(mu_);
-    return seen_;
-  }
-  std::map<std::string, int> creations() {
-    std::lock_guard lock(mu_);
-    return creations_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<Seen> seen_;
-  std::map<std::string, int> creations_;  // by If-None-Exist: how often asked
-  bool refuse_ = false;
-};
-
-class AgencyServer {
- public:
-  ~AgencyServer() { Down(); }
-  void Up() {
-    config::ServerConfig c;
-    c.listen_host = "127.0.0.1";
-    c.listen_port = port_;
-    c.tls_cert_file = (CertsDir() / "server.crt").string();
-    c.tls_key_file = (CertsDir() / "server.key").string();
-    c.client_ca_file = (CertsDir() / "ca.crt").string();
-    c.io_threads = 1;
-    server_ = std::make_unique<server::Server>(c, agency);
-    std::string message;
-    ASSERT_TRUE(server_->Start(message).has_value()) << message;
-    port_ = server_->port();
-    running_ = std::async(std::launch::async, [this] { server_->Run(); });
-  }
-  void Down() {
-    if (server_) {
-      server_->Stop();
-      running_.wait();
-      server_.reset();
-    }
-  }
-  std::string BaseUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
-  Agency agency;
-
- private:
-  std::unique_ptr<server::Server> server_;
-  std::future<void> running_;
-  std::uint16_t port_ = 0;
-};
+// The agency: tests/support/agency.h (conditional create on If-None-Exist, 201 or 200).
+void Up(AgencyServer& agency) {
+  std::string message;
+  ASSERT_TRUE(agency.Up(CertsDir(), message)) << message;
+}
 
 std::string ReferralsConfig() {
   const std::filesystem::path& certs = CertsDir();
@@ -190,7 +109,7 @@ std::string BusinessStatus(Client& client, const std::string& sr) {
 
 TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
   AgencyServer harbor;
-  harbor.Up();
+  Up(harbor);
   TempDir dir;
   GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
   gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
@@ -198,7 +117,7 @@ TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
   Client ehr(gateway.BaseUrl(), "riverside-ehr");
   const std::string sr = Refer(ehr);
   ASSERT_TRUE(WaitFor([&] { return harbor.agency.seen().size() == 1; }));
-  Agency::Seen seen = harbor.agency.seen()[0];
+  Seen seen = harbor.agency.seen()[0];
   EXPECT_EQ(seen.method, "POST");
   EXPECT_EQ(seen.target, "/fhir/Task");
   EXPECT_EQ(seen.client_cn, "care-coordination");
@@ -219,7 +138,7 @@ TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
 // A Bundle is no side door: its ServiceRequest is routed and queued as a single POST's.
 TEST(ReferralPushTest, ServiceRequestInATransactionIsDeliveredLikeASinglePost) {
   AgencyServer harbor;
-  harbor.Up();
+  Up(harbor);
   TempDir dir;
   GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
   gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
@@ -238,7 +157,7 @@ TEST(ReferralPushTest, ServiceRequestInATransactionIsDeliveredLikeASinglePost) {
 // AuditEvent naming the agency, the patient, the Task and its ServiceRequest.
 TEST(ReferralPushTest, PushedTaskIsMappedForTheAgencyAndTheDisclosureAudited) {
   AgencyServer harbor;
-  harbor.Up();
+  Up(harbor);
   TempDir dir;
   GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
   gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
@@ -313,8 +232,8 @@ TEST(ReferralPushTest, PushedTaskIsMappedForTheAgencyAndTheDisclosureAudited) {
 // The admin lists the dead letters over HTTP and re-drives one; the re-drive is audited.
 TEST(ReferralPushTest, AdminRedrivesADeadLetterOverHttp) {
   AgencyServer harbor;
-  harbor.Up();
-  harbor.agency.set_refuse(true);
+  Up(harbor);
+  harbor.agency.Script({}, Act::k400);  // a permanent refusal: the dead letter
   TempDir dir;
   GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
   gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
@@ -343,7 +262,7 @@ TEST(ReferralPushTest, AdminRedrivesADeadLetterOverHttp) {
   ASSERT_FALSE(delivery.empty());
   EXPECT_EQ(As(gateway, "riverside-ehr", "POST", "/fhir/$redrive?delivery=" + delivery).status,
             403);
-  harbor.agency.set_refuse(false);
+  harbor.agency.Script({}, Act::kCreate);
   Response redriven = admin.Request("POST", "/fhir/$redrive?delivery=" + delivery);
   ASSERT_EQ(redriven.status, 200) << redriven.body;
   EXPECT_TRUE(WaitFor([&] { return harbor.agency.creations().size() == 1; }));
@@ -357,7 +276,7 @@ TEST(ReferralPushTest, AdminRedrivesADeadLetterOverHttp) {
 
 TEST(ReferralPushTest, SurvivesAnAgencyOutageAndAGatewayCrashExactlyOnce) {
   AgencyServer harbor;
-  harbor.Up();  // learn a port, then go down
+  Up(harbor);  // learn a port, then go down
   harbor.Down();
   TempDir dir;
   GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
@@ -372,14 +291,14 @@ TEST(ReferralPushTest, SurvivesAnAgencyOutageAndAGatewayCrashExactlyOnce) {
   }
   std::this_thread::sleep_for(300ms);  // let the worker fail against the closed port a few times
   gateway.Kill();                      // a crash: acknowledged referrals must not be lost
-  harbor.Up();
+  Up(harbor);
   ASSERT_TRUE(gateway.Start());
   Client ehr(gateway.BaseUrl(), "riverside-ehr");
   ASSERT_TRUE(WaitFor([&] { return harbor.agency.creations().size() == 3; }));
   for (const auto& sr : referrals) {
     EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; })) << sr;
   }
-  for (const auto& [key, asked] : harbor.agency.creations()) {
+  for (const auto& [key, asked] : harbor.agency.asks()) {
     EXPECT_EQ(asked, 1) << key;  // each sent once, once it could be
   }
   EXPECT_EQ(gateway.Stop(), 0);

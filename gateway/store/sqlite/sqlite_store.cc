@@ -1896,8 +1896,9 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
         "(SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.resource_type = "
         "o.resource_type AND e.resource_id = o.resource_id AND e.state = 0 AND e.seq < o.seq)) "
         "SELECT due.seq FROM due LEFT JOIN busy ON busy.destination = due.destination "
-        "WHERE due.rn + COALESCE(busy.n, 0) <= ?2 ORDER BY due.next_attempt_ms, due.seq "
-        "LIMIT ?3");
+        "LEFT JOIN json_each(?4) lim ON lim.key = due.destination "
+        "WHERE due.rn + COALESCE(busy.n, 0) <= COALESCE(lim.value, ?2) "
+        "ORDER BY due.next_attempt_ms, due.seq LIMIT ?3");
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -1905,6 +1906,13 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
     use.Bind(1, now);
     use.Bind(2, static_cast<std::int64_t>(std::max(1, options.per_destination)));
     use.Bind(3, static_cast<std::int64_t>(std::max(0, options.limit)));
+    // {"destination": limit, ...} for json_each.
+    fhir::json::Value limits = fhir::json::Value::Object();
+    for (const auto& [destination, limit] : options.destination_limits) {
+      limits.Set(destination, fhir::json::Value::Number(std::to_string(std::max(1, limit))));
+    }
+    const std::string limits_json = fhir::json::Write(limits);
+    use.Bind(4, std::string_view(limits_json));
     int rc;
     while ((rc = use.Step()) == SQLITE_ROW) {
       seqs.push_back(use.Int(0));

@@ -72,5 +72,13 @@ TEST(RetryAfterTest, SecondsOrHttpDate) {
   EXPECT_FALSE(ParseRetryAfter("", now));
 }
 
+TEST(ProbeUrlTest, IsTheCapabilityStatementOfTheDeliverysBase) {
+  EXPECT_EQ(ProbeUrl("https://a.example/fhir/Task"), "https://a.example/fhir/metadata");
+  EXPECT_EQ(ProbeUrl("https://a.example/fhir/Task?identifier=https%3A%2F%2Fx%7C1"),
+            "https://a.example/fhir/metadata");
+  EXPECT_EQ(ProbeUrl("https://a.example:8443/Task#x"), "https://a.example:8443/metadata");
+  EXPECT_EQ(ProbeUrl("https://a.example"), "https://a.example/metadata");
+}
+
 }  // namespace
 }  // namespace carebridge::delivery

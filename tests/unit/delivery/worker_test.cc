@@ -33,8 +33,8 @@
 #include "fhir/search/search.h"
 #include "gateway/delivery/preparer.h"
 #include "gateway/delivery/task_observer.h"
-#include "gateway/server/server.h"
 #include "gateway/store/sqlite/sqlite_store.h"
+#include "tests/support/agency.h"
 
 namespace carebridge::delivery {
 namespace {
@@ -69,168 +69,18 @@ class Environment : public ::testing::Environment {
 };
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new Environment);
 
-// ---- the agency ---------------------------------------------------------------------------------
+// ---- the agency (tests/support/agency.h) ------------------------------------------------------
 
-// What the agency does with the next request.
-enum class Act {
-  kCreate,          // conditional create: 201, or 200 when the identifier exists
-  k503,             // 503 Service Unavailable
-  k429,             // 429 with Retry-After: 1
-  k400,             // 400: a permanent refusal
-  kHang,            // answers 503 only after the gateway gave up
-  kCreateThenHang,  // creates, then answers after the gateway gave up (a lost response)
-};
+using carebridge::testing::Act;
+using carebridge::testing::Agency;
+using carebridge::testing::Seen;
 
-struct Seen {
-  std::string method;
-  std::string target;
-  std::string idempotency_key;
-  std::string if_none_exist;
-  std::string client_cn;
-  std::string body;
-};
-
-class Agency final : public api::HttpHandler {
+class AgencyServer : public carebridge::testing::AgencyServer {
  public:
-  // Acts for the next requests, in order; after them `fallback`.
-  void Script(std::vector<Act> acts, Act fallback = Act::kCreate) {
-    std::lock_guard lock(mu_);
-    script_.assign(acts.begin(), acts.end());
-    fallback_ = fallback;
-  }
-
-  net::awaitable<api::HttpResponse> Handle(api::HttpRequest request) override {
-    Act act;
-    Seen seen;
-    seen.method = request.method;
-    seen.target = request.target;
-    // (api::HttpRequest::Header lives in carebridge_api, which this test does not link.)
-    for (const auto& [name, value] : request.headers) {
-      if (name == "idempotency-key") {
-        seen.idempotency_key = value;
-      } else if (name == "if-none-exist") {
-        seen.if_none_exist = value;
-      }
-    }
-    if (request.peer_certificate) {
-      seen.client_cn = request.peer_certificate->common_name;
-    }
-    seen.body = request.body;
-    {
-      std::lock_guard lock(mu_);
-      seen_.push_back(seen);
-      act = fallback_;
-      if (!script_.empty()) {
-        act = script_.front();
-        script_.pop_front();
-      }
-    }
-    api::HttpResponse response;
-    response.headers.emplace_back("content-type", "application/fhir+json");
-    switch (act) {
-      case Act::k503:
-        response.status = 503;
-        co_return response;
-      case Act::k429:
-        response.status = 429;
-        response.headers.emplace_back("retry-after", "1");
-        co_return response;
-      case Act::k400:
-        response.status = 400;
-        response.body = R"({"resourceType":"OperationOutcome","issue":[{"severity":"error",)"
-                        R"("code":"invalid","diagnostics":"we do not take these"}]})";
-        co_return response;
-      case Act::kHang: {
-        net::steady_timer t(co_await net::this_coro::executor, kHangFor);
-        co_await t.async_wait(net::use_awaitable);
-        response.status = 503;
-        co_return response;
-      }
-      case Act::kCreateThenHang: {
-        response.status = Create(seen);
-        net::steady_timer t(co_await net::this_coro::executor, kHangFor);
-        co_await t.async_wait(net::use_awaitable);
-        co_return response;
-      }
-      case Act::kCreate:
-        response.status = Create(seen);
-        co_return response;
-    }
-    co_return response;
-  }
-
-  // Tasks created, by identifier value (the gateway's Task id).
-  std::map<std::string, int> creations() {
-    std::lock_guard lock(mu_);
-    return creations_;
-  }
-  std::vector<Seen> seen() {
-    std::lock_guard lock(mu_);
-    return seen_;
-  }
-  int requests() {
-    std::lock_guard lock(mu_);
-    return static_cast<int>(seen_.size());
-  }
-
-  static constexpr auto kHangFor = 1500ms;  // longer than the gateway's total timeout
-
- private:
-  int Create(const Seen& seen) {
-    const auto bar = seen.if_none_exist.rfind('|');
-    const std::string key = bar == std::string::npos ? "?" : seen.if_none_exist.substr(bar + 1);
-    std::lock_guard lock(mu_);
-    if (creations_.contains(key)) {
-      return 200;  // conditional create found it: nothing new
-    }
-    creations_[key] = 1;
-    return 201;
-  }
-
-  std::mutex mu_;
-  std::deque<Act> script_;
-  Act fallback_ = Act::kCreate;
-  std::vector<Seen> seen_;
-  std::map<std::string, int> creations_;
-};
-
-// The agency's HTTPS server; can go down and come back on the same port.
-class AgencyServer {
- public:
-  AgencyServer() = default;
-  ~AgencyServer() { Down(); }
-
-  void Up(std::uint16_t port = 0) {
-    config::ServerConfig c;
-    c.listen_host = "127.0.0.1";
-    c.listen_port = port != 0 ? port : port_;
-    c.tls = true;
-    c.tls_cert_file = (CertDir() / "server.crt").string();
-    c.tls_key_file = (CertDir() / "server.key").string();
-    c.client_ca_file = (CertDir() / "ca.crt").string();
-    c.io_threads = 2;
-    c.write_timeout = 3s;
-    server_ = std::make_unique<server::Server>(c, agency);
+  void Up() {
     std::string message;
-    ASSERT_TRUE(server_->Start(message).has_value()) << message;
-    port_ = server_->port();
-    running_ = std::async(std::launch::async, [this] { server_->Run(); });
+    ASSERT_TRUE(carebridge::testing::AgencyServer::Up(CertDir(), message)) << message;
   }
-  void Down() {
-    if (server_) {
-      server_->Stop();
-      running_.wait();
-      server_.reset();
-    }
-  }
-  std::string BaseUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
-
-  Agency agency;
-
- private:
-  std::unique_ptr<server::Server> server_;
-  std::future<void> running_;
-  std::uint16_t port_ = 0;
 };
 
 // ---- the gateway side
@@ -681,6 +531,82 @@ TEST_F(DeliveryTest, AnAgencyBackAfterAnOutageGetsItsBacklogAtOnce) {
     return true;
   }));
   EXPECT_EQ(harbor.agency.creations().size(), 6u);
+}
+
+// Every delivery's own backoff has grown long (here: ten minutes); the agency stops refusing
+// connections. The recovery probe (GET [base]/metadata) notices, and the backlog is delivered
+// without waiting for a backoff, a fresh referral or a poll: each Task exactly once, every
+// attempt recorded, and the probes are not delivery attempts.
+TEST_F(DeliveryTest, AnAgencyThatAnswersAgainIsFoundByTheProbeAndGetsItsBacklog) {
+  AgencyServer harbor;
+  harbor.Up();
+  harbor.Down();
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.max_attempts = 1000;
+  o.initial_backoff = 10min;
+  o.max_backoff = 10min;
+  o.poll_interval = 10min;
+  o.probe_interval = 20ms;
+  o.max_probe_interval = 100ms;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  g.worker().Start();
+  for (int i = 0; i < 5; ++i) {
+    g.Refer("t" + std::to_string(i), "harbor-housing");
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.Attempts("t" + std::to_string(i)).empty()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  ASSERT_TRUE(WaitFor([&] { return g.worker().probes() >= 2; }));  // still down: probed again
+  harbor.Up();
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 5; ++i) {
+      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  EXPECT_GE(harbor.agency.metadata_reads(), 1);
+  auto creations = harbor.agency.creations();
+  ASSERT_EQ(creations.size(), 5u);
+  for (const auto& [id, n] : creations) {
+    EXPECT_EQ(n, 1) << id;
+  }
+  EXPECT_EQ(harbor.agency.requests(), 5);  // the probes are not in here: only Task POSTs
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Outcomes(g.Attempts("t" + std::to_string(i))),
+              (std::vector<Outcome>{Outcome::kRetry, Outcome::kDelivered}));
+  }
+}
+
+// A backlog larger than the agency's allowance in flight drains as slots free up, not one claim
+// per poll: with the poll ten minutes away, only the worker's own re-claims can deliver it.
+TEST_F(DeliveryTest, BacklogDrainsAsSlotsFreeUpWithoutWaitingForThePoll) {
+  AgencyServer harbor;
+  harbor.Up();
+  AddAgency("harbor-housing", harbor);
+  DeliveryOptions o = FastOptions();
+  o.per_destination = 2;
+  o.claim_batch = 2;
+  o.poll_interval = 10min;
+  Gateway& g = StartGateway(o);
+  g.SetConsent("active", "Organization/harbor-housing");
+  for (int i = 0; i < 12; ++i) {
+    g.Refer("t" + std::to_string(i), "harbor-housing");
+  }
+  g.worker().Start();
+  ASSERT_TRUE(WaitFor([&] { return harbor.agency.creations().size() == 12u; }));
+  for (const auto& [id, n] : harbor.agency.creations()) {
+    EXPECT_EQ(n, 1) << id;
+  }
+  EXPECT_EQ(harbor.agency.requests(), 12);
 }
 
 TEST_F(DeliveryTest, OneHangingAgencyDoesNotBlockAnother) {

@@ -240,7 +240,8 @@ TEST_F(ConfigTest, Referrals) {
     "routes": [{"agency": "a", "anything": "is kept for gateway/referral to check"}],
     "purpose": "HOPERAT",
     "delivery": {"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 20,
-                 "poll_interval_ms": 50, "per_destination": 2, "connect_timeout_ms": 100,
+                 "poll_interval_ms": 50, "per_destination": 2, "per_agency": {"big": 8},
+                 "probe_interval_ms": 30, "max_probe_interval_ms": 900, "connect_timeout_ms": 100,
                  "total_timeout_ms": 200, "lease_ms": 5000, "client_cert": "gw.crt",
                  "client_key": "gw.key",
                  "ca": "/abs/ca.crt"},
@@ -257,6 +258,9 @@ TEST_F(ConfigTest, Referrals) {
   EXPECT_EQ(r.max_backoff, std::chrono::milliseconds(20));
   EXPECT_EQ(r.poll_interval, std::chrono::milliseconds(50));
   EXPECT_EQ(r.per_destination, 2);
+  EXPECT_EQ(r.per_agency, (std::vector<std::pair<std::string, int>>{{"big", 8}}));
+  EXPECT_EQ(r.probe_interval, std::chrono::milliseconds(30));
+  EXPECT_EQ(r.max_probe_interval, std::chrono::milliseconds(900));
   EXPECT_EQ(r.connect_timeout, std::chrono::milliseconds(100));
   EXPECT_EQ(r.total_timeout, std::chrono::milliseconds(200));
   EXPECT_EQ(r.lease, std::chrono::milliseconds(5000));
@@ -272,6 +276,12 @@ TEST_F(ConfigTest, Referrals) {
   EXPECT_EQ(r.alert_interval, std::chrono::milliseconds(1000));
   EXPECT_EQ(r.alert_webhook, "https://coord.example/hook");
 
+  EXPECT_NE(LoadError(R"({"referrals": {"delivery": {"per_agency": {"big": 0}}}})")
+                .find("referrals.delivery.per_agency.big"),
+            std::string::npos);
+  EXPECT_NE(LoadError(R"({"referrals": {"delivery": {"probe_interval_ms": 9000}}})")
+                .find("referrals.delivery.probe_interval_ms"),
+            std::string::npos);
   EXPECT_NE(LoadError(R"({"referrals": {"routes": {}}})")
                 .find("referrals.routes: expected an array of routing rules"),
             std::string::npos);

@@ -267,6 +267,24 @@ TEST_F(OutboxTest, OneBusyDestinationDoesNotTakeEverySlot) {
   EXPECT_EQ(Ids(Claim(At(kT0 + 3, 6, 2))), (std::vector<std::string>{"a2", "a3"}));
 }
 
+TEST_F(OutboxTest, ADestinationMayHaveItsOwnAllowanceInFlight) {
+  Store& s = Open();
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < 10; ++i) {
+    ops.push_back(Outbox("a" + std::to_string(i), "big-agency", "ta" + std::to_string(i)));
+    ops.push_back(Outbox("b" + std::to_string(i), "small-agency", "tb" + std::to_string(i)));
+  }
+  WriteSync(s, std::move(ops));
+  ClaimOptions o = At(kT0, /*limit=*/32, /*per_destination=*/2);
+  o.destination_limits = {{"big-agency", 5}};
+  auto c = Claim(o);
+  const std::vector<std::string> ids = Ids(c);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()),
+            (std::set<std::string>{"a0", "a1", "a2", "a3", "a4", "b0", "b1"}));
+  o.now_ms = kT0 + 1;
+  EXPECT_TRUE(Claim(o).empty());  // both at their allowance until something is recorded
+}
+
 TEST_F(OutboxTest, OneResourceGoesInQueueOrder) {
   Store& s = Open();
   WriteSync(s, {Outbox("create", "a", "t1")});
