@@ -2214,6 +2214,10 @@ Result<std::vector<DeliveryAttempt>> SqliteStore::ListAttempts(std::string_view 
 }  // namespace
 
 Result<StorePtr> OpenSqliteStore(const SqliteOptions& options) {
+  // SQLite's memory statistics take a global mutex on every allocation of every connection; we
+  // never read them. Only possible before SQLite initialises (otherwise SQLITE_MISUSE: harmless).
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   auto store = std::make_unique<SqliteStore>(options);
   if (auto r = store->Init(); !r) {
     return r.error();
