@@ -40,6 +40,7 @@
 #include "gateway/auth/token.h"
 #include "gateway/config/config.h"
 #include "gateway/delivery/preparer.h"
+#include "gateway/delivery/redrive.h"
 #include "gateway/delivery/sla_alerter.h"
 #include "gateway/delivery/task_observer.h"
 #include "gateway/delivery/worker.h"
@@ -428,11 +429,14 @@ int Audit(const Args& args) {
 
 // --- outbox ---------------------------------------------------------------------------------
 
-// `outbox dead-letters --data-dir DIR`: lists the referral deliveries in the dead letter, one per
-// line (id, agency, resource, attempts, last HTTP status, last error).
+// `outbox dead-letters --data-dir DIR`: lists the referral deliveries in the dead letter, dead or
+// consent-stopped, one per line (id, state, agency, resource, attempts, last HTTP status, last
+// error).
 // `outbox redrive ID --data-dir DIR`: puts a dead (or consent-stopped) delivery back in the queue
-// with a fresh retry budget; a running gateway picks it up at its next poll. Exit 0 on success,
-// 1 when there is no such delivery or it is not dead or stopped, 2 for usage or open errors.
+// with a fresh retry budget, and its referral Task back to requested when the failure had failed
+// it (delivery::RedriveDelivery, as POST $redrive); a running gateway picks it up at its next
+// poll. Exit 0 on success, 1 when there is no such delivery, it is not dead or stopped, or its
+// referral moved on since (cancelled...), 2 for usage or open errors.
 int Outbox(const Args& args) {
   constexpr int kExitRefused = 1;
   constexpr std::string_view kUsage =
@@ -476,24 +480,24 @@ int Outbox(const Args& args) {
       rc = Fail("outbox: cannot read the dead letters: " + dead.error().message());
     } else {
       for (const store::Delivery& d : *dead) {
-        std::printf("%s\t%s\t%s/%s\tattempts=%d\thttp=%d\t%s\n", d.id.c_str(),
-                    d.message.destination.c_str(), d.message.resource_type.c_str(),
-                    d.message.resource_id.c_str(), d.attempts, d.last_http_status,
-                    d.last_error.c_str());
+        std::printf("%s\t%s\t%s\t%s/%s\tattempts=%d\thttp=%d\t%s\n", d.id.c_str(),
+                    std::string(store::ToCode(d.state)).c_str(), d.message.destination.c_str(),
+                    d.message.resource_type.c_str(), d.message.resource_id.c_str(), d.attempts,
+                    d.last_http_status, d.last_error.c_str());
       }
     }
   } else {
     const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
-    if (auto r = (*store)->Redrive(id, now); r) {
-      std::printf("re-driven: %s\n", id.c_str());
-    } else if (r.error() == store::errc::kNotFound || r.error() == store::errc::kVersionConflict) {
-      std::fprintf(stderr, "carebridge: outbox: %s is %s\n", id.c_str(),
-                   r.error() == store::errc::kNotFound ? "not a delivery" : "not dead or stopped");
-      rc = kExitRefused;
-    } else {
+    auto r = delivery::RedriveDelivery(**store, id, now);
+    if (!r) {
       rc = Fail("outbox: cannot re-drive " + id + ": " + r.error().message());
+    } else if (r->kind == delivery::RedriveOutcome::Kind::kRedriven) {
+      std::printf("re-driven: %s\n", r->message.c_str());
+    } else {
+      std::fprintf(stderr, "carebridge: outbox: %s\n", r->message.c_str());
+      rc = kExitRefused;
     }
   }
   (*store)->Close();
@@ -534,7 +538,8 @@ constexpr Command kCommands[] = {
      RunMappingsCommand},
     {"outbox",
      "outbox dead-letters --data-dir DIR | outbox redrive ID --data-dir DIR\n"
-     "        List referral deliveries in the dead letter, or re-drive one (fresh retry budget).",
+     "        List referral deliveries in the dead letter (dead or stopped), or re-drive one\n"
+     "        (fresh retry budget; its referral Task requested again).",
      Outbox},
     {"version", "version\n        Print the version.", Version},
     {"help", "help, --help, -h\n        Print this help.", Help},

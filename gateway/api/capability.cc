@@ -49,6 +49,8 @@ constexpr std::string_view kDeadLettersDefinition =
     "https://carebridge.example.org/fhir/OperationDefinition/dead-letters";
 constexpr std::string_view kRedriveDefinition =
     "https://carebridge.example.org/fhir/OperationDefinition/redrive";
+constexpr std::string_view kReloadMappingsDefinition =
+    "https://carebridge.example.org/fhir/OperationDefinition/reload-mappings";
 
 // CapabilityStatement.rest[.resource].operation: name and definition of each.
 json::Value Operations(std::initializer_list<std::pair<std::string_view, std::string_view>> ops) {
@@ -176,11 +178,14 @@ std::string BuildCapabilityStatement() {
     system_interactions.PushBack(Code("code", code));
   }
   rest.Set("interaction", std::move(system_interactions));
-  // dead-letters (GET) and redrive (POST ?delivery={id}): the admin partner's (outbox_ops.cc).
+  // dead-letters (GET) and redrive (POST ?delivery={id}): the admin partner's (outbox_ops.cc);
+  // reload-mappings (POST): reloads the mapping data, as SIGHUP does (partner_mapping.cc).
+  // tests/unit/api/capability_test.cc checks that every operation the API routes is here.
   rest.Set("operation", Operations({{"map-preview", kMapPreviewDefinition},
                                     {"referral-metrics", kReferralMetricsDefinition},
                                     {"dead-letters", kDeadLettersDefinition},
-                                    {"redrive", kRedriveDefinition}}));
+                                    {"redrive", kRedriveDefinition},
+                                    {"reload-mappings", kReloadMappingsDefinition}}));
   json::Value rests = json::Value::Array();
   rests.PushBack(std::move(rest));
   cs.Set("rest", std::move(rests));

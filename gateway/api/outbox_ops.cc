@@ -2,15 +2,19 @@
 // `carebridge outbox dead-letters|redrive`, gateway/main.cc):
 //
 //   GET  [base]/$dead-letters[?_count=N&_offset=M]
-//        A Parameters resource with one `delivery` part per delivery in the dead letter, oldest
-//        first: id (the delivery id and idempotency key), agency, resource (valueReference, the
+//        A Parameters resource with one `delivery` part per delivery in the dead letter (dead, or
+//        stopped by the consent re-check: $redrive takes both), oldest first: id (the delivery id
+//        and idempotency key), state (dead | stopped), agency, resource (valueReference, the
 //        Task), patient, attempts, lastHttpStatus, lastError, created, updated. _count defaults
 //        to 100 (at most 1000).
 //   POST [base]/$redrive?delivery={id}
 //        Puts a dead (or consent-stopped) delivery back in the queue with a fresh retry budget and
-//        wakes the delivery worker. 200 with an OperationOutcome; 404 unknown delivery; 409 when
-//        it is pending or delivered. Each re-drive is an AuditEvent (BALP, restful-interaction
-//        #operation) naming the Task, the agency and the patient, committed before the answer.
+//        wakes the delivery worker; a referral Task the failure had moved to `failed` is put back
+//        to `requested`, in the same transaction (delivery::RedriveDelivery, which the CLI uses
+//        too). 200 with an OperationOutcome; 404 unknown delivery; 409 when it is pending or
+//        delivered, or when the referral's Task moved on since (cancelled...). Each re-drive is an
+//        AuditEvent (BALP, restful-interaction #operation) naming the Task, the agency and the
+//        patient, committed with it before the answer.
 // Every other partner gets 403.
 
 #include <charconv>
@@ -19,6 +23,7 @@
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
+#include "gateway/delivery/redrive.h"
 
 namespace carebridge::api {
 namespace {
@@ -105,6 +110,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::DeadLetters(ExchangePtr ex) {
   for (const store::Delivery& d : *dead) {
     json::Value parts = json::Value::Array();
     parts.PushBack(Text("id", "valueString", d.id));
+    parts.PushBack(Text("state", "valueCode", std::string(store::ToCode(d.state))));
     parts.PushBack(Text("agency", "valueString", d.message.destination));
     parts.PushBack(Ref("resource", d.message.resource_type + "/" + d.message.resource_id));
     if (!d.message.patient_id.empty()) {
@@ -152,47 +158,44 @@ net::awaitable<HttpResponse> FhirApi::Impl::Redrive(ExchangePtr ex) {
     co_return ErrorResponse(400, IssueType::kRequired,
                             "$redrive needs delivery={id} (an id from $dead-letters)", "delivery");
   }
-  struct Outcome {
-    Result<store::Delivery> delivery = std::error_code(store::errc::kNotFound);
-    Result<void> redriven;
+  // The re-drive's own record, committed in the re-drive's batch before the answer.
+  const delivery::RedriveAudit record = [this, &ex](const store::Delivery& d,
+                                                    const std::string& what) {
+    audit::RestEvent event;
+    event.id = NewUuid();
+    event.recorded = NowInstant();
+    event.interaction = audit::Interaction::kOperation;
+    event.gateway = GatewayOf(*ex);
+    event.requestor = RequestorOf(*ex);
+    event.resource =
+        audit::ResourceRef{d.message.resource_type, d.message.resource_id, std::nullopt};
+    if (!d.message.patient_id.empty()) {
+      event.patient_id = d.message.patient_id;
+    }
+    event.outcome_desc = what;
+    std::vector<store::WriteOp> ops;
+    ops.push_back(MakeAuditOp(audit::BuildRestEvent(event)));
+    return ops;
   };
-  Outcome outcome = co_await OnPool([this, &id] {
-    Outcome out;
-    out.delivery = store.ReadDelivery(id);
+  auto outcome = co_await OnPool([this, &id, &record] {
     const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
-    out.redriven = out.delivery ? store.Redrive(id, now) : Result<void>(out.delivery.error());
-    return out;
+    return delivery::RedriveDelivery(store, id, now, record);
   });
-  if (!outcome.redriven) {
-    const std::error_code error = outcome.redriven.error();
-    if (error == store::errc::kNotFound) {
+  if (!outcome) {
+    co_return ErrorResponse(outcome.error(), "Delivery " + id + " could not be re-driven");
+  }
+  switch (outcome->kind) {
+    case delivery::RedriveOutcome::Kind::kUnknown:
       co_return ErrorResponse(404, IssueType::kNotFound, "No delivery " + id.substr(0, 64));
-    }
-    if (error == store::errc::kVersionConflict) {
-      co_return ErrorResponse(409, IssueType::kConflict,
-                              "Delivery " + id + " is not dead or stopped: nothing to re-drive");
-    }
-    co_return ErrorResponse(error, "Delivery " + id + " could not be re-driven");
+    case delivery::RedriveOutcome::Kind::kNotRedrivable:
+    case delivery::RedriveOutcome::Kind::kTaskMovedOn:
+      co_return ErrorResponse(409, IssueType::kConflict, outcome->message);
+    case delivery::RedriveOutcome::Kind::kRedriven:
+      break;
   }
-  const store::Delivery& d = *outcome.delivery;
-  const std::string what = "Re-drove delivery " + id + " of " + d.message.resource_type + "/" +
-                           d.message.resource_id + " to " + d.message.destination + " (it was " +
-                           std::string(store::ToCode(d.state)) + ")";
-  // The re-drive's own record, committed with the request's REST event before the answer.
-  audit::RestEvent event;
-  event.id = NewUuid();
-  event.recorded = NowInstant();
-  event.interaction = audit::Interaction::kOperation;
-  event.gateway = GatewayOf(*ex);
-  event.requestor = RequestorOf(*ex);
-  event.resource = audit::ResourceRef{d.message.resource_type, d.message.resource_id, std::nullopt};
-  if (!d.message.patient_id.empty()) {
-    event.patient_id = d.message.patient_id;
-  }
-  event.outcome_desc = what;
-  ex->trail->pending.push_back(MakeAuditOp(audit::BuildRestEvent(event)));
+  const std::string& what = outcome->message;
   if (outbox_listener) {
     outbox_listener();
   }

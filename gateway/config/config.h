@@ -61,10 +61,13 @@ struct ReferralsConfig {
   // validates them (referral::RoutingTable::FromJson). Empty: the gateway routes nothing.
   fhir::json::Value routes = fhir::json::Value::Array();
   std::string purpose = "TREAT";  // purpose of use of a referral disclosure (consent)
-  // Delivery to agencies.
-  int max_attempts = 8;
+  // Delivery to agencies. The retry budget outlasts an agency outage of a day: 400 attempts,
+  // backoff 2 s doubling to 5 minutes, cover at least 26 hours even at the lowest jitter, so
+  // only a permanent refusal (4xx other than 408/429) dead-letters a referral within that time.
+  // Recovery is noticed sooner than the backoff: by the probe (no answer) or the first success.
+  int max_attempts = 400;
   std::chrono::milliseconds initial_backoff{2000};
-  std::chrono::milliseconds max_backoff{60'000};  // how long an agency may stay unprobed
+  std::chrono::milliseconds max_backoff{300'000};  // how long an agency may stay unprobed
   std::chrono::milliseconds poll_interval{1000};
   int per_destination = 4;                              // deliveries in flight per agency
   std::vector<std::pair<std::string, int>> per_agency;  // agency id -> its own per_destination

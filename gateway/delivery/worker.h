@@ -85,10 +85,14 @@ class DeliveryObserver {
                          const store::DeliveryAttempt& attempt) = 0;
 };
 
+// The defaults retry an agency that fails (no answer, 408, 429, 5xx) for at least 26 hours before
+// the dead letter: 400 attempts, 2 s doubling to 5 minutes, even at the lowest jitter. A long
+// outage costs one attempt per delivery every few minutes; recovery is noticed sooner, by the
+// probe or the first success, which make the backlog due at once.
 struct DeliveryOptions {
-  int max_attempts = 8;  // attempts per (re)drive before the dead letter
+  int max_attempts = 400;  // attempts per (re)drive before the dead letter
   std::chrono::milliseconds initial_backoff{2000};
-  std::chrono::milliseconds max_backoff{std::chrono::minutes(1)};
+  std::chrono::milliseconds max_backoff{std::chrono::minutes(5)};
   double jitter = 0.2;  // the backoff is scaled by a uniform factor in [1 - jitter, 1 + jitter]
   std::chrono::milliseconds max_retry_after{std::chrono::hours(1)};  // caps the agency's ask
   std::chrono::milliseconds poll_interval{1000};  // claims at least this often (Wake: at once)

@@ -120,6 +120,24 @@ WriteResult WriteAndWait(Store& store, WriteBatch batch) {
   return written.get();
 }
 
+Result<void> Redrive(Store& store, std::string_view id, std::int64_t now_ms) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kRedrive;
+  op.id = std::string(id);
+  op.outbox = OutboxMessage{};
+  op.outbox->not_before_ms = now_ms;
+  WriteBatch batch;
+  batch.ops.push_back(std::move(op));
+  WriteResult written = WriteAndWait(store, std::move(batch));
+  if (written.ops.empty()) {
+    return std::make_error_code(std::errc::io_error);
+  }
+  if (!written.ops.front()) {
+    return written.ops.front().error();
+  }
+  return {};
+}
+
 Result<std::vector<ResourceVersion>> AllVersions(Store& store, std::string_view type,
                                                  std::string_view id) {
   constexpr int kPage = 200;

@@ -117,7 +117,13 @@ struct WriteOp {
   // render are unused. Put it in the same atomic batch as the resource it delivers, so that the
   // referral and its delivery commit together or not at all. An existing id is kVersionConflict.
   // The outcome is kCreated with version 1.
-  enum class Kind { kCreate, kUpdate, kDelete, kAudit, kOutbox };
+  //
+  // kRedrive: puts the dead or stopped delivery `id` back to pending with a fresh retry budget,
+  // due at `outbox->not_before_ms` (the rest of `outbox` is unused; no `outbox`: due now). `type`
+  // is unused. Put it in the same atomic batch as what the re-drive changes (the Task put back,
+  // the AuditEvent). kNotFound for an unknown delivery, kVersionConflict when it is pending or
+  // delivered. The outcome is kUpdated with version 0.
+  enum class Kind { kCreate, kUpdate, kDelete, kAudit, kOutbox, kRedrive };
   Kind kind = Kind::kCreate;
   std::string type;
   std::string id;                        // always set: the API assigns server ids for creates
@@ -244,11 +250,6 @@ class Store {
   virtual Result<void> RecordAttempt(const DeliveryAttempt& /*attempt*/) {
     return std::make_error_code(std::errc::operation_not_supported);
   }
-  // A dead or stopped delivery back to pending, due at `now_ms`, with a fresh retry budget.
-  // kNotFound for an unknown id, kVersionConflict when it is pending or delivered.
-  virtual Result<void> Redrive(std::string_view /*id*/, std::int64_t /*now_ms*/) {
-    return std::make_error_code(std::errc::operation_not_supported);
-  }
   // Pending deliveries to `destination` due after `now_ms` become due at `now_ms` (the agency
   // answers again: its backlog need not wait out the backoff). Returns how many.
   virtual Result<int> Expedite(std::string_view /*destination*/, std::int64_t /*now_ms*/) {
@@ -258,6 +259,7 @@ class Store {
   virtual Result<Delivery> ReadDelivery(std::string_view /*id*/) {
     return std::make_error_code(std::errc::operation_not_supported);
   }
+  // The deliveries an admin may re-drive, dead or stopped, oldest first (the dead letter).
   virtual Result<std::vector<Delivery>> ListDeadLetters(int /*limit*/, int /*offset*/) {
     return std::make_error_code(std::errc::operation_not_supported);
   }
@@ -287,6 +289,11 @@ WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
 // Store::Write, waiting until the batch is durable (or failed). Blocking: start-up code and
 // blocking-pool threads only, never an I/O thread.
 WriteResult WriteAndWait(Store& store, WriteBatch batch);
+
+// A dead or stopped delivery back to pending, due at `now_ms`, with a fresh retry budget: a
+// batch of one kRedrive op. kNotFound for an unknown id, kVersionConflict when it is pending or
+// delivered. Blocking. (gateway/delivery/redrive.h re-drives a referral with its Task.)
+Result<void> Redrive(Store& store, std::string_view id, std::int64_t now_ms);
 
 // Every version of type/id, oldest first (deletions included), read page by page. Blocking.
 Result<std::vector<ResourceVersion>> AllVersions(Store& store, std::string_view type,

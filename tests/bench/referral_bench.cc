@@ -81,7 +81,7 @@ std::string ReferralsConfig(const Options& o) {
          R"(|homelessness"]}, {"agency": "northside-food",
     "organization": "Organization/northside-food", "categories": [")" +
          kSdoh + R"(|food-insecurity"]}], "purpose": "TREAT",
-    "delivery": {"max_attempts": 8, "initial_backoff_ms": 2000, "max_backoff_ms": 60000,
+    "delivery": {"max_attempts": 400, "initial_backoff_ms": 2000, "max_backoff_ms": 300000,
                  "poll_interval_ms": 1000, "connect_timeout_ms": 5000, "total_timeout_ms": 30000,
                  "client_cert": ")" +
          (certs / "care-coordination.crt").string() + R"(", "client_key": ")" +

@@ -229,7 +229,20 @@ TEST(ReferralPushTest, PushedTaskIsMappedForTheAgencyAndTheDisclosureAudited) {
   EXPECT_EQ(gateway.Stop(), 0);
 }
 
-// The admin lists the dead letters over HTTP and re-drives one; the re-drive is audited.
+// The referral's Task as the gateway holds it (the one the ServiceRequest's routing created).
+fhir::json::Value TaskOf(Client& client, const std::string& sr) {
+  Response r = client.Get("/fhir/Task?focus=ServiceRequest/" + sr);
+  const fhir::json::Value bundle = r.Json();
+  const auto* entries = bundle.Find("entry");
+  if (!entries || entries->items().empty()) {
+    return fhir::json::Value::Object();
+  }
+  return *entries->items()[0].Find("resource");
+}
+
+// The admin lists the dead letters over HTTP and re-drives one; the re-drive is audited. The
+// dead letter had failed the Task (delivery-failed); the re-drive puts it back to requested, so
+// the agency gets the referral as it was meant to go: a conditional create of a requested Task.
 TEST(ReferralPushTest, AdminRedrivesADeadLetterOverHttp) {
   AgencyServer harbor;
   Up(harbor);
@@ -262,10 +275,24 @@ TEST(ReferralPushTest, AdminRedrivesADeadLetterOverHttp) {
   ASSERT_FALSE(delivery.empty());
   EXPECT_EQ(As(gateway, "riverside-ehr", "POST", "/fhir/$redrive?delivery=" + delivery).status,
             403);
+  ASSERT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivery-failed"; }));
+  EXPECT_EQ(TaskOf(ehr, sr).StringAt("status"), "failed");
+  harbor.agency.Clear();
   harbor.agency.Script({}, Act::kCreate);
   Response redriven = admin.Request("POST", "/fhir/$redrive?delivery=" + delivery);
   ASSERT_EQ(redriven.status, 200) << redriven.body;
   EXPECT_TRUE(WaitFor([&] { return harbor.agency.creations().size() == 1; }));
+  const std::vector<Seen> seen = harbor.agency.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_FALSE(seen[0].if_none_exist.empty());
+  std::string message;
+  auto sent = fhir::json::Parse(seen[0].body, fhir::json::Limits{}, message);
+  ASSERT_TRUE(sent.has_value()) << message;
+  EXPECT_EQ(sent->StringAt("status"), "requested") << seen[0].body;
+  EXPECT_EQ(sent->Find("statusReason"), nullptr) << seen[0].body;
+  EXPECT_TRUE(WaitFor([&] { return BusinessStatus(ehr, sr) == "delivered"; }));
+  EXPECT_EQ(TaskOf(ehr, sr).StringAt("status"), "requested");
   EXPECT_EQ(admin.Request("POST", "/fhir/$redrive?delivery=" + delivery).status, 409);
   Response audited = As(gateway, "privacy-office", "GET",
                         "/fhir/AuditEvent?agent=Organization/gateway-admin&subtype=operation");

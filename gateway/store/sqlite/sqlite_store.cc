@@ -600,12 +600,6 @@ class SqliteStore final : public Store {
     }
     return {};
   }
-  Result<void> Redrive(std::string_view id, std::int64_t now_ms) override {
-    if (auto ec = RunJob([&] { return RedriveOnWriter(id, now_ms); })) {
-      return ec;
-    }
-    return {};
-  }
   Result<int> Expedite(std::string_view destination, std::int64_t now_ms) override {
     int changed = 0;
     if (auto ec = RunJob([&] { return ExpediteOnWriter(destination, now_ms, changed); })) {
@@ -648,6 +642,7 @@ class SqliteStore final : public Store {
   Result<WriteOutcome> ApplyDelete(const WriteOp& op);
   Result<WriteOutcome> ApplyAudit(const WriteOp& op);
   Result<WriteOutcome> ApplyOutbox(const WriteOp& op);
+  Result<WriteOutcome> ApplyRedrive(const WriteOp& op);
   std::error_code ApplyJob(const std::function<std::error_code()>& job);
   // Queues `job` for the writer and blocks until its group has committed (or failed).
   // REQUIRES: not called on the writer thread.
@@ -1187,7 +1182,7 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
 // handled here, inside the same batch savepoint as the resource change, so that an atomic batch
 // commits the resource version, its AuditEvent and its outbox rows together or not at all.
 Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
-  if (op.type.empty() || op.id.empty()) {
+  if ((op.type.empty() && op.kind != WriteOp::Kind::kRedrive) || op.id.empty()) {
     return std::make_error_code(std::errc::invalid_argument);
   }
   switch (op.kind) {
@@ -1201,6 +1196,8 @@ Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
       return ApplyAudit(op);
     case WriteOp::Kind::kOutbox:
       return ApplyOutbox(op);
+    case WriteOp::Kind::kRedrive:
+      return ApplyRedrive(op);
   }
   return std::make_error_code(std::errc::invalid_argument);
 }
@@ -2036,6 +2033,17 @@ std::error_code SqliteStore::RecordOnWriter(const DeliveryAttempt& a) {
   return {};
 }
 
+Result<WriteOutcome> SqliteStore::ApplyRedrive(const WriteOp& op) {
+  const std::int64_t due = op.outbox ? op.outbox->not_before_ms : NowMs();
+  if (std::error_code ec = RedriveOnWriter(op.id, due)) {
+    return ec;
+  }
+  WriteOutcome out;
+  out.kind = WriteOutcome::Kind::kUpdated;
+  out.stamp = VersionStamp{op.id, 0, fhir::FormatInstant(due)};
+  return out;
+}
+
 std::error_code SqliteStore::RedriveOnWriter(std::string_view id, std::int64_t now_ms) {
   Connection& w = *writer_conn_;
   std::int64_t seq = 0;
@@ -2115,7 +2123,7 @@ Result<std::vector<Delivery>> SqliteStore::ListDeadLetters(int limit, int offset
   auto conn = readers_.Acquire();
   sqlite3_stmt* s =
       conn->GetDynamic(std::string("SELECT ") + kDeliveryColumns +
-                       " FROM outbox WHERE state = 2 ORDER BY seq LIMIT ?1 OFFSET ?2");
+                       " FROM outbox WHERE state IN (2, 3) ORDER BY seq LIMIT ?1 OFFSET ?2");
   if (!s) {
     return conn->Fail(conn->failed_rc());
   }

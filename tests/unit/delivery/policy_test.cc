@@ -61,6 +61,22 @@ TEST(BackoffTest, ExponentialCappedWithJitterAndRetryAfter) {
   EXPECT_EQ(Backoff(o, 1, 0.5, milliseconds(3'600'000)), milliseconds(60'000));  // capped
 }
 
+// An agency that keeps failing (no answer, 5xx) for a day dead-letters nothing with the default
+// settings: the retry budget's backoffs add up to more than 24 hours even when the jitter draws
+// the shortest delay every time. A permanent refusal still dead-letters at once (ClassifyTest).
+TEST(BackoffTest, DefaultBudgetOutlastsADayLongOutage) {
+  const DeliveryOptions o;
+  std::chrono::milliseconds waited{0};
+  // The attempt after `retries` attempts waits Backoff(retries); the last one (retries ==
+  // max_attempts) dead-letters instead of waiting.
+  for (int retries = 1; retries < o.max_attempts; ++retries) {
+    waited += Backoff(o, retries, 0.0, std::nullopt);
+  }
+  EXPECT_GE(waited, std::chrono::hours(24));
+  // ... and each wait stays short enough that a recovered agency is not left idle for long.
+  EXPECT_LE(Backoff(o, o.max_attempts, 1.0, std::nullopt), std::chrono::minutes(6));
+}
+
 TEST(RetryAfterTest, SecondsOrHttpDate) {
   const std::int64_t now = 784111777000;  // Sun, 06 Nov 1994 08:49:37 GMT
   EXPECT_EQ(ParseRetryAfter("120", now), milliseconds(120'000));

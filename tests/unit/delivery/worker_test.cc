@@ -429,7 +429,7 @@ TEST_F(DeliveryTest, PermanentRefusalGoesToTheDeadLetterAndIsRedriven) {
   EXPECT_TRUE(WaitFor([&] { return g.TaskState("t1").second == "delivery-failed"; }));
   EXPECT_EQ(g.TaskState("t1").first, "failed");
   // An admin re-drives it once the agency is fixed.
-  ASSERT_TRUE(g.store().Redrive("delivery-t1", 0).has_value());
+  ASSERT_TRUE(store::Redrive(g.store(), "delivery-t1", 0).has_value());
   g.worker().Wake();
   ASSERT_TRUE(WaitFor([&] { return g.State("t1") == DeliveryState::kDelivered; }));
   EXPECT_EQ(Outcomes(g.Attempts("t1")),

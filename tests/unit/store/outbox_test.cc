@@ -226,22 +226,52 @@ TEST_F(OutboxTest, DeadLetterListAndRedrive) {
   ASSERT_EQ(c.size(), 2u);
   ASSERT_TRUE(s.RecordAttempt(Attempt(c[0], Outcome::kDeadLetter, kT0 + 5, 400)));
   ASSERT_TRUE(s.RecordAttempt(Attempt(c[1], Outcome::kStopped, kT0 + 5)));
+  // The dead letter lists what an admin may re-drive: dead and consent-stopped alike.
   auto dead = s.ListDeadLetters(10, 0);
   ASSERT_TRUE(dead.has_value());
-  ASSERT_EQ(Ids(*dead), std::vector<std::string>{"d1"});
+  ASSERT_EQ(Ids(*dead), (std::vector<std::string>{"d1", "d2"}));
   EXPECT_EQ((*dead)[0].last_http_status, 400);
+  EXPECT_EQ((*dead)[0].state, DeliveryState::kDead);
+  EXPECT_EQ((*dead)[1].state, DeliveryState::kStopped);
   EXPECT_EQ(s.ReadDelivery("d2")->state, DeliveryState::kStopped);
   EXPECT_TRUE(Claim(At(kT0 + 100)).empty());
 
-  EXPECT_EQ(s.Redrive("nope", kT0).error(), make_error_code(errc::kNotFound));
-  ASSERT_TRUE(s.Redrive("d1", kT0 + 200));
-  EXPECT_EQ(s.Redrive("d1", kT0 + 200).error(), make_error_code(errc::kVersionConflict));
-  ASSERT_TRUE(s.Redrive("d2", kT0 + 200));
+  EXPECT_EQ(Redrive(s, "nope", kT0).error(), make_error_code(errc::kNotFound));
+  ASSERT_TRUE(Redrive(s, "d1", kT0 + 200));
+  EXPECT_EQ(Redrive(s, "d1", kT0 + 200).error(), make_error_code(errc::kVersionConflict));
+  ASSERT_TRUE(Redrive(s, "d2", kT0 + 200));
   EXPECT_TRUE(s.ListDeadLetters(10, 0)->empty());
   auto again = Claim(At(kT0 + 200));
   ASSERT_EQ(again.size(), 2u);
   EXPECT_EQ(again[0].attempts, 2);  // history kept
   EXPECT_EQ(again[0].retries, 1);   // fresh budget
+}
+
+// A re-drive is a WriteOp: it commits with the rest of its batch or not at all.
+TEST_F(OutboxTest, RedriveOpCommitsWithItsBatch) {
+  Store& s = Open();
+  WriteSync(s, {Resource("Task", "t1"), Outbox("d1", "a", "t1")});
+  auto c = Claim(At(kT0));
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_TRUE(s.RecordAttempt(Attempt(c[0], Outcome::kDeadLetter, kT0 + 5, 400)));
+  WriteOp redrive;
+  redrive.kind = WriteOp::Kind::kRedrive;
+  redrive.id = "d1";
+  redrive.outbox = OutboxMessage{};
+  redrive.outbox->not_before_ms = kT0 + 100;
+  // With an op that fails (t1 exists already), the delivery stays dead.
+  WriteResult failed = WriteSync(s, {redrive, Resource("Task", "t1")});
+  ASSERT_TRUE(failed.failed_op.has_value());
+  EXPECT_EQ(s.ReadDelivery("d1")->state, DeliveryState::kDead);
+  WriteResult ok = WriteSync(s, {redrive, Resource("Task", "t2")});
+  ASSERT_FALSE(ok.failed_op.has_value());
+  EXPECT_EQ(s.ReadDelivery("d1")->state, DeliveryState::kPending);
+  EXPECT_EQ(Ids(Claim(At(kT0 + 100))), std::vector<std::string>{"d1"});
+  // ... and a re-drive of a delivery that is not dead fails its batch.
+  WriteResult again = WriteSync(s, {Resource("Task", "t3"), redrive});
+  ASSERT_EQ(again.failed_op, std::optional<std::size_t>(1));
+  EXPECT_EQ(again.ops[1].error(), make_error_code(errc::kVersionConflict));
+  EXPECT_EQ(s.Read("Task", "t3").error(), make_error_code(errc::kNotFound));
 }
 
 TEST_F(OutboxTest, OneBusyDestinationDoesNotTakeEverySlot) {
@@ -339,7 +369,7 @@ TEST_F(OutboxTest, ClosedStoreRefusesJobs) {
   Store& s = Open();
   s.Close();
   EXPECT_EQ(s.ClaimDeliveries(At(kT0)).error(), make_error_code(errc::kClosed));
-  EXPECT_EQ(s.Redrive("x", kT0).error(), make_error_code(errc::kClosed));
+  EXPECT_EQ(Redrive(s, "x", kT0).error(), make_error_code(errc::kClosed));
 }
 
 }  // namespace
