@@ -993,4 +993,34 @@ void StampMeta(json::Value& resource, std::string_view version_id, std::string_v
   meta->SetAt(after_version, "lastUpdated", Value::String(std::string(last_updated)));
 }
 
+std::string LocalId(std::string_view reference, std::string_view type) {
+  if (reference.size() <= type.size() || !reference.starts_with(type) ||
+      reference[type.size()] != '/') {
+    return "";
+  }
+  std::string_view id = reference.substr(type.size() + 1);
+  return std::string(id.substr(0, id.find('/')));
+}
+
+json::Value MakeReference(std::string reference) {
+  json::Value value = json::Value::Object();
+  value.Set("reference", json::Value::String(std::move(reference)));
+  return value;
+}
+
+json::Value ParameterPart(std::string name, std::string_view value_element, json::Value value) {
+  json::Value part = json::Value::Object();
+  part.Set("name", json::Value::String(std::move(name)));
+  part.Set(std::string(value_element), std::move(value));
+  return part;
+}
+
+json::Value ParameterText(std::string name, std::string_view value_element, std::string value) {
+  return ParameterPart(std::move(name), value_element, json::Value::String(std::move(value)));
+}
+
+json::Value ParameterReference(std::string name, std::string reference) {
+  return ParameterPart(std::move(name), "valueReference", MakeReference(std::move(reference)));
+}
+
 }  // namespace carebridge::fhir

@@ -41,6 +41,20 @@ bool IsValidReferenceText(std::string_view reference);
 // the id in subject / patient / for / beneficiary when that is a "Patient/<id>" reference.
 std::optional<std::string> PatientIdOf(std::string_view type, const json::Value& resource);
 
+// The id in a relative reference to `type` ("Type/id" or "Type/id/_history/v"); empty for any
+// other reference.
+std::string LocalId(std::string_view reference, std::string_view type);
+
+// A Reference: {"reference": reference}.
+json::Value MakeReference(std::string reference);
+
+// A Parameters.parameter (or a part of one) named `name` whose value element is `value_element`
+// ("valueString", "valueCode", "valueReference"...).
+json::Value ParameterPart(std::string name, std::string_view value_element, json::Value value);
+// The same with a string value, and with a Reference value.
+json::Value ParameterText(std::string name, std::string_view value_element, std::string value);
+json::Value ParameterReference(std::string name, std::string reference);
+
 // Sets meta.versionId and meta.lastUpdated (keeping other meta members and the member order of
 // the resource; meta is placed right after id when new).
 void StampMeta(json::Value& resource, std::string_view version_id, std::string_view last_updated);

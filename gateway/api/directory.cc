@@ -3,6 +3,7 @@
 #include <future>
 
 #include "fhir/json/json.h"
+#include "fhir/resource/resource.h"
 #include "gateway/api/fhir_api_impl.h"
 
 namespace carebridge::api {
@@ -18,12 +19,6 @@ json::Value Coding(std::string_view system, std::string_view code) {
   coding.Set("system", Str(system));
   coding.Set("code", Str(code));
   return coding;
-}
-
-json::Value Reference(std::string reference) {
-  json::Value value = json::Value::Object();
-  value.Set("reference", json::Value::String(std::move(reference)));
-  return value;
 }
 
 // The HL7 organization-type code closest to each kind of partner.
@@ -63,7 +58,7 @@ json::Value OrganizationFor(const auth::Partner& partner) {
   org.Set("name", Str(partner.display_name.empty() ? partner.id : partner.display_name));
   if (!partner.fhir_endpoint.empty()) {
     json::Value endpoints = json::Value::Array();
-    endpoints.PushBack(Reference("Endpoint/" + EndpointId(partner)));
+    endpoints.PushBack(fhir::MakeReference("Endpoint/" + EndpointId(partner)));
     org.Set("endpoint", std::move(endpoints));
   }
   return org;
@@ -79,7 +74,7 @@ json::Value EndpointFor(const auth::Partner& partner) {
       Coding("http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "hl7-fhir-rest"));
   endpoint.Set("name", Str((partner.display_name.empty() ? partner.id : partner.display_name) +
                            " FHIR endpoint"));
-  endpoint.Set("managingOrganization", Reference(partner.OrganizationReference()));
+  endpoint.Set("managingOrganization", fhir::MakeReference(partner.OrganizationReference()));
   json::Value payload = json::Value::Object();
   payload.Set("text", Str("FHIR R4 referrals (ServiceRequest, Task)"));
   json::Value payloads = json::Value::Array();

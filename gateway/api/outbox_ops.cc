@@ -20,6 +20,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "fhir/resource/resource.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
@@ -44,25 +45,9 @@ std::optional<HttpResponse> AdminOnly(const Exchange& ex, std::string_view opera
                            std::string(operation) + ": the gateway's admin partner only");
 }
 
-json::Value Part(std::string name, std::string_view value_type, json::Value value) {
-  json::Value p = json::Value::Object();
-  p.Set("name", json::Value::String(std::move(name)));
-  p.Set(std::string(value_type), std::move(value));
-  return p;
-}
-
-json::Value Text(std::string name, std::string_view value_type, std::string value) {
-  return Part(std::move(name), value_type, json::Value::String(std::move(value)));
-}
-
-json::Value Ref(std::string name, std::string reference) {
-  json::Value r = json::Value::Object();
-  r.Set("reference", json::Value::String(std::move(reference)));
-  return Part(std::move(name), "valueReference", std::move(r));
-}
-
 json::Value Integer(std::string name, std::int64_t n) {
-  return Part(std::move(name), "valueInteger", json::Value::Number(std::to_string(n)));
+  return fhir::ParameterPart(std::move(name), "valueInteger",
+                             json::Value::Number(std::to_string(n)));
 }
 
 std::optional<int> ParseCount(std::string_view text, int max) {
@@ -109,22 +94,25 @@ net::awaitable<HttpResponse> FhirApi::Impl::DeadLetters(ExchangePtr ex) {
   json::Value parameters = json::Value::Array();
   for (const store::Delivery& d : *dead) {
     json::Value parts = json::Value::Array();
-    parts.PushBack(Text("id", "valueString", d.id));
-    parts.PushBack(Text("state", "valueCode", std::string(store::ToCode(d.state))));
-    parts.PushBack(Text("agency", "valueString", d.message.destination));
-    parts.PushBack(Ref("resource", d.message.resource_type + "/" + d.message.resource_id));
+    parts.PushBack(fhir::ParameterText("id", "valueString", d.id));
+    parts.PushBack(fhir::ParameterText("state", "valueCode", std::string(store::ToCode(d.state))));
+    parts.PushBack(fhir::ParameterText("agency", "valueString", d.message.destination));
+    parts.PushBack(fhir::ParameterReference("resource",
+                                            d.message.resource_type + "/" + d.message.resource_id));
     if (!d.message.patient_id.empty()) {
-      parts.PushBack(Ref("patient", "Patient/" + d.message.patient_id));
+      parts.PushBack(fhir::ParameterReference("patient", "Patient/" + d.message.patient_id));
     }
     parts.PushBack(Integer("attempts", d.attempts));
     if (d.last_http_status != 0) {
       parts.PushBack(Integer("lastHttpStatus", d.last_http_status));
     }
     if (!d.last_error.empty()) {
-      parts.PushBack(Text("lastError", "valueString", d.last_error));
+      parts.PushBack(fhir::ParameterText("lastError", "valueString", d.last_error));
     }
-    parts.PushBack(Text("created", "valueInstant", fhir::FormatInstant(d.created_ms)));
-    parts.PushBack(Text("updated", "valueInstant", fhir::FormatInstant(d.updated_ms)));
+    parts.PushBack(
+        fhir::ParameterText("created", "valueInstant", fhir::FormatInstant(d.created_ms)));
+    parts.PushBack(
+        fhir::ParameterText("updated", "valueInstant", fhir::FormatInstant(d.updated_ms)));
     json::Value group = json::Value::Object();
     group.Set("name", json::Value::String("delivery"));
     group.Set("part", std::move(parts));

@@ -39,6 +39,7 @@
 #include <map>
 #include <set>
 
+#include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
@@ -139,23 +140,6 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
   return record;
 }
 
-json::Value Part(std::string name, std::string_view value_type, json::Value value) {
-  json::Value p = json::Value::Object();
-  p.Set("name", json::Value::String(std::move(name)));
-  p.Set(std::string(value_type), std::move(value));
-  return p;
-}
-
-json::Value Text(std::string name, std::string_view type, std::string value) {
-  return Part(std::move(name), "value" + std::string(type), json::Value::String(std::move(value)));
-}
-
-json::Value Ref(std::string name, std::string reference) {
-  json::Value r = json::Value::Object();
-  r.Set("reference", json::Value::String(std::move(reference)));
-  return Part(std::move(name), "valueReference", std::move(r));
-}
-
 json::Value Group(std::string name, json::Value parts) {
   json::Value p = json::Value::Object();
   p.Set("name", json::Value::String(std::move(name)));
@@ -171,11 +155,12 @@ json::Value Hours(std::string name, double hours) {
   q.Set("unit", json::Value::String("h"));
   q.Set("system", json::Value::String("http://unitsofmeasure.org"));
   q.Set("code", json::Value::String("h"));
-  return Part(std::move(name), "valueQuantity", std::move(q));
+  return fhir::ParameterPart(std::move(name), "valueQuantity", std::move(q));
 }
 
 json::Value Integer(std::string name, std::int64_t n) {
-  return Part(std::move(name), "valueInteger", json::Value::Number(std::to_string(n)));
+  return fhir::ParameterPart(std::move(name), "valueInteger",
+                             json::Value::Number(std::to_string(n)));
 }
 
 HttpResponse ParametersResponse(json::Value parameters) {
@@ -264,38 +249,40 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
 
   const json::Value& task = record->versions.back().task;
   json::Value parameters = json::Value::Array();
-  parameters.PushBack(Ref("task", "Task/" + id));
+  parameters.PushBack(fhir::ParameterReference("task", "Task/" + id));
   if (!timeline.accountable.empty()) {
-    parameters.PushBack(Ref("accountable", timeline.accountable));
+    parameters.PushBack(fhir::ParameterReference("accountable", timeline.accountable));
   }
-  parameters.PushBack(Text("status", "Code", std::string(task.StringAt("status"))));
+  parameters.PushBack(
+      fhir::ParameterText("status", "valueCode", std::string(task.StringAt("status"))));
   if (auto business = referral::BusinessStatusOf(task)) {
-    parameters.PushBack(Text("businessStatus", "Code", std::string(referral::ToCode(*business))));
+    parameters.PushBack(fhir::ParameterText("businessStatus", "valueCode",
+                                            std::string(referral::ToCode(*business))));
   }
   for (const referral::TimelineEvent& e : timeline.events) {
     json::Value parts = json::Value::Array();
-    parts.PushBack(Text("time", "Instant", fhir::FormatInstant(e.at_ms)));
-    parts.PushBack(Text("kind", "Code", std::string(referral::ToCode(e.kind))));
+    parts.PushBack(fhir::ParameterText("time", "valueInstant", fhir::FormatInstant(e.at_ms)));
+    parts.PushBack(fhir::ParameterText("kind", "valueCode", std::string(referral::ToCode(e.kind))));
     for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"from", &e.from},
                                       {"to", &e.to},
                                       {"author", &e.author},
                                       {"detail", &e.detail}}) {
       if (!value->empty()) {
-        parts.PushBack(Text(name, "String", *value));
+        parts.PushBack(fhir::ParameterText(name, "valueString", *value));
       }
     }
     parameters.PushBack(Group("event", std::move(parts)));
   }
   for (const referral::Breach& b : breaches) {
     json::Value parts = json::Value::Array();
-    parts.PushBack(Text("key", "Code", b.key()));
-    parts.PushBack(Text("due", "Instant", fhir::FormatInstant(b.due_ms)));
+    parts.PushBack(fhir::ParameterText("key", "valueCode", b.key()));
+    parts.PushBack(fhir::ParameterText("due", "valueInstant", fhir::FormatInstant(b.due_ms)));
     if (b.kind == referral::SlaKind::kContactFrequency) {
       parts.PushBack(Integer("contacts", b.contacts));
     }
     parameters.PushBack(Group("slaBreach", std::move(parts)));
   }
-  parameters.PushBack(Text("evaluated", "Instant", fhir::FormatInstant(now)));
+  parameters.PushBack(fhir::ParameterText("evaluated", "valueInstant", fhir::FormatInstant(now)));
   HttpResponse response = ParametersResponse(std::move(parameters));
   if (visible.notice) {
     AddRedisclosureNotice(response);
@@ -402,11 +389,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralMetrics(ExchangePtr ex) {
     char share[32];
     std::snprintf(share, sizeof share, "%.4f",
                   static_cast<double>(tally.completed) / static_cast<double>(tally.referrals));
-    parameters.PushBack(Part("closedLoopShare", "valueDecimal", json::Value::Number(share)));
+    parameters.PushBack(
+        fhir::ParameterPart("closedLoopShare", "valueDecimal", json::Value::Number(share)));
   }
   for (const auto& [status, count] : tally.open) {
     json::Value parts = json::Value::Array();
-    parts.PushBack(Text("status", "Code", status));
+    parts.PushBack(fhir::ParameterText("status", "valueCode", status));
     parts.PushBack(Integer("count", count));
     parameters.PushBack(Group("open", std::move(parts)));
   }

@@ -26,6 +26,7 @@
 #include <map>
 #include <utility>
 
+#include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
@@ -54,22 +55,6 @@ std::string_view ReferenceAt(const json::Value& resource, std::string_view eleme
     v = &v->items().front();
   }
   return v && v->is_object() ? v->StringAt("reference") : std::string_view();
-}
-
-// "Type/id" -> id for a relative reference of `type`; else empty.
-std::string LocalId(std::string_view reference, std::string_view type) {
-  const std::string prefix = std::string(type) + "/";
-  if (!reference.starts_with(prefix)) {
-    return "";
-  }
-  std::string_view id = reference.substr(prefix.size());
-  return std::string(id.substr(0, id.find('/')));
-}
-
-json::Value Reference(std::string reference) {
-  json::Value r = json::Value::Object();
-  r.Set("reference", json::Value::String(std::move(reference)));
-  return r;
 }
 
 std::int64_t NowMs() {
@@ -166,7 +151,8 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
   auto route = [&](const json::Value& service_request, std::string& reason) -> std::string {
     const referral::RoutingTable& table = Routing();
     std::optional<json::Value> patient;
-    const std::string patient_id = LocalId(ReferenceAt(service_request, "subject"), "Patient");
+    const std::string patient_id =
+        fhir::LocalId(ReferenceAt(service_request, "subject"), "Patient");
     if (!patient_id.empty()) {
       patient = read_json("Patient", patient_id);
     }
@@ -184,7 +170,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
       owner.type = fhir::ParamType::kReference;
       fhir::SearchValue ov;
       ov.system = "Organization";
-      ov.value = LocalId(rule.organization, "Organization");
+      ov.value = fhir::LocalId(rule.organization, "Organization");
       owner.any_of.push_back(ov);
       fhir::SearchCriterion status;
       status.param = "status";
@@ -206,7 +192,8 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
   // empty when it does, else why not.
   auto released = [&](const std::string& organization, const std::string& patient_id,
                       const std::vector<const json::Value*>& resources) -> std::string {
-    delivery::AgencyEndpoint agency{LocalId(organization, "Organization"), organization, "", {}};
+    delivery::AgencyEndpoint agency{
+        fhir::LocalId(organization, "Organization"), organization, "", {}};
     if (auto a = AgencyOf(partners, organization)) {
       agency = *a;
     }
@@ -257,7 +244,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     store::OutboxMessage m;
     m.destination = agency->id;
     m.resource_type = "Task";
-    m.patient_id = LocalId(ReferenceAt(task, "for"), "Patient");
+    m.patient_id = fhir::LocalId(ReferenceAt(task, "for"), "Patient");
     plan.delivery = std::move(m);
   };
 
@@ -274,7 +261,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
       }
       for (const json::Value& link : links->items()) {
         const std::string_view reference = link.StringAt("reference");
-        const std::string task_id = LocalId(reference, "Task");
+        const std::string task_id = fhir::LocalId(reference, "Task");
         std::optional<json::Value> task;
         if (!task_id.empty()) {
           task = read_json("Task", task_id);
@@ -324,26 +311,26 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     json::Value code = json::Value::Object();
     code.Set("coding", std::move(codings));
     task.Set("code", std::move(code));
-    task.Set("focus", Reference("ServiceRequest/?"));  // the id is known when appended
+    task.Set("focus", fhir::MakeReference("ServiceRequest/?"));  // the id is known when appended
     if (const json::Value* subject = r.Find("subject")) {
       task.Set("for", *subject);
     }
     task.Set("authoredOn", json::Value::String(fhir::FormatInstant(NowMs())));
     const std::string_view requester = ReferenceAt(r, "requester");
-    task.Set("requester",
-             Reference(requester.empty() && ex.partner ? ex.partner->OrganizationReference()
-                                                       : std::string(requester)));
+    task.Set("requester", fhir::MakeReference(requester.empty() && ex.partner
+                                                  ? ex.partner->OrganizationReference()
+                                                  : std::string(requester)));
     std::string reason;
     const std::string organization = route(r, reason);
-    const std::string patient_id = LocalId(ReferenceAt(r, "subject"), "Patient");
+    const std::string patient_id = fhir::LocalId(ReferenceAt(r, "subject"), "Patient");
     if (organization.empty()) {
       fail(task, BusinessStatus::kNoAgency, "no agency: " + reason);
     } else if (std::string refused = released(organization, patient_id, {&r}); !refused.empty()) {
       fail(task, BusinessStatus::kNotReleased, refused);
     } else {
-      task.Set("owner", Reference(organization));
+      task.Set("owner", fhir::MakeReference(organization));
       json::Value performer = json::Value::Array();
-      performer.PushBack(Reference(organization));
+      performer.PushBack(fhir::MakeReference(organization));
       r.Set("performer", std::move(performer));
       queue(task);
     }
@@ -383,7 +370,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
       return plan;
     }
     std::string organization(ReferenceAt(r, "owner"));
-    const std::string sr_id = LocalId(ReferenceAt(r, "focus"), "ServiceRequest");
+    const std::string sr_id = fhir::LocalId(ReferenceAt(r, "focus"), "ServiceRequest");
     std::optional<json::Value> service_request = focus ? std::optional<json::Value>(*focus)
                                                  : sr_id.empty()
                                                      ? std::nullopt
@@ -397,13 +384,13 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
         fail(r, BusinessStatus::kNoAgency, "no agency: " + reason);
         return plan;
       }
-      r.Set("owner", Reference(organization));
+      r.Set("owner", fhir::MakeReference(organization));
     }
     std::vector<const json::Value*> disclosed = {&r};
     if (service_request) {
       disclosed.push_back(&*service_request);
     }
-    const std::string patient_id = LocalId(ReferenceAt(r, "for"), "Patient");
+    const std::string patient_id = fhir::LocalId(ReferenceAt(r, "for"), "Patient");
     if (std::string refused = released(organization, patient_id, disclosed); !refused.empty()) {
       fail(r, BusinessStatus::kNotReleased, refused);
       return plan;
@@ -437,7 +424,7 @@ void FhirApi::Impl::AppendReferralOps(ReferralPlan& plan, store::WriteBatch& bat
   std::string task_id = main.type == "Task" ? main.id : "";
   if (plan.new_task) {
     task_id = NewUuid();
-    plan.new_task->Set("focus", Reference("ServiceRequest/" + main.id));
+    plan.new_task->Set("focus", fhir::MakeReference("ServiceRequest/" + main.id));
     batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, "Task", task_id,
                                           std::move(*plan.new_task)));
     plan.new_task.reset();

@@ -42,19 +42,6 @@ std::optional<Value> ParseStored(const std::string& json) {
   return std::move(*v);
 }
 
-// "Type/id" -> id when the reference is relative and of `type`; else empty.
-std::string LocalId(std::string_view reference, std::string_view type) {
-  const std::string prefix = std::string(type) + "/";
-  if (!reference.starts_with(prefix)) {
-    return "";
-  }
-  std::string_view id = reference.substr(prefix.size());
-  if (auto slash = id.find('/'); slash != std::string_view::npos) {
-    id = id.substr(0, slash);  // "/_history/n"
-  }
-  return std::string(id);
-}
-
 bool IsRelative(std::string_view reference) {
   return !reference.empty() && reference.find("://") == std::string_view::npos &&
          !reference.starts_with("urn:") && !reference.starts_with("#");
@@ -184,7 +171,7 @@ Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
   // The ServiceRequest the Task asks to fulfil, when it lives here.
   std::optional<Value> service_request;
   if (const Value* focus = task->Find("focus"); focus && focus->is_object()) {
-    const std::string sr_id = LocalId(focus->StringAt("reference"), "ServiceRequest");
+    const std::string sr_id = fhir::LocalId(focus->StringAt("reference"), "ServiceRequest");
     if (!sr_id.empty()) {
       auto sr = store_.Read("ServiceRequest", sr_id);
       if (!sr) {
@@ -196,7 +183,7 @@ Preparation StorePreparer::Prepare(const store::Delivery& delivery) {
   std::string patient_id = delivery.message.patient_id;
   if (patient_id.empty()) {
     if (const Value* f = task->Find("for"); f && f->is_object()) {
-      patient_id = LocalId(f->StringAt("reference"), "Patient");
+      patient_id = fhir::LocalId(f->StringAt("reference"), "Patient");
     }
   }
   if (patient_id.empty()) {

@@ -28,12 +28,6 @@ std::string_view ReferenceAt(const json::Value& resource, std::string_view eleme
   return v && v->is_object() ? v->StringAt("reference") : std::string_view();
 }
 
-json::Value Reference(std::string_view reference) {
-  json::Value r = json::Value::Object();
-  r.Set("reference", json::Value::String(std::string(reference)));
-  return r;
-}
-
 json::Value Concept(std::string_view system, std::string_view code, std::string text) {
   json::Value coding = json::Value::Object();
   coding.Set("system", json::Value::String(std::string(system)));
@@ -95,23 +89,23 @@ std::vector<store::WriteOp> AlertOps(const CoordinatorAlert& alert, const AlertT
   flag.Set("category",
            ArrayOf(Concept("http://terminology.hl7.org/CodeSystem/flag-category", "admin", "")));
   flag.Set("code", Concept(alert.system, alert.code, alert.text));
-  flag.Set("subject", Reference(alert.patient));
+  flag.Set("subject", fhir::MakeReference(std::string(alert.patient)));
   json::Value period = json::Value::Object();
   period.Set("start", json::Value::String(sent));
   flag.Set("period", std::move(period));
-  flag.Set("author", Reference(target.gateway));
+  flag.Set("author", fhir::MakeReference(std::string(target.gateway)));
 
   json::Value communication = json::Value::Object();
   communication.Set("resourceType", json::Value::String("Communication"));
   communication.Set("status", json::Value::String("completed"));
   communication.Set("category", ArrayOf(Concept(alert.system, alert.code, "")));
-  communication.Set("subject", Reference(alert.patient));
+  communication.Set("subject", fhir::MakeReference(std::string(alert.patient)));
   // `about`, not basedOn: a contact with the person is a Communication based on the Task.
-  communication.Set("about", ArrayOf(Reference("Task/" + alert.task_id)));
+  communication.Set("about", ArrayOf(fhir::MakeReference("Task/" + alert.task_id)));
   if (!alert.coordinator.empty()) {
-    communication.Set("recipient", ArrayOf(Reference(alert.coordinator)));
+    communication.Set("recipient", ArrayOf(fhir::MakeReference(std::string(alert.coordinator))));
   }
-  communication.Set("sender", Reference(target.gateway));
+  communication.Set("sender", fhir::MakeReference(std::string(target.gateway)));
   communication.Set("sent", json::Value::String(sent));
   json::Value payload = json::Value::Object();
   payload.Set("contentString", json::Value::String(alert.text));

@@ -57,16 +57,6 @@ std::optional<json::Value> Reflect(json::Value task, const store::DeliveryAttemp
   return std::nullopt;
 }
 
-// "Type/id" -> id for a relative reference of `type`; else empty.
-std::string LocalId(std::string_view reference, std::string_view type) {
-  const std::string prefix = std::string(type) + "/";
-  if (!reference.starts_with(prefix)) {
-    return "";
-  }
-  std::string_view id = reference.substr(prefix.size());
-  return std::string(id.substr(0, id.find('/')));
-}
-
 std::optional<json::Value> ParseStored(const Result<store::ResourceVersion>& stored) {
   if (!stored) {
     return std::nullopt;
@@ -89,7 +79,7 @@ void TaskStatusObserver::RecordDisclosure(const store::Delivery& delivery,
   std::string patient_id = delivery.message.patient_id;
   if (patient_id.empty()) {
     patient_id =
-        LocalId(task->Find("for") ? task->Find("for")->StringAt("reference") : "", "Patient");
+        fhir::LocalId(task->Find("for") ? task->Find("for")->StringAt("reference") : "", "Patient");
   }
   if (patient_id.empty()) {
     return;  // the preparer sends nothing without a patient; nothing to account for
@@ -106,7 +96,7 @@ void TaskStatusObserver::RecordDisclosure(const store::Delivery& delivery,
   disclosed.emplace_back(std::move(*task), task_version->version);
   const json::Value* focus = disclosed.front().first.Find("focus");
   const std::string sr_id =
-      LocalId(focus != nullptr ? focus->StringAt("reference") : "", "ServiceRequest");
+      fhir::LocalId(focus != nullptr ? focus->StringAt("reference") : "", "ServiceRequest");
   if (!sr_id.empty()) {
     auto sr_version = store_.Read("ServiceRequest", sr_id);
     if (auto sr = ParseStored(sr_version)) {

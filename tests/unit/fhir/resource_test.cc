@@ -658,3 +658,25 @@ TEST(ResourceConformance, OurFixtures) {
 
 }  // namespace
 }  // namespace carebridge::fhir
+
+namespace carebridge::fhir {
+namespace {
+
+TEST(ResourceReference, LocalIdOfOneTypeOnly) {
+  EXPECT_EQ(LocalId("Patient/p1", "Patient"), "p1");
+  EXPECT_EQ(LocalId("Patient/p1/_history/2", "Patient"), "p1");
+  EXPECT_EQ(LocalId("PatientX/p1", "Patient"), "");
+  EXPECT_EQ(LocalId("Patient/", "Patient"), "");
+  EXPECT_EQ(LocalId("Group/p1", "Patient"), "");
+  EXPECT_EQ(LocalId("https://other.example/fhir/Patient/p1", "Patient"), "");
+}
+
+TEST(ResourceReference, ParametersParts) {
+  EXPECT_EQ(json::Write(ParameterText("status", "valueCode", "requested")),
+            R"({"name":"status","valueCode":"requested"})");
+  EXPECT_EQ(json::Write(ParameterReference("task", "Task/t1")),
+            R"({"name":"task","valueReference":{"reference":"Task/t1"}})");
+}
+
+}  // namespace
+}  // namespace carebridge::fhir
