@@ -1002,6 +1002,14 @@ std::string LocalId(std::string_view reference, std::string_view type) {
   return std::string(id.substr(0, id.find('/')));
 }
 
+std::string_view ReferenceAt(const json::Value& resource, std::string_view element) {
+  const json::Value* v = resource.Find(element);
+  if (v != nullptr && v->is_array() && !v->items().empty()) {
+    v = &v->items().front();
+  }
+  return v != nullptr && v->is_object() ? v->StringAt("reference") : std::string_view();
+}
+
 json::Value MakeReference(std::string reference) {
   json::Value value = json::Value::Object();
   value.Set("reference", json::Value::String(std::move(reference)));
@@ -1013,6 +1021,13 @@ json::Value ParameterPart(std::string name, std::string_view value_element, json
   part.Set("name", json::Value::String(std::move(name)));
   part.Set(std::string(value_element), std::move(value));
   return part;
+}
+
+json::Value ParameterGroup(std::string name, json::Value parts) {
+  json::Value group = json::Value::Object();
+  group.Set("name", json::Value::String(std::move(name)));
+  group.Set("part", std::move(parts));
+  return group;
 }
 
 json::Value ParameterText(std::string name, std::string_view value_element, std::string value) {

@@ -45,12 +45,18 @@ std::optional<std::string> PatientIdOf(std::string_view type, const json::Value&
 // other reference.
 std::string LocalId(std::string_view reference, std::string_view type);
 
+// The reference text of `element` of `resource`: a Reference, or the first of an array of them;
+// empty when there is none.
+std::string_view ReferenceAt(const json::Value& resource, std::string_view element);
+
 // A Reference: {"reference": reference}.
 json::Value MakeReference(std::string reference);
 
 // A Parameters.parameter (or a part of one) named `name` whose value element is `value_element`
 // ("valueString", "valueCode", "valueReference"...).
 json::Value ParameterPart(std::string name, std::string_view value_element, json::Value value);
+// A parameter (or part) `name` made of `parts` (an array of parts).
+json::Value ParameterGroup(std::string name, json::Value parts);
 // The same with a string value, and with a Reference value.
 json::Value ParameterText(std::string name, std::string_view value_element, std::string value);
 json::Value ParameterReference(std::string name, std::string reference);

@@ -113,10 +113,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::DeadLetters(ExchangePtr ex) {
         fhir::ParameterText("created", "valueInstant", fhir::FormatInstant(d.created_ms)));
     parts.PushBack(
         fhir::ParameterText("updated", "valueInstant", fhir::FormatInstant(d.updated_ms)));
-    json::Value group = json::Value::Object();
-    group.Set("name", json::Value::String("delivery"));
-    group.Set("part", std::move(parts));
-    parameters.PushBack(std::move(group));
+    parameters.PushBack(fhir::ParameterGroup("delivery", std::move(parts)));
   }
   json::Value out = json::Value::Object();
   out.Set("resourceType", json::Value::String("Parameters"));

@@ -45,6 +45,7 @@
 #include "gateway/api/formats.h"
 #include "gateway/api/responses.h"
 #include "gateway/delivery/referral_history.h"
+#include "gateway/referral/clock.h"
 #include "gateway/referral/sla.h"
 #include "gateway/referral/task_state.h"
 #include "gateway/referral/timeline.h"
@@ -57,20 +58,6 @@ using fhir::IssueType;
 
 constexpr int kHistoryPage = 100;
 constexpr int kMaxContacts = 1000;  // per link (based-on, part-of): a referral has far fewer
-
-std::string_view ReferenceAt(const json::Value& resource, std::string_view element) {
-  const json::Value* v = resource.Find(element);
-  if (v && v->is_array() && !v->items().empty()) {
-    v = &v->items().front();
-  }
-  return v && v->is_object() ? v->StringAt("reference") : std::string_view();
-}
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // What the timeline and the metrics need of one referral.
 struct ReferralRecord {
@@ -92,7 +79,7 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
   record.versions = std::move(*versions);
   std::set<std::string> owners;
   for (const referral::TaskVersion& v : record.versions) {
-    if (std::string_view owner = ReferenceAt(v.task, "owner"); !owner.empty()) {
+    if (std::string_view owner = fhir::ReferenceAt(v.task, "owner"); !owner.empty()) {
       owners.emplace(owner);
     }
   }
@@ -127,7 +114,7 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
   }
   record.contacts = std::move(*contacts);
   if (!record.versions.empty()) {
-    const std::string_view focus = ReferenceAt(record.versions.back().task, "focus");
+    const std::string_view focus = fhir::ReferenceAt(record.versions.back().task, "focus");
     if (focus.starts_with("ServiceRequest/")) {
       if (auto sr = store.Read("ServiceRequest", focus.substr(15))) {
         std::string message;
@@ -138,13 +125,6 @@ Result<ReferralRecord> LoadReferral(store::Store& store, const config::Config& c
     }
   }
   return record;
-}
-
-json::Value Group(std::string name, json::Value parts) {
-  json::Value p = json::Value::Object();
-  p.Set("name", json::Value::String(std::move(name)));
-  p.Set("part", std::move(parts));
-  return p;
 }
 
 json::Value Hours(std::string name, double hours) {
@@ -243,7 +223,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
   }
   const json::Value* sr = record->service_request ? &*record->service_request : nullptr;
   const referral::ReferralFacts facts = referral::FactsFrom(record->versions, contacts, sr);
-  const std::int64_t now = NowMs();
+  const std::int64_t now = referral::SystemNowMs();
   const std::vector<referral::Breach> breaches =
       referral::EvaluateSla(SlaPolicyFrom(config.referrals), facts, now);
 
@@ -271,7 +251,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
         parts.PushBack(fhir::ParameterText(name, "valueString", *value));
       }
     }
-    parameters.PushBack(Group("event", std::move(parts)));
+    parameters.PushBack(fhir::ParameterGroup("event", std::move(parts)));
   }
   for (const referral::Breach& b : breaches) {
     json::Value parts = json::Value::Array();
@@ -280,7 +260,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
     if (b.kind == referral::SlaKind::kContactFrequency) {
       parts.PushBack(Integer("contacts", b.contacts));
     }
-    parameters.PushBack(Group("slaBreach", std::move(parts)));
+    parameters.PushBack(fhir::ParameterGroup("slaBreach", std::move(parts)));
   }
   parameters.PushBack(fhir::ParameterText("evaluated", "valueInstant", fhir::FormatInstant(now)));
   HttpResponse response = ParametersResponse(std::move(parameters));
@@ -396,7 +376,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralMetrics(ExchangePtr ex) {
     json::Value parts = json::Value::Array();
     parts.PushBack(fhir::ParameterText("status", "valueCode", status));
     parts.PushBack(Integer("count", count));
-    parameters.PushBack(Group("open", std::move(parts)));
+    parameters.PushBack(fhir::ParameterGroup("open", std::move(parts)));
   }
   if (auto h = MedianHours(tally.to_acceptance)) {
     parameters.PushBack(Hours("medianTimeToAcceptance", *h));

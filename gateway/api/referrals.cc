@@ -34,6 +34,7 @@
 #include "gateway/api/responses.h"
 #include "gateway/delivery/preparer.h"
 #include "gateway/delivery/sla_alerter.h"
+#include "gateway/referral/clock.h"
 #include "gateway/referral/error.h"
 #include "gateway/referral/task_state.h"
 
@@ -47,20 +48,6 @@ using referral::Side;
 Side SideOf(const Exchange& ex) {
   return ex.partner && ex.partner->kind == auth::PartnerKind::kAgency ? Side::kOwner
                                                                       : Side::kRequester;
-}
-
-std::string_view ReferenceAt(const json::Value& resource, std::string_view element) {
-  const json::Value* v = resource.Find(element);
-  if (v && v->is_array() && !v->items().empty()) {
-    v = &v->items().front();
-  }
-  return v && v->is_object() ? v->StringAt("reference") : std::string_view();
-}
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // The gateway's move of a requested referral to failed (no agency, not released).
@@ -110,7 +97,7 @@ net::awaitable<FhirApi::Impl::ReferralPlan> FhirApi::Impl::PlanReferral(
                                         SideOf(*ex) == Side::kRequester &&
                                         resource.StringAt("status") == "active" &&
                                         resource.StringAt("intent") == "order" &&
-                                        ReferenceAt(resource, "performer").empty();
+                                        fhir::ReferenceAt(resource, "performer").empty();
   if (!maybe_referral) {
     ReferralPlan plan;
     plan.resource = std::move(resource);
@@ -152,7 +139,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     const referral::RoutingTable& table = Routing();
     std::optional<json::Value> patient;
     const std::string patient_id =
-        fhir::LocalId(ReferenceAt(service_request, "subject"), "Patient");
+        fhir::LocalId(fhir::ReferenceAt(service_request, "subject"), "Patient");
     if (!patient_id.empty()) {
       patient = read_json("Patient", patient_id);
     }
@@ -172,14 +159,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
       ov.system = "Organization";
       ov.value = fhir::LocalId(rule.organization, "Organization");
       owner.any_of.push_back(ov);
-      fhir::SearchCriterion status;
-      status.param = "status";
-      for (const char* s : {"requested", "accepted", "in-progress", "on-hold"}) {
-        fhir::SearchValue sv;
-        sv.value = s;
-        status.any_of.push_back(sv);
-      }
-      q.all_of = {owner, status};
+      q.all_of = {owner, referral::OpenStatusCriterion()};
       auto page = store.Search(q);
       open[rule.agency] = page ? static_cast<int>(page->total) : 0;
     }
@@ -201,7 +181,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
       agency.roles = RecipientOf(*partner).roles;  // as every other release to this partner
     }
     auto refused = delivery::CheckRelease(store, policy, config.referrals.purpose, agency,
-                                          patient_id, resources, NowMs());
+                                          patient_id, resources, referral::SystemNowMs());
     std::string why =
         refused ? refused->value_or("")
                 : "the patient's consents could not be read: " + refused.error().message();
@@ -237,14 +217,14 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     plan.not_sent = task;
   };
   auto queue = [&](const json::Value& task) {
-    auto agency = AgencyOf(partners, ReferenceAt(task, "owner"));
+    auto agency = AgencyOf(partners, fhir::ReferenceAt(task, "owner"));
     if (!agency || agency->base_url.empty()) {
       return;  // the agency polls: GET /fhir/Task?owner=...&status=requested
     }
     store::OutboxMessage m;
     m.destination = agency->id;
     m.resource_type = "Task";
-    m.patient_id = fhir::LocalId(ReferenceAt(task, "for"), "Patient");
+    m.patient_id = fhir::LocalId(fhir::ReferenceAt(task, "for"), "Patient");
     plan.delivery = std::move(m);
   };
 
@@ -266,7 +246,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
         if (!task_id.empty()) {
           task = read_json("Task", task_id);
         }
-        if (!task || ReferenceAt(*task, "owner") != own) {
+        if (!task || fhir::ReferenceAt(*task, "owner") != own) {
           refused = "Communication." + std::string(element) + " '" +
                     std::string(reference.substr(0, 80)) + "' is not a referral Task of " +
                     ex.partner->id;
@@ -291,7 +271,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
   if (type == "ServiceRequest") {
     if (id || side != Side::kRequester || Routing().rules.empty() ||
         r.StringAt("status") != "active" || r.StringAt("intent") != "order" ||
-        !ReferenceAt(r, "performer").empty()) {
+        !fhir::ReferenceAt(r, "performer").empty()) {
       return plan;
     }
     json::Value task = json::Value::Object();
@@ -315,14 +295,14 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     if (const json::Value* subject = r.Find("subject")) {
       task.Set("for", *subject);
     }
-    task.Set("authoredOn", json::Value::String(fhir::FormatInstant(NowMs())));
-    const std::string_view requester = ReferenceAt(r, "requester");
+    task.Set("authoredOn", json::Value::String(fhir::FormatInstant(referral::SystemNowMs())));
+    const std::string_view requester = fhir::ReferenceAt(r, "requester");
     task.Set("requester", fhir::MakeReference(requester.empty() && ex.partner
                                                   ? ex.partner->OrganizationReference()
                                                   : std::string(requester)));
     std::string reason;
     const std::string organization = route(r, reason);
-    const std::string patient_id = fhir::LocalId(ReferenceAt(r, "subject"), "Patient");
+    const std::string patient_id = fhir::LocalId(fhir::ReferenceAt(r, "subject"), "Patient");
     if (organization.empty()) {
       fail(task, BusinessStatus::kNoAgency, "no agency: " + reason);
     } else if (std::string refused = released(organization, patient_id, {&r}); !refused.empty()) {
@@ -369,8 +349,8 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
       // referral router: it stores the Task as sent (consent is still checked at delivery).
       return plan;
     }
-    std::string organization(ReferenceAt(r, "owner"));
-    const std::string sr_id = fhir::LocalId(ReferenceAt(r, "focus"), "ServiceRequest");
+    std::string organization(fhir::ReferenceAt(r, "owner"));
+    const std::string sr_id = fhir::LocalId(fhir::ReferenceAt(r, "focus"), "ServiceRequest");
     std::optional<json::Value> service_request = focus ? std::optional<json::Value>(*focus)
                                                  : sr_id.empty()
                                                      ? std::nullopt
@@ -390,7 +370,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
     if (service_request) {
       disclosed.push_back(&*service_request);
     }
-    const std::string patient_id = fhir::LocalId(ReferenceAt(r, "for"), "Patient");
+    const std::string patient_id = fhir::LocalId(fhir::ReferenceAt(r, "for"), "Patient");
     if (std::string refused = released(organization, patient_id, disclosed); !refused.empty()) {
       fail(r, BusinessStatus::kNotReleased, refused);
       return plan;
@@ -449,9 +429,9 @@ void FhirApi::Impl::AppendReferralOps(ReferralPlan& plan, store::WriteBatch& bat
     if (!config.referrals.alert_webhook.empty()) {
       target.webhook = delivery::kSlaWebhook;
     }
-    const delivery::CoordinatorAlert alert =
-        delivery::NotSentAlert(task_id, *plan.not_sent, why.value_or(BusinessStatus::kNoAgency),
-                               reason != nullptr ? reason->StringAt("text") : "", NowMs());
+    const delivery::CoordinatorAlert alert = delivery::NotSentAlert(
+        task_id, *plan.not_sent, why.value_or(BusinessStatus::kNoAgency),
+        reason != nullptr ? reason->StringAt("text") : "", referral::SystemNowMs());
     for (store::WriteOp& op : delivery::AlertOps(alert, target)) {
       batch.ops.push_back(std::move(op));
     }

@@ -18,6 +18,7 @@
 #include "gateway/consent/data_item.h"
 #include "gateway/consent/sensitivity.h"
 #include "gateway/log/log.h"
+#include "gateway/referral/clock.h"
 
 namespace carebridge::api {
 
@@ -31,12 +32,6 @@ constexpr std::string_view kContributorPrefix = "urn:carebridge:partner:";
 // Explanations of one audit event are joined; a search over many consents must not produce an
 // unbounded outcomeDesc.
 constexpr std::size_t kMaxExplanations = 8;
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The partner that wrote this version, from the meta.source the gateway stamped; empty for data
 // the gateway itself wrote or that predates the stamp.
@@ -351,7 +346,7 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
     std::optional<consent::ConsentSet> set;
   };
   std::map<std::string, Loaded> loaded;
-  const std::int64_t now_ms = NowMs();
+  const std::int64_t now_ms = referral::SystemNowMs();
   auto consents_of = [&](const std::string& patient) -> const consent::ConsentSet& {
     Loaded& entry = loaded[patient];
     if (entry.set) {

@@ -20,14 +20,6 @@ namespace json = fhir::json;
 
 constexpr int kPage = 100;
 
-std::string_view ReferenceAt(const json::Value& resource, std::string_view element) {
-  const json::Value* v = resource.Find(element);
-  if (v && v->is_array() && !v->items().empty()) {
-    v = &v->items().front();
-  }
-  return v && v->is_object() ? v->StringAt("reference") : std::string_view();
-}
-
 json::Value Concept(std::string_view system, std::string_view code, std::string text) {
   json::Value coding = json::Value::Object();
   coding.Set("system", json::Value::String(std::string(system)));
@@ -141,8 +133,8 @@ CoordinatorAlert NotSentAlert(std::string_view task_id, const json::Value& task,
   alert.code = alert.key;
   alert.text = "Referral Task/" + alert.task_id + " was not sent (" +
                std::string(referral::Display(why)) + "): " + std::string(reason);
-  alert.patient = std::string(ReferenceAt(task, "for"));
-  alert.coordinator = std::string(ReferenceAt(task, "requester"));
+  alert.patient = std::string(fhir::ReferenceAt(task, "for"));
+  alert.coordinator = std::string(fhir::ReferenceAt(task, "requester"));
   alert.now_ms = now_ms;
   return alert;
 }
@@ -164,14 +156,7 @@ Result<int> SlaAlerter::RunOnce() {
     by_id.param = "_id";
     by_id.type = fhir::ParamType::kToken;
     q.sort.push_back(by_id);
-    fhir::SearchCriterion status;
-    status.param = "status";
-    for (const char* s : {"requested", "accepted", "in-progress", "on-hold"}) {
-      fhir::SearchValue v;
-      v.value = s;
-      status.any_of.push_back(v);
-    }
-    q.all_of.push_back(std::move(status));
+    q.all_of.push_back(referral::OpenStatusCriterion());
     auto page = store_.Search(q);
     if (!page) {
       return page.error();
@@ -193,7 +178,7 @@ Result<int> SlaAlerter::RunOnce() {
     }
     const json::Value& task = versions->back().task;
     std::optional<json::Value> service_request;
-    const std::string_view focus = ReferenceAt(task, "focus");
+    const std::string_view focus = fhir::ReferenceAt(task, "focus");
     if (focus.starts_with("ServiceRequest/")) {
       if (auto sr = store_.Read("ServiceRequest", focus.substr(15))) {
         std::string message;
@@ -226,8 +211,8 @@ Result<int> SlaAlerter::RunOnce() {
       alert.code = std::string(referral::ToCode(breach.kind));
       alert.text = "Referral Task/" + task_id + ": " + Describe(breach) + " (due " +
                    fhir::FormatInstant(breach.due_ms) + ")";
-      alert.patient = std::string(ReferenceAt(task, "for"));
-      alert.coordinator = std::string(ReferenceAt(task, "requester"));
+      alert.patient = std::string(fhir::ReferenceAt(task, "for"));
+      alert.coordinator = std::string(fhir::ReferenceAt(task, "requester"));
       alert.now_ms = now;
       store::WriteBatch batch;  // atomic: the Flag, the Communication and the webhook row
       batch.ops = AlertOps(alert, AlertTarget{options_.webhook, options_.gateway});

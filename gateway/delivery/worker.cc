@@ -17,6 +17,7 @@
 
 #include "gateway/log/log.h"
 #include "gateway/net/on_pool.h"
+#include "gateway/referral/clock.h"
 
 namespace carebridge::delivery {
 
@@ -24,12 +25,6 @@ namespace net = boost::asio;
 using Outcome = store::DeliveryAttempt::Outcome;
 
 namespace {
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The start of an answer's body, for the attempt record (agencies explain refusals there).
 std::string Excerpt(const HttpReply& reply) {
@@ -196,7 +191,7 @@ void DeliveryWorker::Finished() {
 net::awaitable<void> DeliveryWorker::Loop() {
   while (!stopping_) {
     store::ClaimOptions claim;
-    claim.now_ms = NowMs();
+    claim.now_ms = referral::SystemNowMs();
     claim.limit = options_.claim_batch;
     claim.per_destination = options_.per_destination;
     claim.destination_limits = options_.per_agency;
@@ -235,17 +230,18 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
   store::DeliveryAttempt a;
   a.id = d.id;
   a.attempt = d.attempts;
-  a.started_ms = NowMs();
+  a.started_ms = referral::SystemNowMs();
   auto retry = [&](std::optional<std::chrono::milliseconds> retry_after) {
     const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
     a.outcome = Outcome::kRetry;
-    a.next_attempt_ms = NowMs() + Backoff(options_, d.retries, unit, retry_after).count();
+    a.next_attempt_ms =
+        referral::SystemNowMs() + Backoff(options_, d.retries, unit, retry_after).count();
   };
   if (d.retries > options_.max_attempts) {
     // Claimed more often than the budget allows without a recorded outcome (a crash loop).
     a.outcome = Outcome::kDeadLetter;
     a.error = "too many attempts (" + std::to_string(d.retries - 1) + " without an outcome)";
-    a.finished_ms = NowMs();
+    a.finished_ms = referral::SystemNowMs();
     co_await Record(std::move(d), std::move(a));
     co_return;
   }
@@ -274,7 +270,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
         // The gateway is stopping: give the delivery back, due at once after the restart.
         a.outcome = Outcome::kAbandoned;
         a.error = "interrupted by shutdown";
-        a.next_attempt_ms = NowMs();
+        a.next_attempt_ms = referral::SystemNowMs();
         break;
       }
       switch (Classify(reply)) {
@@ -292,7 +288,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
           }
           std::optional<std::chrono::milliseconds> retry_after;
           if (const std::string* h = reply.Header("retry-after")) {
-            retry_after = ParseRetryAfter(*h, NowMs());
+            retry_after = ParseRetryAfter(*h, referral::SystemNowMs());
           }
           retry(retry_after);
           break;
@@ -305,7 +301,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
       break;
     }
   }
-  a.finished_ms = NowMs();
+  a.finished_ms = referral::SystemNowMs();
   const std::string destination = d.message.destination;
   const bool delivered = a.outcome == Outcome::kDelivered;
   co_await Record(std::move(d), std::move(a));
@@ -313,7 +309,7 @@ net::awaitable<void> DeliveryWorker::Deliver(store::Delivery d) {
     // The first success since the agency failed (or since start): its backlog need not wait out
     // the backoff any longer.
     healthy_.insert(destination);
-    const std::int64_t now = NowMs();
+    const std::int64_t now = referral::SystemNowMs();
     auto expedited =
         co_await OnPool([this, &destination, now] { return store_.Expedite(destination, now); });
     if (expedited && *expedited > 0) {
@@ -366,7 +362,7 @@ net::awaitable<void> DeliveryWorker::Probe(std::string destination, std::string 
     if (!reply.transport_error() && reply.status > 0 && reply.status < 500 && reply.status != 429) {
       // It answers again: its backlog need not wait out the backoff any longer.
       log::Log(log::LogLevel::kInfo, "agency answers again", {{"agency", destination}});
-      const std::int64_t now = NowMs();
+      const std::int64_t now = referral::SystemNowMs();
       auto expedited =
           co_await OnPool([this, &destination, now] { return store_.Expedite(destination, now); });
       if (expedited && *expedited > 0) {

@@ -6,6 +6,13 @@
 
 namespace carebridge::referral {
 
+// Epoch milliseconds, UTC, by the system clock.
+inline std::int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Time as the SLA timers see it: injected so tests can move it by hand.
 class Clock {
  public:
@@ -15,11 +22,7 @@ class Clock {
 
 class SystemClock final : public Clock {
  public:
-  std::int64_t NowMs() const override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  std::int64_t NowMs() const override { return SystemNowMs(); }
 };
 
 // A clock that moves only when told. Thread-safe.

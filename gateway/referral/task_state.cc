@@ -245,6 +245,18 @@ std::string_view ToCode(TaskStatus status) {
   return "";
 }
 
+fhir::SearchCriterion OpenStatusCriterion() {
+  fhir::SearchCriterion status;
+  status.param = "status";
+  status.type = fhir::ParamType::kToken;
+  for (const char* code : {"requested", "accepted", "in-progress", "on-hold"}) {
+    fhir::SearchValue value;
+    value.value = code;
+    status.any_of.push_back(std::move(value));
+  }
+  return status;
+}
+
 bool IsTerminal(TaskStatus status) {
   switch (status) {
     case S::kRejected:

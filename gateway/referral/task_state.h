@@ -43,6 +43,7 @@
 #include "fhir/base/result.h"
 #include "fhir/json/value.h"
 #include "fhir/outcome.h"
+#include "fhir/search/search.h"
 
 namespace carebridge::referral {
 
@@ -69,6 +70,9 @@ enum class TaskStatus {
 std::optional<TaskStatus> ParseTaskStatus(std::string_view code);
 std::string_view ToCode(TaskStatus status);
 bool IsTerminal(TaskStatus status);
+// `status=requested,accepted,in-progress,on-hold`: the referrals an agency holds or is about to
+// (its capacity, the SLA timers).
+fhir::SearchCriterion OpenStatusCriterion();
 // rejected, cancelled, on-hold and failed: the profile requires statusReason.text.
 bool NeedsStatusReason(TaskStatus status);
 

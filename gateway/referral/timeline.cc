@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 #include "gateway/referral/task_state.h"
 
@@ -9,11 +10,6 @@ namespace carebridge::referral {
 namespace {
 
 using fhir::json::Value;
-
-std::string ReferenceAt(const Value& resource, std::string_view element) {
-  const Value* v = resource.Find(element);
-  return v && v->is_object() ? std::string(v->StringAt("reference")) : std::string();
-}
 
 std::string BusinessCode(const Value& task) {
   auto b = BusinessStatusOf(task);
@@ -73,15 +69,16 @@ Timeline BuildTimeline(const std::vector<TaskVersion>& versions,
     if (business != business_before && !business.empty()) {
       t.events.push_back({v.at_ms, K::kBusinessStatus, business_before, business, v.author, ""});
     }
-    const std::string owner = ReferenceAt(task, "owner");
-    const std::string owner_before = previous ? ReferenceAt(*previous, "owner") : std::string();
+    const std::string owner = std::string(fhir::ReferenceAt(task, "owner"));
+    const std::string owner_before =
+        previous ? std::string(fhir::ReferenceAt(*previous, "owner")) : std::string();
     if (owner != owner_before && !owner.empty()) {
       t.events.push_back({v.at_ms, K::kOwner, owner_before, owner, v.author, ""});
     }
     previous = &task;
   }
   if (previous) {
-    t.accountable = ReferenceAt(*previous, "requester");
+    t.accountable = std::string(fhir::ReferenceAt(*previous, "requester"));
   }
   for (const Contact& c : contacts) {
     t.events.push_back({c.at_ms, K::kContact, "", c.reference, c.author, ""});
