@@ -620,4 +620,45 @@ std::string Write(const Value& value) {
   return out;
 }
 
+void TextWriter::Separate() {
+  if (need_comma_) {
+    out_.push_back(',');
+  }
+}
+
+TextWriter& TextWriter::Open(char bracket) {
+  Separate();
+  out_.push_back(bracket);
+  need_comma_ = false;
+  return *this;
+}
+
+TextWriter& TextWriter::Close(char bracket) {
+  out_.push_back(bracket);
+  need_comma_ = true;
+  return *this;
+}
+
+TextWriter& TextWriter::Key(std::string_view key) {
+  Separate();
+  WriteString(key, out_);
+  out_.push_back(':');
+  need_comma_ = false;
+  return *this;
+}
+
+TextWriter& TextWriter::String(std::string_view text) {
+  Separate();
+  WriteString(text, out_);
+  need_comma_ = true;
+  return *this;
+}
+
+TextWriter& TextWriter::Bool(bool value) {
+  Separate();
+  out_.append(value ? "true" : "false");
+  need_comma_ = true;
+  return *this;
+}
+
 }  // namespace carebridge::fhir::json

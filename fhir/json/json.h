@@ -32,6 +32,34 @@ Result<Value> Parse(std::string_view text, const Limits& limits, std::string& me
 void Write(const Value& value, std::string& out);
 std::string Write(const Value& value);
 
+// Writes compact JSON straight to text, escaped exactly as Write() escapes, for documents the
+// gateway composes itself (AuditEvents) where building a tree only to serialise it would cost
+// more than the text. The caller keeps the nesting well-formed; commas are placed here.
+class TextWriter {
+ public:
+  explicit TextWriter(std::string& out) : out_(out) {}
+
+  TextWriter& BeginObject() { return Open('{'); }
+  TextWriter& EndObject() { return Close('}'); }
+  TextWriter& BeginArray() { return Open('['); }
+  TextWriter& EndArray() { return Close(']'); }
+  TextWriter& Key(std::string_view key);
+  TextWriter& String(std::string_view text);
+  TextWriter& Bool(bool value);
+  // Key then String: the common case.
+  TextWriter& Member(std::string_view key, std::string_view text) { return Key(key).String(text); }
+
+  std::size_t size() const { return out_.size(); }
+
+ private:
+  TextWriter& Open(char bracket);
+  TextWriter& Close(char bracket);
+  void Separate();
+
+  std::string& out_;
+  bool need_comma_ = false;
+};
+
 }  // namespace carebridge::fhir::json
 
 template <>

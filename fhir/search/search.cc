@@ -241,6 +241,33 @@ bool IsAbsolute(std::string_view text) {
   return text.starts_with("urn:") || text.find("://") != std::string_view::npos;
 }
 
+// (system, value) of a Reference.reference: a relative "Type/id[/_history/v]" is (Type, id),
+// anything else ("#x", "urn:...", an absolute URL) ("", the text). nullopt when empty or when
+// `target` is set and the reference is not of that type (`declared_type` is Reference.type).
+std::optional<std::pair<std::string, std::string>> ReferenceRow(std::string_view text,
+                                                                std::string_view target,
+                                                                std::string_view declared_type) {
+  if (text.empty()) {
+    return std::nullopt;  // a logical reference (identifier only) or display only
+  }
+  const bool absolute = IsAbsolute(text);
+  std::optional<ParsedReference> parsed;
+  if (!text.starts_with("#") && !text.starts_with("urn:")) {
+    parsed = SplitTypeAndId(text);
+  }
+  if (!target.empty()) {
+    // Contained and urn references say nothing of their type; Reference.type may.
+    std::string_view type = parsed ? std::string_view(parsed->type) : declared_type;
+    if (type != target) {
+      return std::nullopt;
+    }
+  }
+  if (parsed && !absolute) {
+    return std::pair(std::move(parsed->type), std::move(parsed->id));
+  }
+  return std::pair(std::string(), std::string(text));
+}
+
 void ExtractReference(const json::Value& v, std::string_view target, RowSink& sink) {
   if (v.is_string()) {
     // A canonical (QuestionnaireResponse.questionnaire): indexed whole, and also without its
@@ -258,26 +285,8 @@ void ExtractReference(const json::Value& v, std::string_view target, RowSink& si
   if (!v.is_object()) {
     return;
   }
-  std::string_view text = v.StringAt("reference");
-  if (text.empty()) {
-    return;  // a logical reference (identifier only) or display only
-  }
-  const bool absolute = IsAbsolute(text);
-  std::optional<ParsedReference> parsed;
-  if (!text.starts_with("#") && !text.starts_with("urn:")) {
-    parsed = SplitTypeAndId(text);
-  }
-  if (!target.empty()) {
-    // Contained and urn references say nothing of their type; Reference.type may.
-    std::string_view type = parsed ? std::string_view(parsed->type) : v.StringAt("type");
-    if (type != target) {
-      return;
-    }
-  }
-  if (parsed && !absolute) {
-    sink.Add(std::move(parsed->type), std::move(parsed->id));
-  } else {
-    sink.Add("", std::string(text));
+  if (auto row = ReferenceRow(v.StringAt("reference"), target, v.StringAt("type"))) {
+    sink.Add(std::move(row->first), std::move(row->second));
   }
 }
 
@@ -912,6 +921,25 @@ std::optional<std::pair<std::int64_t, std::int64_t>> DateRange(std::string_view 
     return std::nullopt;
   }
   return std::pair{low, low + width};
+}
+
+std::optional<IndexEntry> ReferenceIndexEntry(std::string_view param, std::string_view reference,
+                                              std::string_view target_type) {
+  auto row = ReferenceRow(reference, target_type, {});
+  if (!row) {
+    return std::nullopt;
+  }
+  return IndexEntry{std::string(param), ParamType::kReference, std::move(row->first),
+                    std::move(row->second)};
+}
+
+std::optional<IndexEntry> DateIndexEntry(std::string_view param, std::string_view date) {
+  auto range = DateRange(date);
+  if (!range) {
+    return std::nullopt;
+  }
+  return IndexEntry{std::string(param), ParamType::kDate, "",
+                    std::string(date),  range->first,     range->second};
 }
 
 std::vector<IndexEntry> ExtractIndex(std::string_view type, const json::Value& resource) {

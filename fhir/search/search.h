@@ -56,6 +56,14 @@ struct IndexEntry {
 // _lastUpdated are not emitted: the store keeps them as columns.
 std::vector<IndexEntry> ExtractIndex(std::string_view type, const json::Value& resource);
 
+// The rows ExtractIndex makes of one value, for code that composes a resource as text and knows
+// its rows without a tree (the AuditEvent builders): a Reference.reference under `param`
+// (nullopt when empty, or not of `target_type` when one is given), and a date, dateTime or
+// instant (nullopt when it is not one).
+std::optional<IndexEntry> ReferenceIndexEntry(std::string_view param, std::string_view reference,
+                                              std::string_view target_type = {});
+std::optional<IndexEntry> DateIndexEntry(std::string_view param, std::string_view date);
+
 enum class Prefix { kEq, kNe, kGt, kLt, kGe, kLe, kSa, kEb, kAp };
 
 struct SearchValue {

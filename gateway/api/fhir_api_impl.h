@@ -26,6 +26,7 @@
 #include "gateway/api/release.h"
 #include "gateway/api/url.h"
 #include "gateway/audit/audit_event.h"
+#include "gateway/audit/store_op.h"
 #include "gateway/config/config.h"
 #include "gateway/consent/consent.h"
 #include "gateway/net/on_pool.h"
@@ -112,9 +113,6 @@ std::string ContributorSource(std::string_view partner_id);
 
 // Adds the 42 CFR Part 2 re-disclosure notice to a response that carries Part 2 data.
 void AddRedisclosureNotice(HttpResponse& response);
-
-// An AuditEvent as a store op of kind kAudit.
-store::WriteOp MakeAuditOp(fhir::json::Value event);
 
 // A resource body parsed and checked, or the response that explains why not.
 struct ParsedBody {

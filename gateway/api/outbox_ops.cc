@@ -159,7 +159,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Redrive(ExchangePtr ex) {
     }
     event.outcome_desc = what;
     std::vector<store::WriteOp> ops;
-    ops.push_back(MakeAuditOp(audit::BuildRestEvent(event)));
+    ops.push_back(audit::AuditWriteOp(audit::BuildRestEvent(event)));
     return ops;
   };
   auto outcome = co_await OnPool([this, &id, &record] {

@@ -208,7 +208,7 @@ FhirApi::Impl::ReferralPlan FhirApi::Impl::PlanReferralBlocking(
                                             agency.id + " for " + config.referrals.purpose +
                                             " (checked when it was routed)"
                                       : why;
-      plan.audit_ops.push_back(MakeAuditOp(audit::BuildConsentDecision(event)));
+      plan.audit_ops.push_back(audit::AuditWriteOp(audit::BuildConsentDecision(event)));
     }
     return why;
   };

@@ -197,12 +197,6 @@ std::string ContributorSource(std::string_view partner_id) {
   return std::string(kContributorPrefix) + std::string(partner_id);
 }
 
-store::WriteOp MakeAuditOp(json::Value event) {
-  std::string id(event.StringAt("id"));
-  return store::ResourceOp(store::WriteOp::Kind::kAudit, "AuditEvent", std::move(id),
-                           std::move(event));
-}
-
 consent::Policy ConsentPolicyFrom(const config::ConsentConfig& config) {
   consent::Policy policy;
   policy.default_policy = config.default_policy == "opt-out" ? consent::DefaultPolicy::kOptOut
@@ -442,7 +436,7 @@ void FhirApi::Impl::RecordRelease(Exchange& ex, const ReleaseDecision& decision,
       event.explanation = Join(group->explanations);
       event.break_glass = group->break_glass;
       event.part2 = group->part2;
-      ex.trail->pending.push_back(MakeAuditOp(audit::BuildConsentDecision(event)));
+      ex.trail->pending.push_back(audit::AuditWriteOp(audit::BuildConsentDecision(event)));
     }
     const Group& released = groups.first;
     if (released.data.empty() || !disclosed) {
@@ -463,7 +457,7 @@ void FhirApi::Impl::RecordRelease(Exchange& ex, const ReleaseDecision& decision,
     if (released.part2) {
       disclosure.outcome_desc = "Disclosed with the 42 CFR Part 2 re-disclosure notice";
     }
-    ex.trail->pending.push_back(MakeAuditOp(audit::BuildDisclosure(disclosure)));
+    ex.trail->pending.push_back(audit::AuditWriteOp(audit::BuildDisclosure(disclosure)));
   }
 }
 
@@ -615,7 +609,7 @@ std::optional<store::WriteOp> FhirApi::Impl::RestAuditOp(const Exchange& ex, int
       event.outcome_desc += ": " + text;
     }
   }
-  return MakeAuditOp(audit::BuildRestEvent(event));
+  return audit::AuditWriteOp(audit::BuildRestEvent(event));
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::FinishAudit(ExchangePtr ex, HttpResponse response) {

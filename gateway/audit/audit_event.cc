@@ -1,40 +1,16 @@
 #include "gateway/audit/audit_event.h"
 
+#include <algorithm>
+#include <span>
 #include <utility>
+
+#include "fhir/json/json.h"
 
 namespace carebridge::audit {
 namespace {
 
-using fhir::json::Value;
-
-Value Str(std::string_view s) { return Value::String(std::string(s)); }
-
-Value Coding(std::string_view system, std::string_view code, std::string_view display = {}) {
-  Value c = Value::Object();
-  c.Set("system", Str(system));
-  c.Set("code", Str(code));
-  if (!display.empty()) {
-    c.Set("display", Str(display));
-  }
-  return c;
-}
-
-Value Concept(std::string_view system, std::string_view code, std::string_view display = {}) {
-  Value cc = Value::Object();
-  Value codings = Value::Array();
-  codings.PushBack(Coding(system, code, display));
-  cc.Set("coding", std::move(codings));
-  return cc;
-}
-
-Value Ref(std::string_view reference, std::string_view display = {}) {
-  Value r = Value::Object();
-  r.Set("reference", Str(reference));
-  if (!display.empty()) {
-    r.Set("display", Str(display));
-  }
-  return r;
-}
+using fhir::IndexEntry;
+using fhir::ParamType;
 
 // Network address type: 2 IP address, 1 machine name, 5 URI.
 std::string_view NetworkType(std::string_view address) {
@@ -52,151 +28,294 @@ std::string_view NetworkType(std::string_view address) {
   return ip ? "2" : "1";
 }
 
-Value Network(std::string_view address) {
-  Value n = Value::Object();
-  n.Set("address", Str(address));
-  n.Set("type", Str(NetworkType(address)));
-  return n;
-}
-
 std::string OrganizationRef(const Requestor& r) { return "Organization/" + r.partner_id; }
 
-// An agent: type (one coding), who, requestor, then optional network and purposeOfUse.
-Value Agent(Value type, Value who, bool requestor) {
-  Value a = Value::Object();
-  a.Set("type", std::move(type));
-  a.Set("who", std::move(who));
-  a.Set("requestor", Value::Bool(requestor));
-  return a;
-}
+struct Code {
+  std::string_view system;
+  std::string_view code;
+  std::string_view display;
+};
 
-void AddNetwork(Value& agent, std::string_view address) {
-  if (!address.empty()) {
-    agent.Set("network", Network(address));
-  }
-}
+// One agent: type (a CodeableConcept of one coding), who, requestor, then what is set of network,
+// purposeOfUse and policy.
+struct AgentSpec {
+  Code type;
+  std::string_view who;
+  std::string_view who_display;
+  bool requestor = false;
+  std::string_view network_address;
+  std::string_view purpose;
+  const std::vector<ConsentRef>* policy = nullptr;
+};
 
-void AddPurpose(Value& agent, std::string_view purpose) {
-  if (!purpose.empty()) {
-    Value p = Value::Array();
-    p.PushBack(Concept(kActReasonSystem, purpose));
-    agent.Set("purposeOfUse", std::move(p));
-  }
-}
+// One entity: what (a reference, or an X-Request-Id identifier), type, role, security labels,
+// and for a query its description and base64 query.
+struct EntitySpec {
+  std::string_view what;
+  std::string_view what_identifier;
+  Code type;
+  std::optional<Code> role;
+  const std::vector<std::string>* labels = nullptr;
+  bool part2_label = false;
+  std::string_view description;
+  std::string_view query_base64;
+};
 
-// The event's head: resourceType, id, extensions, type, subtype, action, recorded, outcome.
-Value Head(std::string_view id, bool break_glass, bool part2) {
-  Value e = Value::Object();
-  e.Set("resourceType", Str("AuditEvent"));
-  if (!id.empty()) {
-    e.Set("id", Str(id));
-  }
-  if (break_glass || part2) {
-    Value ext = Value::Array();
-    for (auto [on, url] :
-         {std::pair{break_glass, kBreakGlassExtension}, {part2, kPart2Extension}}) {
-      if (on) {
-        Value x = Value::Object();
-        x.Set("url", Str(url));
-        x.Set("valueBoolean", Value::Bool(true));
-        ext.PushBack(std::move(x));
-      }
+// Writes one AuditEvent as text and collects the search rows fhir::ExtractIndex would make of it
+// (see the AuditEvent parameters in fhir/search/params.cc).
+class EventWriter {
+ public:
+  EventWriter(std::string_view id, bool break_glass, bool part2) : w_(record_.json) {
+    record_.json.reserve(2048);
+    record_.id = std::string(id);
+    w_.BeginObject().Member("resourceType", "AuditEvent");
+    if (!id.empty()) {
+      w_.Member("id", id);
     }
-    e.Set("extension", std::move(ext));
+    record_.meta_at = w_.size();
+    if (break_glass || part2) {
+      w_.Key("extension").BeginArray();
+      for (auto [on, url] :
+           {std::pair{break_glass, kBreakGlassExtension}, {part2, kPart2Extension}}) {
+        if (on) {
+          w_.BeginObject().Member("url", url).Key("valueBoolean").Bool(true).EndObject();
+        }
+      }
+      w_.EndArray();
+    }
   }
-  return e;
-}
 
-void SetOutcome(Value& e, EventOutcome outcome, std::string_view desc) {
-  e.Set("outcome", Str(std::to_string(static_cast<int>(outcome))));
-  if (!desc.empty()) {
-    e.Set("outcomeDesc", Str(desc));
+  // type, subtype, action, recorded, outcome, outcomeDesc, purposeOfEvent: in this order.
+  void Classify(Code type, std::span<const Code> subtypes, std::string_view action,
+                std::string_view recorded, EventOutcome outcome, std::string_view outcome_desc,
+                std::string_view purpose) {
+    w_.Key("type");
+    Coding(type);
+    Token("type", type);
+    w_.Key("subtype").BeginArray();
+    for (const Code& subtype : subtypes) {
+      Coding(subtype);
+      Token("subtype", subtype);
+    }
+    w_.EndArray();
+    w_.Member("action", action);
+    Token("action", {"", action, ""});
+    w_.Member("recorded", recorded);
+    if (auto row = fhir::DateIndexEntry("date", recorded)) {
+      Add(std::move(*row));
+    }
+    const std::string outcome_code = std::to_string(static_cast<int>(outcome));
+    w_.Member("outcome", outcome_code);
+    Token("outcome", {"", outcome_code, ""});
+    if (!outcome_desc.empty()) {
+      w_.Member("outcomeDesc", outcome_desc);
+    }
+    if (!purpose.empty()) {
+      w_.Key("purposeOfEvent").BeginArray();
+      Purpose(purpose);
+      w_.EndArray();
+    }
   }
-}
 
-void SetPurposeOfEvent(Value& e, std::string_view purpose) {
-  if (!purpose.empty()) {
-    Value p = Value::Array();
-    p.PushBack(Concept(kActReasonSystem, purpose));
-    e.Set("purposeOfEvent", std::move(p));
+  void BeginAgents() { w_.Key("agent").BeginArray(); }
+  void Agent(const AgentSpec& a) {
+    w_.BeginObject().Key("type").BeginObject().Key("coding").BeginArray();
+    Coding(a.type);
+    w_.EndArray().EndObject();
+    w_.Key("who");
+    Reference(a.who, a.who_display);
+    References("agent", a.who);
+    w_.Key("requestor").Bool(a.requestor);
+    if (!a.network_address.empty()) {
+      w_.Key("network")
+          .BeginObject()
+          .Member("address", a.network_address)
+          .Member("type", NetworkType(a.network_address))
+          .EndObject();
+    }
+    if (!a.purpose.empty()) {
+      w_.Key("purposeOfUse").BeginArray();
+      Purpose(a.purpose);
+      w_.EndArray();
+    }
+    if (a.policy != nullptr && !a.policy->empty()) {
+      w_.Key("policy").BeginArray();
+      for (const ConsentRef& c : *a.policy) {
+        w_.String(ResourceRef{"Consent", c.id, c.version}.Reference());
+      }
+      w_.EndArray();
+    }
+    w_.EndObject();
   }
-}
+  void EndAgents() { w_.EndArray(); }
 
-Value Source(const GatewayIdentity& g, std::string_view source_type, std::string_view display) {
-  Value s = Value::Object();
-  if (!g.site.empty()) {
-    s.Set("site", Str(g.site));
+  void Source(const GatewayIdentity& g, Code type) {
+    w_.Key("source").BeginObject();
+    if (!g.site.empty()) {
+      w_.Member("site", g.site);
+    }
+    w_.Key("observer");
+    Reference(g.reference, g.display);
+    if (auto row = fhir::ReferenceIndexEntry("source", g.reference)) {
+      Add(std::move(*row));
+    }
+    w_.Key("type").BeginArray();
+    Coding(type);
+    w_.EndArray().EndObject();
   }
-  s.Set("observer", Ref(g.reference, g.display));
-  Value types = Value::Array();
-  types.PushBack(Coding(kSecuritySourceTypeSystem, source_type, display));
-  s.Set("type", std::move(types));
-  return s;
-}
 
-Value PatientEntity(std::string_view patient_id) {
-  Value en = Value::Object();
-  en.Set("what", Ref("Patient/" + std::string(patient_id)));
-  en.Set("type", Coding(kEntityTypeSystem, "1", "Person"));
-  en.Set("role", Coding(kObjectRoleSystem, "1", "Patient"));
-  return en;
-}
-
-Value SecurityLabels(const std::vector<std::string>& labels, bool part2) {
-  Value out = Value::Array();
-  for (const std::string& l : labels) {
-    out.PushBack(Coding(kActCodeSystem, l));
+  void BeginEntities() { w_.Key("entity").BeginArray(); }
+  void Entity(const EntitySpec& e) {
+    w_.BeginObject();
+    if (!e.what.empty()) {
+      w_.Key("what");
+      Reference(e.what, {});
+      References("entity", e.what);
+    } else if (!e.what_identifier.empty()) {
+      w_.Key("what")
+          .BeginObject()
+          .Key("identifier")
+          .BeginObject()
+          .Member("value", e.what_identifier)
+          .EndObject()
+          .EndObject();
+    }
+    w_.Key("type");
+    Coding(e.type);
+    Token("entity-type", e.type);
+    if (e.role) {
+      w_.Key("role");
+      Coding(*e.role);
+    }
+    if (e.labels != nullptr && (!e.labels->empty() || e.part2_label)) {
+      w_.Key("securityLabel").BeginArray();
+      for (const std::string& label : *e.labels) {
+        Coding({kActCodeSystem, label, ""});
+      }
+      if (e.part2_label) {
+        Coding({kActCodeSystem, "42CFRPart2", ""});
+      }
+      w_.EndArray();
+    }
+    if (!e.description.empty()) {
+      w_.Member("description", e.description);
+    }
+    if (!e.query_base64.empty()) {
+      w_.Member("query", e.query_base64);
+    }
+    w_.EndObject();
   }
-  if (part2) {
-    out.PushBack(Coding(kActCodeSystem, "42CFRPart2"));
+  void EndEntities() { w_.EndArray(); }
+  // An event may have no entity at all: the array is written only when one came.
+  void EntitiesIfAny(std::span<const EntitySpec> entities) {
+    if (entities.empty()) {
+      return;
+    }
+    BeginEntities();
+    for (const EntitySpec& e : entities) {
+      Entity(e);
+    }
+    EndEntities();
   }
-  return out;
-}
 
-// A data entity: a resource of `ref.type`, role Domain Resource (object-role#4).
-Value DataEntity(const ResourceRef& ref, const std::vector<std::string>& labels, bool part2) {
-  Value en = Value::Object();
-  en.Set("what", Ref(ref.Reference()));
-  en.Set("type", Coding(kEntityTypeSystem, "2", "System Object"));
-  en.Set("role", Coding(kObjectRoleSystem, "4", "Domain Resource"));
-  Value sl = SecurityLabels(labels, part2);
-  if (!sl.items().empty()) {
-    en.Set("securityLabel", std::move(sl));
+  AuditRecord Finish() && {
+    w_.EndObject();
+    return std::move(record_);
   }
-  return en;
+
+ private:
+  void Coding(const Code& c) {
+    w_.BeginObject().Member("system", c.system).Member("code", c.code);
+    if (!c.display.empty()) {
+      w_.Member("display", c.display);
+    }
+    w_.EndObject();
+  }
+
+  void Reference(std::string_view reference, std::string_view display) {
+    w_.BeginObject().Member("reference", reference);
+    if (!display.empty()) {
+      w_.Member("display", display);
+    }
+    w_.EndObject();
+  }
+
+  // A v3-ActReason CodeableConcept, searchable as `purpose`.
+  void Purpose(std::string_view code) {
+    w_.BeginObject().Key("coding").BeginArray();
+    Coding({kActReasonSystem, code, ""});
+    w_.EndArray().EndObject();
+    Token("purpose", {kActReasonSystem, code, ""});
+  }
+
+  // agent.who and entity.what: their own parameter, and `patient` when they name a Patient.
+  void References(std::string_view param, std::string_view reference) {
+    if (auto row = fhir::ReferenceIndexEntry(param, reference)) {
+      Add(std::move(*row));
+    }
+    if (auto row = fhir::ReferenceIndexEntry("patient", reference, "Patient")) {
+      Add(std::move(*row));
+    }
+  }
+
+  void Token(std::string_view param, const Code& c) {
+    if (!c.code.empty()) {
+      Add(IndexEntry{std::string(param), ParamType::kToken, std::string(c.system),
+                     std::string(c.code)});
+    }
+  }
+
+  // ExtractIndex keeps one row per distinct value of a parameter.
+  void Add(IndexEntry row) {
+    if (std::find(record_.index.begin(), record_.index.end(), row) == record_.index.end()) {
+      record_.index.push_back(std::move(row));
+    }
+  }
+
+  AuditRecord record_;
+  fhir::json::TextWriter w_;
+};
+
+constexpr Code kPatientEntityType{kEntityTypeSystem, "1", "Person"};
+constexpr Code kPatientRole{kObjectRoleSystem, "1", "Patient"};
+constexpr Code kSystemObject{kEntityTypeSystem, "2", "System Object"};
+constexpr Code kDomainResource{kObjectRoleSystem, "4", "Domain Resource"};
+constexpr Code kRequestIdType{kRequestIdEntitySystem, "XrequestId", "X-Request-Id"};
+
+EntitySpec PatientEntity(const std::string& patient_reference) {
+  return {.what = patient_reference, .type = kPatientEntityType, .role = kPatientRole};
 }
 
-Value ConsentEntity(const ConsentRef& c) {
-  ResourceRef ref{"Consent", c.id, c.version};
-  Value en = Value::Object();
-  en.Set("what", Ref(ref.Reference()));
-  en.Set("type", Coding(kResourceTypesSystem, "Consent", "Consent"));
-  en.Set("role", Coding(kObjectRoleSystem, "13", "Security Resource"));
-  return en;
+EntitySpec DataEntity(const std::string& reference, const std::vector<std::string>& labels,
+                      bool part2) {
+  return {.what = reference,
+          .type = kSystemObject,
+          .role = kDomainResource,
+          .labels = &labels,
+          .part2_label = part2};
 }
 
-Value RequestIdEntity(std::string_view request_id) {
-  Value en = Value::Object();
-  Value what = Value::Object();
-  Value ident = Value::Object();
-  ident.Set("value", Str(request_id));
-  what.Set("identifier", std::move(ident));
-  en.Set("what", std::move(what));
-  en.Set("type", Coding(kRequestIdEntitySystem, "XrequestId", "X-Request-Id"));
-  return en;
+EntitySpec ConsentEntity(const std::string& reference) {
+  return {.what = reference,
+          .type = {kResourceTypesSystem, "Consent", "Consent"},
+          .role = Code{kObjectRoleSystem, "13", "Security Resource"}};
+}
+
+EntitySpec RequestIdEntity(std::string_view request_id) {
+  return {.what_identifier = request_id, .type = kRequestIdType};
 }
 
 // BALP's agent roles: where data flows from the client to the server (create, update, query
 // parameters) the client is the Source Role ID and the server the Destination; where it flows
 // back (read, vread, history) the roles swap. Delete: client Application, server Custodian.
 struct AgentTypes {
-  Value client;
-  Value server;
+  Code client;
+  Code server;
 };
 
 AgentTypes RestAgentTypes(Interaction i) {
-  Value source = Concept(kDicomSystem, "110153", "Source Role ID");
-  Value destination = Concept(kDicomSystem, "110152", "Destination Role ID");
+  constexpr Code source{kDicomSystem, "110153", "Source Role ID"};
+  constexpr Code destination{kDicomSystem, "110152", "Destination Role ID"};
   switch (i) {
     case Interaction::kRead:
     case Interaction::kVread:
@@ -204,13 +323,31 @@ AgentTypes RestAgentTypes(Interaction i) {
     case Interaction::kHistoryType:
     case Interaction::kHistorySystem:
     case Interaction::kCapabilities:
-      return {std::move(destination), std::move(source)};
+      return {destination, source};
     case Interaction::kDelete:
-      return {Concept(kDicomSystem, "110150", "Application"),
-              Concept(kProvenanceParticipantSystem, "custodian", "Custodian")};
+      return {{kDicomSystem, "110150", "Application"},
+              {kProvenanceParticipantSystem, "custodian", "Custodian"}};
     default:
-      return {std::move(source), std::move(destination)};
+      return {source, destination};
   }
+}
+
+std::vector<std::string> References(const std::vector<ResourceRef>& refs) {
+  std::vector<std::string> out;
+  out.reserve(refs.size());
+  for (const ResourceRef& r : refs) {
+    out.push_back(r.Reference());
+  }
+  return out;
+}
+
+std::vector<std::string> ConsentReferences(const std::vector<ConsentRef>& consents) {
+  std::vector<std::string> out;
+  out.reserve(consents.size());
+  for (const ConsentRef& c : consents) {
+    out.push_back(ResourceRef{"Consent", c.id, c.version}.Reference());
+  }
+  return out;
 }
 
 }  // namespace
@@ -280,73 +417,64 @@ std::string ResourceRef::Reference() const {
   return out;
 }
 
-Value BuildRestEvent(const RestEvent& event) {
-  Value e = Head(event.id, false, false);
-  e.Set("type", Coding(kAuditEventTypeSystem, "rest", "Restful Operation"));
-  Value subtype = Value::Array();
-  subtype.PushBack(Coding(kRestfulInteractionSystem, InteractionCode(event.interaction)));
-  e.Set("subtype", std::move(subtype));
-  e.Set("action", Str(ActionOf(event.interaction)));
-  e.Set("recorded", Str(event.recorded));
-  SetOutcome(e, event.outcome, event.outcome_desc);
-  SetPurposeOfEvent(e, event.requestor.purpose);
+AuditRecord BuildRestEvent(const RestEvent& event) {
+  EventWriter w(event.id, false, false);
+  const Code subtype{kRestfulInteractionSystem, InteractionCode(event.interaction), ""};
+  w.Classify({kAuditEventTypeSystem, "rest", "Restful Operation"}, std::span(&subtype, 1),
+             ActionOf(event.interaction), event.recorded, event.outcome, event.outcome_desc,
+             event.requestor.purpose);
 
-  AgentTypes types = RestAgentTypes(event.interaction);
-  Value agents = Value::Array();
-  Value client = Agent(std::move(types.client),
-                       Ref(OrganizationRef(event.requestor), event.requestor.display), true);
-  AddNetwork(client, event.requestor.remote_address);
-  AddPurpose(client, event.requestor.purpose);
-  agents.PushBack(std::move(client));
-  Value server =
-      Agent(std::move(types.server), Ref(event.gateway.reference, event.gateway.display), false);
-  AddNetwork(server, event.gateway.address);
-  agents.PushBack(std::move(server));
-  e.Set("agent", std::move(agents));
-  e.Set("source", Source(event.gateway, "4", "Application Server"));
+  const AgentTypes types = RestAgentTypes(event.interaction);
+  const std::string organization = OrganizationRef(event.requestor);
+  w.BeginAgents();
+  w.Agent({.type = types.client,
+           .who = organization,
+           .who_display = event.requestor.display,
+           .requestor = true,
+           .network_address = event.requestor.remote_address,
+           .purpose = event.requestor.purpose});
+  w.Agent({.type = types.server,
+           .who = event.gateway.reference,
+           .who_display = event.gateway.display,
+           .network_address = event.gateway.address});
+  w.EndAgents();
+  w.Source(event.gateway, {kSecuritySourceTypeSystem, "4", "Application Server"});
 
-  Value entities = Value::Array();
+  std::vector<EntitySpec> entities;
+  std::string patient;
   if (event.patient_id && !event.patient_id->empty()) {
-    entities.PushBack(PatientEntity(*event.patient_id));
+    patient = "Patient/" + *event.patient_id;
+    entities.push_back(PatientEntity(patient));
   }
+  std::string resource;
+  static const std::vector<std::string> kNoLabels;
   if (event.resource) {
-    entities.PushBack(DataEntity(*event.resource, {}, false));
+    resource = event.resource->Reference();
+    entities.push_back(DataEntity(resource, kNoLabels, false));
   }
+  std::string description;
+  std::string query;
   if (event.query) {
-    Value q = Value::Object();
-    q.Set("type", Coding(kEntityTypeSystem, "2", "System Object"));
-    q.Set("role", Coding(kObjectRoleSystem, "24", "Query"));
-    std::string description = event.resource_type;
-    description += '?';
-    description += *event.query;
-    q.Set("description", Str(description));
-    q.Set("query", Str(Base64Encode(*event.query)));
-    entities.PushBack(std::move(q));
+    description = event.resource_type + '?' + *event.query;
+    query = Base64Encode(*event.query);
+    entities.push_back({.type = kSystemObject,
+                        .role = Code{kObjectRoleSystem, "24", "Query"},
+                        .description = description,
+                        .query_base64 = query});
   } else if (!event.resource && !event.resource_type.empty()) {
     // Type-level interactions without a query (type history): name the type.
-    Value t = Value::Object();
-    t.Set("type", Coding(kResourceTypesSystem, event.resource_type, event.resource_type));
-    t.Set("role", Coding(kObjectRoleSystem, "4", "Domain Resource"));
-    entities.PushBack(std::move(t));
+    entities.push_back({.type = {kResourceTypesSystem, event.resource_type, event.resource_type},
+                        .role = kDomainResource});
   }
   if (!event.requestor.request_id.empty()) {
-    entities.PushBack(RequestIdEntity(event.requestor.request_id));
+    entities.push_back(RequestIdEntity(event.requestor.request_id));
   }
-  if (!entities.items().empty()) {
-    e.Set("entity", std::move(entities));
-  }
-  return e;
+  w.EntitiesIfAny(entities);
+  return std::move(w).Finish();
 }
 
-Value BuildConsentDecision(const ConsentDecisionEvent& event) {
-  Value e = Head(event.id, event.break_glass, event.part2);
-  e.Set("type", Coding(kDicomSystem, "110113", "Security Alert"));
-  Value subtype = Value::Array();
-  subtype.PushBack(Coding(kAuthZSubTypeSystem, "AuthZ-Consent",
-                          "Authorization Decision using Roles and Consent"));
-  e.Set("subtype", std::move(subtype));
-  e.Set("action", Str("E"));
-  e.Set("recorded", Str(event.recorded));
+AuditRecord BuildConsentDecision(const ConsentDecisionEvent& event) {
+  EventWriter w(event.id, event.break_glass, event.part2);
   std::string desc = event.explanation;
   if (event.break_glass) {
     desc = "Break-the-glass (ETREAT) override of a deny. " + desc;
@@ -355,103 +483,109 @@ Value BuildConsentDecision(const ConsentDecisionEvent& event) {
     desc += desc.empty() ? "" : " ";
     desc += "42 CFR Part 2 data.";
   }
-  SetOutcome(e, event.permit ? EventOutcome::kSuccess : EventOutcome::kSeriousFailure, desc);
-  SetPurposeOfEvent(e, event.break_glass ? std::string_view("ETREAT") : event.recipient.purpose);
+  const Code subtype{kAuthZSubTypeSystem, "AuthZ-Consent",
+                     "Authorization Decision using Roles and Consent"};
+  w.Classify({kDicomSystem, "110113", "Security Alert"}, std::span(&subtype, 1), "E",
+             event.recorded, event.permit ? EventOutcome::kSuccess : EventOutcome::kSeriousFailure,
+             desc, event.break_glass ? std::string_view("ETREAT") : event.recipient.purpose);
 
-  Value agents = Value::Array();
+  const std::string organization = OrganizationRef(event.recipient);
+  const std::string_view display = event.recipient.display;
+  w.BeginAgents();
   // user: the recipient partner, the requestor, with its purpose of use.
-  Value user = Agent(Concept(kParticipationTypeSystem, "IRCP", "information recipient"),
-                     Ref(OrganizationRef(event.recipient), event.recipient.display), true);
-  AddPurpose(user, event.recipient.purpose);
-  agents.PushBack(std::move(user));
+  w.Agent({.type = {kParticipationTypeSystem, "IRCP", "information recipient"},
+           .who = organization,
+           .who_display = display,
+           .requestor = true,
+           .purpose = event.recipient.purpose});
   // client: the partner's system as seen on the network.
   if (!event.recipient.remote_address.empty()) {
-    Value client = Agent(Concept(kDicomSystem, "110150", "Application"),
-                         Ref(OrganizationRef(event.recipient), event.recipient.display), false);
-    AddNetwork(client, event.recipient.remote_address);
-    agents.PushBack(std::move(client));
+    w.Agent({.type = {kDicomSystem, "110150", "Application"},
+             .who = organization,
+             .who_display = display,
+             .network_address = event.recipient.remote_address});
   }
   // userorg: the partner organization.
-  agents.PushBack(Agent(Concept(kRoleClassSystem, "PROV", "healthcare provider"),
-                        Ref(OrganizationRef(event.recipient), event.recipient.display), false));
+  w.Agent({.type = {kRoleClassSystem, "PROV", "healthcare provider"},
+           .who = organization,
+           .who_display = display});
   // authorizer: the gateway's consent decision service (also the observer).
-  agents.PushBack(Agent(Concept(kSecurityRoleTypeSystem, "authserver", "authorization server"),
-                        Ref(event.gateway.reference, event.gateway.display), false));
-  e.Set("agent", std::move(agents));
-  e.Set("source", Source(event.gateway, "6", "Security Server"));
+  w.Agent({.type = {kSecurityRoleTypeSystem, "authserver", "authorization server"},
+           .who = event.gateway.reference,
+           .who_display = event.gateway.display});
+  w.EndAgents();
+  w.Source(event.gateway, {kSecuritySourceTypeSystem, "6", "Security Server"});
 
-  Value entities = Value::Array();
-  entities.PushBack(PatientEntity(event.patient_id));
-  for (const ConsentRef& c : event.consents) {
-    entities.PushBack(ConsentEntity(c));
+  const std::string patient = "Patient/" + event.patient_id;
+  const std::vector<std::string> consents = ConsentReferences(event.consents);
+  const std::vector<std::string> data = References(event.data);
+  w.BeginEntities();
+  w.Entity(PatientEntity(patient));
+  for (const std::string& c : consents) {
+    w.Entity(ConsentEntity(c));
   }
-  for (const ResourceRef& d : event.data) {
-    entities.PushBack(DataEntity(d, event.data_security_labels, event.part2));
+  for (const std::string& d : data) {
+    w.Entity(DataEntity(d, event.data_security_labels, event.part2));
   }
   if (!event.recipient.request_id.empty()) {
-    entities.PushBack(RequestIdEntity(event.recipient.request_id));
+    w.Entity(RequestIdEntity(event.recipient.request_id));
   }
-  e.Set("entity", std::move(entities));
-  return e;
+  w.EndEntities();
+  return std::move(w).Finish();
 }
 
-Value BuildDisclosure(const DisclosureEvent& event) {
-  Value e = Head(event.id, event.break_glass, event.part2);
-  e.Set("type", Coding(kDicomSystem, "110106", "Export"));
-  Value subtype = Value::Array();
-  subtype.PushBack(Coding(kLifecycleSystem, "disclose", "Disclose Record Lifecycle Event"));
+AuditRecord BuildDisclosure(const DisclosureEvent& event) {
+  EventWriter w(event.id, event.break_glass, event.part2);
+  std::vector<Code> subtypes{{kLifecycleSystem, "disclose", "Disclose Record Lifecycle Event"}};
   if (event.interaction) {
-    subtype.PushBack(Coding(kRestfulInteractionSystem, InteractionCode(*event.interaction)));
+    subtypes.push_back({kRestfulInteractionSystem, InteractionCode(*event.interaction), ""});
   }
-  e.Set("subtype", std::move(subtype));
-  e.Set("action", Str("R"));
-  e.Set("recorded", Str(event.recorded));
   std::string desc = event.outcome_desc;
   if (event.break_glass) {
     desc = "Break-the-glass (ETREAT) disclosure." + std::string(desc.empty() ? "" : " ") + desc;
   }
-  SetOutcome(e, EventOutcome::kSuccess, desc);
-  SetPurposeOfEvent(e, event.break_glass ? std::string_view("ETREAT") : event.recipient.purpose);
+  w.Classify({kDicomSystem, "110106", "Export"}, subtypes, "R", event.recorded,
+             EventOutcome::kSuccess, desc,
+             event.break_glass ? std::string_view("ETREAT") : event.recipient.purpose);
 
-  Value agents = Value::Array();
-  Value source = Agent(Concept(kDicomSystem, "110153", "Source Role ID"),
-                       Ref(event.gateway.reference, event.gateway.display), false);
-  AddNetwork(source, event.gateway.address);
-  agents.PushBack(std::move(source));
-  Value recipient = Agent(Concept(kDicomSystem, "110152", "Destination Role ID"),
-                          Ref(OrganizationRef(event.recipient), event.recipient.display), true);
-  AddNetwork(recipient, event.recipient.remote_address);
-  AddPurpose(recipient, event.recipient.purpose);
-  agents.PushBack(std::move(recipient));
-  agents.PushBack(Agent(Concept(kSnomedSystem, "159541003", "Record keeping/library clerk"),
-                        Ref(event.gateway.reference, event.gateway.display), false));
+  const std::string patient = "Patient/" + event.patient_id;
+  w.BeginAgents();
+  w.Agent({.type = {kDicomSystem, "110153", "Source Role ID"},
+           .who = event.gateway.reference,
+           .who_display = event.gateway.display,
+           .network_address = event.gateway.address});
+  const std::string organization = OrganizationRef(event.recipient);
+  w.Agent({.type = {kDicomSystem, "110152", "Destination Role ID"},
+           .who = organization,
+           .who_display = event.recipient.display,
+           .requestor = true,
+           .network_address = event.recipient.remote_address,
+           .purpose = event.recipient.purpose});
+  w.Agent({.type = {kSnomedSystem, "159541003", "Record keeping/library clerk"},
+           .who = event.gateway.reference,
+           .who_display = event.gateway.display});
   // The patient authorized the disclosure through their consent(s).
-  Value authorizer = Agent(Concept(kSnomedSystem, "429577009", "Patient Advocate"),
-                           Ref("Patient/" + event.patient_id), false);
-  if (!event.consents.empty()) {
-    Value policy = Value::Array();
-    for (const ConsentRef& c : event.consents) {
-      policy.PushBack(Str(ResourceRef{"Consent", c.id, c.version}.Reference()));
-    }
-    authorizer.Set("policy", std::move(policy));
-  }
-  agents.PushBack(std::move(authorizer));
-  e.Set("agent", std::move(agents));
-  e.Set("source", Source(event.gateway, "4", "Application Server"));
+  w.Agent({.type = {kSnomedSystem, "429577009", "Patient Advocate"},
+           .who = patient,
+           .policy = &event.consents});
+  w.EndAgents();
+  w.Source(event.gateway, {kSecuritySourceTypeSystem, "4", "Application Server"});
 
-  Value entities = Value::Array();
-  entities.PushBack(PatientEntity(event.patient_id));
-  for (const ResourceRef& d : event.data) {
-    entities.PushBack(DataEntity(d, event.data_security_labels, event.part2));
+  const std::vector<std::string> data = References(event.data);
+  const std::vector<std::string> consents = ConsentReferences(event.consents);
+  w.BeginEntities();
+  w.Entity(PatientEntity(patient));
+  for (const std::string& d : data) {
+    w.Entity(DataEntity(d, event.data_security_labels, event.part2));
   }
-  for (const ConsentRef& c : event.consents) {
-    entities.PushBack(ConsentEntity(c));
+  for (const std::string& c : consents) {
+    w.Entity(ConsentEntity(c));
   }
   if (!event.recipient.request_id.empty()) {
-    entities.PushBack(RequestIdEntity(event.recipient.request_id));
+    w.Entity(RequestIdEntity(event.recipient.request_id));
   }
-  e.Set("entity", std::move(entities));
-  return e;
+  w.EndEntities();
+  return std::move(w).Finish();
 }
 
 std::string Base64Encode(std::string_view bytes) {

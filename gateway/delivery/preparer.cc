@@ -9,6 +9,7 @@
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 #include "gateway/audit/audit_event.h"
+#include "gateway/audit/store_op.h"
 #include "gateway/consent/data_item.h"
 
 namespace carebridge::delivery {
@@ -119,8 +120,7 @@ void StorePreparer::RecordSendDecision(const store::Delivery& delivery,
                                 " for " + options_.purpose + " (checked again before sending)"
                           : refusal;
   store::WriteBatch batch;
-  batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kAudit, "AuditEvent", event.id,
-                                        audit::BuildConsentDecision(event)));
+  batch.ops.push_back(audit::AuditWriteOp(audit::BuildConsentDecision(event)));
   // Blocking, as Prepare is (it runs on the blocking pool). A record that exists already (the
   // same attempt prepared twice) is kept as it is.
   store::WriteAndWait(store_, std::move(batch));

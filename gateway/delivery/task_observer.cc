@@ -8,6 +8,7 @@
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 #include "gateway/audit/audit_event.h"
+#include "gateway/audit/store_op.h"
 #include "gateway/consent/data_item.h"
 #include "gateway/log/log.h"
 #include "gateway/referral/task_state.h"
@@ -115,8 +116,7 @@ void TaskStatusObserver::RecordDisclosure(const store::Delivery& delivery,
                        std::to_string(attempt.http_status) + ")" +
                        (event.part2 ? "; with the 42 CFR Part 2 re-disclosure notice" : "");
   store::WriteBatch batch;
-  batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kAudit, "AuditEvent", event.id,
-                                        audit::BuildDisclosure(event)));
+  batch.ops.push_back(audit::AuditWriteOp(audit::BuildDisclosure(event)));
   store::WriteResult written = store::WriteAndWait(store_, std::move(batch));
   if (written.failed_op &&
       written.ops[*written.failed_op].error() != store::errc::kVersionConflict) {

@@ -112,6 +112,27 @@ WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
   return op;
 }
 
+WriteOp RenderedOp(WriteOp::Kind kind, std::string type, std::string id, std::string json,
+                   std::size_t meta_at, std::vector<fhir::IndexEntry> index) {
+  WriteOp op;
+  op.kind = kind;
+  op.type = std::move(type);
+  op.id = std::move(id);
+  op.index = std::move(index);
+  op.render = [json = std::move(json), meta_at](const VersionStamp& stamp) {
+    std::string meta = R"(,"meta":{"versionId":")";
+    meta += std::to_string(stamp.version);
+    meta += R"(","lastUpdated":")";
+    meta += stamp.last_updated;  // an instant: nothing to escape
+    meta += "\"}";
+    std::string out;
+    out.reserve(json.size() + meta.size());
+    out.append(json, 0, meta_at).append(meta).append(json, meta_at);
+    return out;
+  };
+  return op;
+}
+
 WriteResult WriteAndWait(Store& store, WriteBatch batch) {
   std::promise<WriteResult> promise;
   std::future<WriteResult> written = promise.get_future();

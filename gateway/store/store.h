@@ -286,6 +286,12 @@ using StorePtr = std::unique_ptr<Store>;
 WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
                    fhir::json::Value resource);
 
+// The same for a resource already written as JSON text without meta (the AuditEvent builders):
+// the render puts ,"meta":{"versionId":..,"lastUpdated":..} at byte `meta_at` of `json`, which is
+// where ResourceOp's stamp would have put it (just after the id member), and `index` is its rows.
+WriteOp RenderedOp(WriteOp::Kind kind, std::string type, std::string id, std::string json,
+                   std::size_t meta_at, std::vector<fhir::IndexEntry> index);
+
 // Store::Write, waiting until the batch is durable (or failed). Blocking: start-up code and
 // blocking-pool threads only, never an I/O thread.
 WriteResult WriteAndWait(Store& store, WriteBatch batch);

@@ -2,12 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "fhir/json/json.h"
 #include "fhir/outcome.h"
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
+#include "gateway/audit/store_op.h"
 
 namespace carebridge::audit {
 namespace {
@@ -28,6 +32,32 @@ GatewayIdentity Gateway() {
   g.site = "gateway.example.org";
   g.address = "198.51.100.1";
   return g;
+}
+
+std::vector<fhir::IndexEntry> Sorted(std::vector<fhir::IndexEntry> rows) {
+  std::sort(rows.begin(), rows.end(), [](const fhir::IndexEntry& a, const fhir::IndexEntry& b) {
+    return std::tie(a.param, a.system, a.value) < std::tie(b.param, b.system, b.value);
+  });
+  return rows;
+}
+
+// The record's JSON as a tree, checked on the way: it parses, its search rows are exactly what
+// fhir::ExtractIndex finds in it, and the store's stamp puts meta where fhir::StampMeta would.
+Value Parsed(const AuditRecord& record) {
+  std::string message;
+  auto parsed = fhir::json::Parse(record.json, fhir::json::Limits{}, message);
+  EXPECT_TRUE(parsed.has_value()) << message << "\n" << record.json;
+  if (!parsed) {
+    return Value::Object();
+  }
+  EXPECT_EQ(parsed->StringAt("id"), record.id);
+  EXPECT_EQ(Sorted(record.index), Sorted(fhir::ExtractIndex("AuditEvent", *parsed))) << record.json;
+  const store::VersionStamp stamp{record.id, 1, "2026-11-22T10:00:00.456Z"};
+  Value stamped = *parsed;
+  fhir::StampMeta(stamped, "1", stamp.last_updated);
+  store::WriteOp op = AuditWriteOp(record);
+  EXPECT_EQ(op.render(stamp), fhir::json::Write(stamped));
+  return std::move(*parsed);
 }
 
 void ExpectValid(const Value& v) {
@@ -77,7 +107,7 @@ TEST(RestEvent, ReadHasBalpShape) {
   ev.requestor = Partner();
   ev.resource = ResourceRef{"CarePlan", "cp1", 3};
   ev.patient_id = "p1";
-  Value e = BuildRestEvent(ev);
+  Value e = Parsed(BuildRestEvent(ev));
   ExpectValid(e);
   EXPECT_EQ(e.StringAt("resourceType"), "AuditEvent");
   EXPECT_EQ(e.StringAt("id"), "a1");
@@ -134,7 +164,7 @@ TEST(RestEvent, ActionsAndAgentRolesFollowTheInteraction) {
     ev.interaction = c.interaction;
     ev.requestor = Partner();
     ev.resource_type = "Task";
-    Value e = BuildRestEvent(ev);
+    Value e = Parsed(BuildRestEvent(ev));
     SCOPED_TRACE(std::string(c.code));
     ExpectValid(e);
     ExpectCoding(e.Find("subtype")->items()[0], kRestfulInteractionSystem, c.code);
@@ -155,7 +185,7 @@ TEST(RestEvent, SearchRecordsTheQueryInBase64) {
   ev.query = "patient=p1&code=http://loinc.org|1234-5";
   ev.patient_id = "p1";
   ev.requestor.request_id = "req-42";
-  Value e = BuildRestEvent(ev);
+  Value e = Parsed(BuildRestEvent(ev));
   ExpectValid(e);
   EXPECT_EQ(e.StringAt("action"), "E");
   const Value* q = EntityWithRole(e, "24");
@@ -177,7 +207,7 @@ TEST(RestEvent, FailureCarriesOutcomeDesc) {
   ev.resource = ResourceRef{"Task", "t1", std::nullopt};
   ev.outcome = EventOutcome::kMinorFailure;
   ev.outcome_desc = "Task.status: required";
-  Value e = BuildRestEvent(ev);
+  Value e = Parsed(BuildRestEvent(ev));
   ExpectValid(e);
   EXPECT_EQ(e.StringAt("outcome"), "4");
   EXPECT_EQ(e.StringAt("outcomeDesc"), "Task.status: required");
@@ -191,7 +221,7 @@ TEST(RestEvent, IndexesForPrivacyOfficerSearch) {
   ev.requestor = Partner();
   ev.resource = ResourceRef{"CarePlan", "cp1", 1};
   ev.patient_id = "p1";
-  auto index = fhir::ExtractIndex("AuditEvent", BuildRestEvent(ev));
+  auto index = BuildRestEvent(ev).index;
   auto has = [&](std::string_view param) {
     for (const auto& row : index) {
       if (row.param == param) {
@@ -217,7 +247,7 @@ TEST(ConsentDecision, PermitHasAuthZConsentShape) {
   ev.data = {{"CarePlan", "cp1", 3}};
   ev.permit = true;
   ev.explanation = "permit by Consent/c1/_history/2 provision[0].provision[1] (deny wins)";
-  Value e = BuildConsentDecision(ev);
+  Value e = Parsed(BuildConsentDecision(ev));
   ExpectValid(e);
   ExpectCoding(*e.Find("type"), kDicomSystem, "110113");
   ExpectCoding(e.Find("subtype")->items()[0], kAuthZSubTypeSystem, "AuthZ-Consent");
@@ -262,7 +292,7 @@ TEST(ConsentDecision, DenyIsASeriousFailureWithTheExplanation) {
   ev.data = {{"Condition", "cond1", 1}};
   ev.permit = false;
   ev.explanation = "deny: no active consent (opt-in policy)";
-  Value e = BuildConsentDecision(ev);
+  Value e = Parsed(BuildConsentDecision(ev));
   ExpectValid(e);
   EXPECT_EQ(e.StringAt("outcome"), "8");
   EXPECT_EQ(e.StringAt("outcomeDesc"), "deny: no active consent (opt-in policy)");
@@ -281,7 +311,7 @@ TEST(ConsentDecision, BreakGlassAndPart2AreFlagged) {
   ev.break_glass = true;
   ev.part2 = true;
   ev.explanation = "deny overridden";
-  Value e = BuildConsentDecision(ev);
+  Value e = Parsed(BuildConsentDecision(ev));
   ExpectValid(e);
   const auto& ext = e.Find("extension")->items();
   ASSERT_EQ(ext.size(), 2U);
@@ -309,7 +339,7 @@ TEST(Disclosure, HasPrivacyDisclosureShape) {
   ev.consents = {{"c1", 4}};
   ev.data = {{"ServiceRequest", "sr1", 1}, {"Task", "t1", 2}};
   ev.interaction = Interaction::kRead;
-  Value e = BuildDisclosure(ev);
+  Value e = Parsed(BuildDisclosure(ev));
   ExpectValid(e);
   ExpectCoding(*e.Find("type"), kDicomSystem, "110106");
   const auto& subtype = e.Find("subtype")->items();
@@ -352,7 +382,7 @@ TEST(Disclosure, BreakGlassPart2) {
   ev.break_glass = true;
   ev.part2 = true;
   ev.outcome_desc = "re-disclosure notice attached";
-  Value e = BuildDisclosure(ev);
+  Value e = Parsed(BuildDisclosure(ev));
   ExpectValid(e);
   EXPECT_EQ(e.Find("extension")->items().size(), 2U);
   EXPECT_EQ(e.StringAt("outcomeDesc"),

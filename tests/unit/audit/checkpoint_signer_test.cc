@@ -15,6 +15,7 @@
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 #include "gateway/audit/audit_event.h"
+#include "gateway/audit/store_op.h"
 #include "gateway/audit/store_signer.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 
@@ -129,19 +130,8 @@ TEST_F(CheckpointSignerTest, StoreCheckpointsSignedWithTheGatewayKey) {
     ev.requestor.purpose = "TREAT";
     ev.resource = ResourceRef{"CarePlan", "cp" + std::to_string(i), 1};
     ev.patient_id = "p1";
-    fhir::json::Value event = BuildRestEvent(ev);
-    store::WriteOp op;
-    op.kind = store::WriteOp::Kind::kAudit;
-    op.type = "AuditEvent";
-    op.id = ev.id;
-    op.index = fhir::ExtractIndex("AuditEvent", event);
-    op.render = [event](const store::VersionStamp& stamp) {
-      fhir::json::Value stamped = event;
-      fhir::StampMeta(stamped, std::to_string(stamp.version), stamp.last_updated);
-      return fhir::json::Write(stamped);
-    };
     store::WriteBatch batch;
-    batch.ops.push_back(std::move(op));
+    batch.ops.push_back(AuditWriteOp(BuildRestEvent(ev)));
     std::promise<store::WriteResult> p;
     s.Write(std::move(batch), [&p](store::WriteResult r) { p.set_value(std::move(r)); });
     auto r = p.get_future().get();
