@@ -17,7 +17,8 @@ struct Migration {
   const char* sql;
 };
 
-// The one type whose search rows live in audit_search (migration 6) rather than search_index.
+// The one type whose search rows live apart from search_index: its dates in audit_search (migration
+// 6), its tokens and references as terms in audit_terms (migration 7).
 inline constexpr std::string_view kAuditEventType = "AuditEvent";
 
 // 'CRBG': marks the file as a carebridge database (PRAGMA application_id).
@@ -195,6 +196,24 @@ CREATE INDEX audit_search_date_of ON audit_search (id, param, low, high) WHERE l
 INSERT OR IGNORE INTO audit_search (param, value, system, id, low, high)
   SELECT param, value, system, id, low, high FROM search_index WHERE type = 'AuditEvent';
 DELETE FROM search_index WHERE type = 'AuditEvent';
+)sql"},
+    {7, R"sql(
+-- AuditEvent token and reference rows become one FTS5 document of terms per event (rowid =
+-- audit_chain.seq); see audit_terms.h. Dates stay in audit_search. The key makes terms
+-- unforgeable; it never leaves the database.
+CREATE TABLE audit_terms_key (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  key BLOB NOT NULL
+) STRICT;
+INSERT INTO audit_terms_key (id, key) VALUES (1, randomblob(32));
+CREATE VIRTUAL TABLE audit_terms USING fts5(
+  terms, content='', columnsize=0, detail=none, tokenize='ascii');
+INSERT INTO audit_terms (rowid, terms)
+  SELECT c.seq, group_concat(carebridge_audit_terms(k.key, s.param, s.system, s.value), ' ')
+  FROM audit_search s JOIN audit_chain c ON c.id = s.id, audit_terms_key k
+  WHERE s.low IS NULL
+  GROUP BY c.seq;
+DELETE FROM audit_search WHERE low IS NULL;
 )sql"},
 };
 

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "gateway/store/sqlite/audit_terms.h"
 #include "gateway/store/sqlite/schema.h"
 
 namespace carebridge::store::sqlite_internal {
@@ -327,8 +328,69 @@ void OpenIndexSubquery(Builder& b, const std::string& type, const std::string& p
   b.Add(" AND s.param = ?", param);
 }
 
+// "r.id [NOT] IN (the AuditEvents whose document matches `match`)": the FTS query runs once and its
+// rowids (chain seqs) name the events.
+void AddAuditTermsSubquery(Builder& b, bool negate, std::string match) {
+  b.Add(negate ? "r.id NOT IN (" : "r.id IN (");
+  b.Add(
+      "SELECT c.id FROM audit_chain c WHERE c.seq IN "
+      "(SELECT rowid FROM audit_terms WHERE audit_terms MATCH ?))",
+      std::move(match));
+}
+
+std::string Quoted(const std::string& term) { return '"' + term + '"'; }
+
+// An AuditEvent token or reference criterion: its alternatives are terms of audit_terms (see
+// audit_terms.h), OR'ed in one MATCH. Each alternative picks the term that the ordinary rows'
+// condition in AddAlternative would have matched.
+Result<void> AddAuditTermCriterion(Builder& b, const fhir::SearchCriterion& c, const TermKey& key) {
+  if (c.modifier == "missing") {
+    b.Add("(");
+    for (std::size_t i = 0; i < c.any_of.size(); ++i) {
+      const std::string& v = c.any_of[i].value;
+      if (v != "true" && v != "false") {
+        return Unsupported();
+      }
+      b.Add(i == 0 ? "" : " OR ");
+      AddAuditTermsSubquery(b, v == "true", Quoted(PresentTerm(key, c.param)));
+    }
+    b.Add(")");
+    return {};
+  }
+  if (!ModifierSupported(c) || (c.type != ParamType::kToken && c.type != ParamType::kReference)) {
+    return Unsupported();
+  }
+  std::string match;
+  for (const fhir::SearchValue& v : c.any_of) {
+    if (v.prefix != Prefix::kEq) {
+      return Unsupported();
+    }
+    std::string term;
+    if (c.type == ParamType::kToken) {
+      if (!v.system) {
+        term = AnySystemTerm(key, c.param, v.value);
+      } else if (!v.system->empty() && v.value.empty()) {
+        term = SystemTerm(key, c.param, *v.system);
+      } else {
+        term = ExactTerm(key, c.param, *v.system, v.value);
+      }
+    } else {
+      std::optional<std::string> target = v.system;
+      if (!target && IsResourceTypeName(c.modifier)) {
+        target = c.modifier;
+      }
+      term =
+          target ? ExactTerm(key, c.param, *target, v.value) : AnySystemTerm(key, c.param, v.value);
+    }
+    match += match.empty() ? "" : " OR ";
+    match += Quoted(term);
+  }
+  AddAuditTermsSubquery(b, c.modifier == "not", std::move(match));
+  return {};
+}
+
 Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::SearchCriterion& c,
-                          std::int64_t now_ms) {
+                          std::int64_t now_ms, const TermKey& key) {
   if (c.any_of.empty()) {
     return Unsupported();
   }
@@ -355,6 +417,9 @@ Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::Searc
     }
     b.Add(")");
     return {};
+  }
+  if (type == kAuditEventType && c.type != ParamType::kDate) {
+    return AddAuditTermCriterion(b, c, key);
   }
   if (c.modifier == "missing") {
     // missing=true: no row for the parameter; missing=false: at least one.
@@ -445,7 +510,8 @@ Result<void> AddSortKey(Builder& b, const std::string& type, const fhir::SortKey
 
 }  // namespace
 
-Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t now_ms) {
+Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t now_ms,
+                                 const TermKey& audit_terms_key) {
   if (query.type.empty() || query.count < 0 || query.offset < 0) {
     return Unsupported();
   }
@@ -454,7 +520,7 @@ Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t no
   where.Add(" AND r.deleted = 0");
   for (const fhir::SearchCriterion& c : query.all_of) {
     where.Add(" AND (");
-    if (auto r = AddCriterion(where, query.type, c, now_ms); !r) {
+    if (auto r = AddCriterion(where, query.type, c, now_ms, audit_terms_key); !r) {
       return r.error();
     }
     where.Add(")");

@@ -11,6 +11,7 @@
 
 #include "fhir/base/result.h"
 #include "fhir/search/search.h"
+#include "gateway/store/sqlite/audit_terms.h"
 #include "gateway/store/store.h"
 
 namespace carebridge::store::sqlite_internal {
@@ -32,8 +33,10 @@ struct SearchSql {
 
 // errc::kUnsupportedQuery for criteria the store cannot evaluate (unknown modifiers, prefixes on
 // types without order, empty alternatives, negative paging, missing type).
-// `now_ms` anchors the 10% widening of `ap` on dates.
-Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t now_ms);
+// `now_ms` anchors the 10% widening of `ap` on dates; `audit_terms_key` makes the terms of
+// AuditEvent criteria (audit_terms.h).
+Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t now_ms,
+                                 const TermKey& audit_terms_key);
 
 // A history query over resource_versions. `page` yields (type, id, version, last_updated,
 // deleted, json) newest first and, like SearchSql::page, ends with "LIMIT ? OFFSET ?" unbound.

@@ -30,6 +30,7 @@
 
 #include "fhir/json/json.h"
 #include "gateway/store/sqlite/audit_log.h"
+#include "gateway/store/sqlite/audit_terms.h"
 #include "gateway/store/sqlite/schema.h"
 #include "gateway/store/sqlite/search_sql.h"
 
@@ -121,6 +122,11 @@ class StmtUse {
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
              : std::string();
   }
+  std::string Blob(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
+  }
 
  private:
   sqlite3_stmt* s_;
@@ -146,6 +152,8 @@ enum class Sql {
   kDeleteIndex,
   kInsertIndex,
   kInsertAuditIndex,
+  kInsertAuditTerms,
+  kAuditTermsKey,
   kExists,
   kMaxLastUpdated,
   kInsertChain,
@@ -205,6 +213,10 @@ const char* SqlText_(Sql which) {
     case Sql::kInsertAuditIndex:
       return "INSERT OR IGNORE INTO audit_search (id, param, system, value, low, high) "
              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    case Sql::kInsertAuditTerms:
+      return "INSERT INTO audit_terms (rowid, terms) VALUES (?1, ?2)";
+    case Sql::kAuditTermsKey:
+      return "SELECT key FROM audit_terms_key WHERE id = 1";
     case Sql::kExists:
       return "SELECT 1 FROM resource_versions WHERE type = ?1 AND id = ?2 LIMIT 1";
     case Sql::kMaxLastUpdated:
@@ -818,6 +830,10 @@ class SqliteStore final : public Store {
 
   Result<void> InsertIndexRows(std::string_view type, std::string_view id,
                                const std::vector<fhir::IndexEntry>& index);
+  // An AuditEvent's dates as rows of audit_search, the rest as its document in audit_terms.
+  Result<void> InsertAuditIndex(const UnindexedAudit& event);
+  sqlite_internal::TermKey term_key_;  // set by Init, then read-only (readers build searches)
+  std::optional<sqlite_internal::DocumentTermsMaker> document_terms_;  // writer only
   Result<void> FlushAuditIndex();
   std::deque<UnindexedAudit> audit_unindexed_;         // committed, not yet indexed; writer only
   std::vector<UnindexedAudit> audit_group_unindexed_;  // chained in the open group; writer only
@@ -854,11 +870,20 @@ Result<void> SqliteStore::Init() {
       "PRAGMA synchronous=FULL; PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
       "; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-16384;"
       " PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864;";
-  if (w.Exec(pragmas.c_str()) != SQLITE_OK) {
+  if (w.Exec(pragmas.c_str()) != SQLITE_OK ||
+      sqlite_internal::RegisterAuditTermsFunction(w.db()) != SQLITE_OK) {
     return Err(errc::kIo);
   }
   if (auto r = Migrate(); !r) {
     return r;
+  }
+  if (sqlite3_stmt* s = w.Get(Sql::kAuditTermsKey); s == nullptr) {
+    return Err(errc::kIo);
+  } else {
+    StmtUse use(s);
+    if (use.Step() != SQLITE_ROW || !term_key_.Load(use.Blob(0))) {
+      return Err(errc::kIo);
+    }
   }
   if (sqlite3_stmt* s = w.Get(Sql::kMaxLastUpdated); s == nullptr) {
     return Err(errc::kIo);
@@ -970,7 +995,7 @@ Result<ResourceVersion> SqliteStore::Read(std::string_view type, std::string_vie
 }
 
 Result<SearchPage> SqliteStore::Search(const fhir::SearchQuery& query) {
-  auto sql = sqlite_internal::BuildSearchSql(query, NowMs());
+  auto sql = sqlite_internal::BuildSearchSql(query, NowMs(), term_key_);
   if (!sql) {
     return sql.error();
   }
@@ -1308,7 +1333,7 @@ Result<WriteOutcome> SqliteStore::ApplyCreate(const WriteOp& op) {
   if (op.if_none_exist) {
     // Evaluated inside the transaction, so it sees earlier batches of this group and no other
     // writer can slip a match in between the check and the create.
-    auto sql = sqlite_internal::BuildSearchSql(*op.if_none_exist, NowMs());
+    auto sql = sqlite_internal::BuildSearchSql(*op.if_none_exist, NowMs(), term_key_);
     if (!sql) {
       return sql.error();
     }
@@ -1618,12 +1643,12 @@ std::optional<std::size_t> SqliteStore::IndexAuditBacklog(std::size_t max_commit
   std::int64_t last = 0;
   for (std::size_t i = 0; ok && i < committed; ++i) {
     const UnindexedAudit& event = audit_unindexed_[i];
-    ok = InsertIndexRows(kAuditEventType, event.id, event.index).has_value();
+    ok = InsertAuditIndex(event).has_value();
     last = event.seq;
   }
   if (with_group) {
     for (const auto& event : audit_group_unindexed_) {
-      ok = ok && InsertIndexRows(kAuditEventType, event.id, event.index).has_value();
+      ok = ok && InsertAuditIndex(event).has_value();
       last = event.seq;
     }
   }
@@ -1740,32 +1765,67 @@ Result<void> SqliteStore::InsertIndexRows(std::string_view type, std::string_vie
   if (index.empty()) {
     return {};
   }
-  // AuditEvent rows go to audit_search (migration 6), which has no type column.
-  const bool audit = type == kAuditEventType;
-  sqlite3_stmt* s = writer_conn_->Get(audit ? Sql::kInsertAuditIndex : Sql::kInsertIndex);
+  sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertIndex);
   if (!s) {
     return OpFailure(writer_conn_->failed_rc());
   }
-  const int first = audit ? 1 : 2;  // the position of id
   for (const fhir::IndexEntry& e : index) {
     StmtUse use(s);
-    if (!audit) {
-      use.Bind(1, type);
-    }
-    use.Bind(first, id);
-    use.Bind(first + 1, std::string_view(e.param));
-    use.Bind(first + 2, std::string_view(e.system));
-    use.Bind(first + 3, std::string_view(e.value));
+    use.Bind(1, type);
+    use.Bind(2, id);
+    use.Bind(3, std::string_view(e.param));
+    use.Bind(4, std::string_view(e.system));
+    use.Bind(5, std::string_view(e.value));
     if (e.type == fhir::ParamType::kDate) {
-      use.Bind(first + 4, e.low);
-      use.Bind(first + 5, e.high);
+      use.Bind(6, e.low);
+      use.Bind(7, e.high);
     } else {
-      use.BindNull(first + 4);
-      use.BindNull(first + 5);
+      use.BindNull(6);
+      use.BindNull(7);
     }
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
       return OpFailure(rc);
     }
+  }
+  return {};
+}
+
+Result<void> SqliteStore::InsertAuditIndex(const UnindexedAudit& event) {
+  sqlite3_stmt* dates = writer_conn_->Get(Sql::kInsertAuditIndex);
+  if (!dates) {
+    return OpFailure(writer_conn_->failed_rc());
+  }
+  for (const fhir::IndexEntry& e : event.index) {
+    if (e.type != fhir::ParamType::kDate) {
+      continue;
+    }
+    StmtUse use(dates);
+    use.Bind(1, std::string_view(event.id));
+    use.Bind(2, std::string_view(e.param));
+    use.Bind(3, std::string_view(e.system));
+    use.Bind(4, std::string_view(e.value));
+    use.Bind(5, e.low);
+    use.Bind(6, e.high);
+    if (const int rc = use.Step(); rc != SQLITE_DONE) {
+      return OpFailure(rc);
+    }
+  }
+  if (!document_terms_) {
+    document_terms_.emplace(term_key_);
+  }
+  const std::string terms = document_terms_->Make(event.index);
+  if (terms.empty()) {
+    return {};
+  }
+  sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertAuditTerms);
+  if (!s) {
+    return OpFailure(writer_conn_->failed_rc());
+  }
+  StmtUse use(s);
+  use.Bind(1, event.seq);
+  use.Bind(2, std::string_view(terms));
+  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+    return OpFailure(rc);
   }
   return {};
 }

@@ -609,7 +609,8 @@ TEST_F(AuditLogTest, AuditEventsAreIndexedInBatchesAndSearchesSeeThemAll) {
   // timing.
   WriteAudits(s, 16, 1100);
   EXPECT_GE(Scalar(indexed), 1115 - 1025);
-  EXPECT_GE(Scalar("SELECT COUNT(DISTINCT id) FROM audit_search"), 1115 - 1025);
+  // These events have no date: their one row is a term of audit_terms, none is in audit_search.
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search"), 0);
   EXPECT_EQ(Scalar("SELECT COUNT(*) FROM search_index WHERE type = 'AuditEvent'"), 0);
   EXPECT_EQ(SearchReads(s), 1115);
   EXPECT_EQ(Scalar(indexed), 1115);
@@ -636,14 +637,58 @@ TEST_F(AuditLogTest, MigrationSixMovesAuditSearchRows) {
     EXPECT_EQ(SearchReads(s), 3);
     CloseStore();
   }
+  // A version 5 file kept each event's rows (here its action) in search_index.
   ASSERT_EQ(Exec("INSERT INTO search_index (type, id, param, system, value, low, high) "
-                 "SELECT 'AuditEvent', id, param, system, value, low, high FROM audit_search; "
-                 "DROP TABLE audit_search; PRAGMA user_version = 5;"),
+                 "SELECT 'AuditEvent', id, 'action', '', 'R', NULL, NULL FROM audit_chain; "
+                 "DROP TABLE audit_search; DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
+                 "PRAGMA user_version = 5;"),
             SQLITE_OK);
   Store& s = Open();
   EXPECT_EQ(SearchReads(s), 3);
   EXPECT_EQ(Scalar("SELECT COUNT(*) FROM search_index WHERE type = 'AuditEvent'"), 0);
-  EXPECT_EQ(Scalar("SELECT COUNT(DISTINCT id) FROM audit_search"), 3);
+  // ...and schema 7 the rows other than dates from audit_search to audit_terms.
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search"), 0);
+}
+
+// Schema 7 turns the token and reference rows of audit_search into terms of audit_terms and keeps
+// the date rows; the events are found by both after the upgrade, and new ones beside them.
+TEST_F(AuditLogTest, MigrationSevenMovesTermsAndKeepsDates) {
+  {
+    Store& s = Open();
+    WriteAudits(s, 1, 3);
+    CloseStore();
+  }
+  ASSERT_EQ(Exec("DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
+                 "INSERT INTO audit_search (id, param, system, value, low, high) "
+                 "  SELECT id, 'action', '', 'R', NULL, NULL FROM audit_chain; "
+                 "INSERT INTO audit_search (id, param, system, value, low, high) "
+                 "  SELECT id, 'date', '', '2026-11-22', 1795305600000, 1795392000000 "
+                 "  FROM audit_chain; "
+                 "PRAGMA user_version = 6;"),
+            SQLITE_OK);
+  Store& s = Open();
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search WHERE low IS NULL"), 0);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search WHERE low IS NOT NULL"), 3);
+  EXPECT_EQ(Scalar("SELECT LENGTH(key) FROM audit_terms_key"), 32);
+  EXPECT_EQ(SearchReads(s), 3);
+  fhir::SearchQuery by_date;
+  by_date.type = "AuditEvent";
+  by_date.count = 10;
+  fhir::SearchCriterion date;
+  date.param = "date";
+  date.type = ParamType::kDate;
+  fhir::SearchValue day;
+  day.value = "2026-11-22";
+  day.low = 1795305600000;
+  day.high = 1795392000000;
+  date.any_of = {day};
+  by_date.all_of = {date};
+  auto page = s.Search(by_date);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->total, 3);
+  WriteAudits(s, 4, 2);
+  EXPECT_EQ(SearchReads(s), 5);
+  EXPECT_TRUE(s.VerifyAudit()->ok);
 }
 
 // AuditEvents sort by date (indexed for it); a sort by another parameter is refused rather than
@@ -663,8 +708,8 @@ TEST_F(AuditLogTest, AuditEventsSortByDateOnly) {
 }
 
 TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
-  // Make a version 1 file with data: today's schema minus migrations 2, 4, 5 (outbox) and 6
-  // (audit_search); 3 rebuilds an index and runs again as it is.
+  // Make a version 1 file with data: today's schema minus migrations 2, 4, 5 (outbox), 6
+  // (audit_search) and 7 (audit_terms); 3 rebuilds an index and runs again as it is.
   {
     Store& s = Open();
     ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1")}).ops.at(0).has_value());
@@ -674,6 +719,7 @@ TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
                  "DROP TABLE audit_index_state; "
                  "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
                  "DROP TABLE outbox; DROP TABLE outbox_attempts; DROP TABLE audit_search; "
+                 "DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
                  "PRAGMA user_version = 1;"),
             SQLITE_OK);
   EXPECT_TRUE(VerifyFile().ok);  // no audit log yet: an empty chain
