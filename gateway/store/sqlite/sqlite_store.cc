@@ -565,11 +565,10 @@ WriteResult AllFailed(const WriteBatch& batch, std::error_code ec) {
 // neither the writer nor the readers. Should it fall far behind, the writer checkpoints itself.
 class WalCheckpointer {
  public:
-  static constexpr int kWakePages = 4000;             // ~16 MB of 4 KB pages
-  static constexpr int kWriterFallbackPages = 64000;  // ~256 MB: the writer helps out
-
-  // Hooks `writer` and starts the thread, with a connection of its own to `path`.
-  Result<void> Start(const std::string& path, sqlite3* writer) {
+  // Hooks `writer` and starts the thread, with a connection of its own to `path`. A WAL of
+  // `wake_pages` wakes it; at four times that the writer checkpoints too.
+  Result<void> Start(const std::string& path, sqlite3* writer, int wake_pages) {
+    wake_pages_ = std::max(1, wake_pages);
     auto conn = Connection::Open(path, /*writer=*/false);
     if (!conn) {
       return conn.error();
@@ -601,9 +600,9 @@ class WalCheckpointer {
   // Runs on the writer thread after each commit, with the WAL's size in pages.
   static int OnCommit(void* self, sqlite3* db, const char* schema, int pages) {
     auto* checkpointer = static_cast<WalCheckpointer*>(self);
-    if (pages >= kWriterFallbackPages) {
+    if (pages >= 4 * checkpointer->wake_pages_) {
       sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    } else if (pages >= kWakePages) {
+    } else if (pages >= checkpointer->wake_pages_) {
       {
         std::lock_guard lock(checkpointer->mu_);
         checkpointer->due_ = true;
@@ -627,6 +626,7 @@ class WalCheckpointer {
     }
   }
 
+  int wake_pages_ = 1;
   std::unique_ptr<Connection> conn_;  // the thread's only
   std::thread thread_;
   std::mutex mu_;
@@ -915,7 +915,7 @@ Result<void> SqliteStore::Init() {
     readers_.Add(std::move(*r));
   }
 
-  if (auto r = checkpointer_.Start(options_.path, w.db()); !r) {
+  if (auto r = checkpointer_.Start(options_.path, w.db(), options_.wal_checkpoint_pages); !r) {
     return r;
   }
   std::lock_guard lock(join_mu_);

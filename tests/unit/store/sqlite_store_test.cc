@@ -570,7 +570,13 @@ TEST_F(SqliteStoreTest, ReopenFindsEverything) {
 // since the writer no longer checkpoints inside its commits): the main file grows while the store
 // is open, and the WAL does not grow without bound.
 TEST_F(SqliteStoreTest, WalIsCheckpointedWhileTheStoreRuns) {
-  Store& s = Open();
+  SqliteOptions o;
+  o.path = path_;
+  o.wal_checkpoint_pages = 2000;
+  auto opened = OpenSqliteStore(o);
+  ASSERT_TRUE(opened.has_value());
+  store_ = std::move(*opened);
+  Store& s = *store_;
   const std::string body(8000, 'x');
   for (int batch = 0; batch < 60; ++batch) {
     WriteBatch b;
@@ -580,7 +586,7 @@ TEST_F(SqliteStoreTest, WalIsCheckpointedWhileTheStoreRuns) {
     }
     ASSERT_FALSE(WriteAndWait(s, std::move(b)).failed_op);
   }
-  // 3,000 x 8 KB: ~24 MB through the WAL, past the 16 MB that wakes the checkpointer.
+  // 3,000 x 8 KB: ~24 MB through the WAL, past the 8 MB that wakes the checkpointer here.
   std::uintmax_t main_size = 0;
   for (int i = 0; i < 200 && main_size < 8'000'000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
