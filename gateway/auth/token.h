@@ -73,6 +73,9 @@ class TokenService {
   std::string SmartConfiguration(std::string_view base_url) const;
 
  private:
+  // Verify without the cache of tokens already verified.
+  Result<AccessClaims> VerifyInFull(std::string_view token, std::int64_t now) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -434,8 +434,11 @@ TEST_F(TokenServiceTest, PartnerDisabledOrRemovedAfterIssueIsRefused) {
   const std::string ec_token = ExpectToken(MakeForm(EcAssertion(Claims("ec-client", "t5"))));
   const std::string rsa_token =
       ExpectToken(MakeForm(testing::SignJwt(rsa_, "RS384", Claims("rsa-client", "t6"))));
-  // The registry the service was built with is replaced in place (a reload): ec-client is now
-  // disabled and rsa-client is gone.
+  // Both were good (and the service remembers them as verified)...
+  ASSERT_TRUE(service_->Verify(ec_token, kNow));
+  ASSERT_TRUE(service_->Verify(rsa_token, kNow));
+  // ...until the registry the service was built with is replaced in place (a reload): ec-client is
+  // now disabled and rsa-client is gone.
   registry_ = LoadRegistry(/*ec_client_enabled=*/false, /*with_rsa_client=*/false);
   auto result = service_->Verify(ec_token, kNow);
   ASSERT_FALSE(result);
