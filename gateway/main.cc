@@ -13,6 +13,7 @@
 // chain is broken.
 
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/signal_set.hpp>
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -578,9 +580,32 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
+
+// glibc's malloc keeps 7 freed chunks per size class and thread before it goes to its arenas; a
+// request allocates and frees many more of a size than that (strings, JSON trees, SQLite's
+// records), and malloc and free were ~13% of the CPU of a read. With 256 kept per size class a read
+// took ~8% less CPU and a read under consent ~12% less, for ~0.5 MB more resident memory. glibc
+// reads the setting only at process start, so `serve` runs itself again with it set, unless the
+// operator set tcache_count already. If the exec fails the gateway carries on with the default.
+void TuneMallocThenReexec(char** argv) {
+  constexpr std::string_view kTunable = "glibc.malloc.tcache_count";
+  const char* current = std::getenv("GLIBC_TUNABLES");
+  if (current != nullptr && std::string_view(current).find(kTunable) != std::string_view::npos) {
+    return;
+  }
+  std::string tunables = current != nullptr && *current != '\0' ? std::string(current) + ":" : "";
+  tunables += std::string(kTunable) + "=256";
+  if (setenv("GLIBC_TUNABLES", tunables.c_str(), 1) == 0) {
+    execv("/proc/self/exe", argv);
+  }
+}
+
 }  // namespace carebridge
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "serve") {
+    carebridge::TuneMallocThenReexec(argv);
+  }
   // Exceptions are for start-up failures only (see STYLE.md); report them and exit.
   try {
     return carebridge::Main(argc, argv);

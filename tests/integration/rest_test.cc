@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/integration/harness.h"
@@ -63,6 +65,18 @@ TEST_F(RestTest, MetadataIsACapabilityStatementOfWhatIsImplemented) {
 
 TEST_F(RestTest, HealthAndReadiness) {
   EXPECT_EQ(client_->Get("/healthz").status, 200);
+  EXPECT_EQ(client_->Get("/readyz").status, 200);
+}
+
+// `serve` runs with glibc's per-thread cache of freed chunks enlarged (main.cc): it set the tunable
+// and executed itself again, in the same process.
+TEST_F(RestTest, ServeRunsWithTheMallocCacheTuned) {
+  std::ifstream environ("/proc/" + std::to_string(gateway().pid()) + "/environ", std::ios::binary);
+  ASSERT_TRUE(environ.is_open());
+  std::string variables((std::istreambuf_iterator<char>(environ)),
+                        std::istreambuf_iterator<char>());
+  EXPECT_NE(variables.find("GLIBC_TUNABLES="), std::string::npos);
+  EXPECT_NE(variables.find("glibc.malloc.tcache_count=256"), std::string::npos);
   EXPECT_EQ(client_->Get("/readyz").status, 200);
 }
 
