@@ -35,16 +35,16 @@ constexpr std::size_t kMaxExplanations = 8;
 
 // The partner that wrote this version, from the meta.source the gateway stamped; empty for data
 // the gateway itself wrote or that predates the stamp.
-std::string_view ContributorOf(const json::Value& resource) {
-  const json::Value* meta = resource.Find("meta");
-  if (meta == nullptr) {
-    return {};
-  }
-  std::string_view source = meta->StringAt("source");
+std::string_view ContributorOfSource(std::string_view source) {
   if (source.substr(0, kContributorPrefix.size()) != kContributorPrefix) {
     return {};
   }
   return source.substr(kContributorPrefix.size());
+}
+
+std::string_view ContributorOf(const json::Value& resource) {
+  const json::Value* meta = resource.Find("meta");
+  return meta == nullptr ? std::string_view() : ContributorOfSource(meta->StringAt("source"));
 }
 
 // Types the consent engine does not decide on: the Consents themselves are the policy (read only
@@ -303,6 +303,24 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
   bool one_patient = true;
   for (std::size_t i = 0; i < versions.size(); ++i) {
     const store::ResourceVersion& version = *versions[i];
+    // What the store kept beside the version often settles it without parsing: the partner's own
+    // contribution, data of no patient, the types outside consent. Same rules as below.
+    if (version.patient_id && version.meta_source) {
+      const std::string& patient = *version.patient_id;
+      if (!patient.empty()) {
+        if (!out.patient_id) {
+          out.patient_id = patient;
+        } else if (*out.patient_id != patient) {
+          one_patient = false;
+        }
+      }
+      if (patient.empty() || OutsideConsent(version.type) ||
+          ContributorOfSource(*version.meta_source) == partner.id ||
+          (partner.kind == auth::PartnerKind::kPrivacyOfficer && version.type == "Patient")) {
+        out.released[i] = true;
+        continue;
+      }
+    }
     std::string message;
     auto value = json::Parse(version.json, config.fhir.json, message);
     if (!value) {

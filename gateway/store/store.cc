@@ -103,6 +103,9 @@ WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
   WriteOp op;
   op.kind = kind;
   op.index = fhir::ExtractIndex(type, resource);
+  op.patient_id = fhir::PatientIdOf(type, resource).value_or("");
+  const fhir::json::Value* meta = resource.Find("meta");
+  op.meta_source = std::string(meta != nullptr ? meta->StringAt("source") : "");
   op.type = std::move(type);
   op.id = std::move(id);
   op.render = [resource = std::move(resource)](const VersionStamp& stamp) mutable {

@@ -36,6 +36,12 @@ struct ResourceVersion {
   std::string last_updated;  // FHIR instant, UTC with milliseconds: 2026-11-22T10:00:00.123Z
   bool deleted = false;
   std::string json;
+  // What a release decision needs first, kept beside the JSON when the version was written (see
+  // WriteOp) so that a partner reading what it wrote need not parse it: the patient the resource
+  // belongs to ("" for none) and its meta.source ("" for none). nullopt: not known (versions
+  // written before schema 8), parse `json`.
+  std::optional<std::string> patient_id;
+  std::optional<std::string> meta_source;
 };
 
 struct VersionStamp {
@@ -133,6 +139,9 @@ struct WriteOp {
   // Produces the JSON to store for the version the store assigns (the API stamps meta with it).
   // Runs on the writer thread inside the transaction; must not block. Not used for deletes.
   std::function<std::string(const VersionStamp&)> render;
+  // Stored beside the version (ResourceVersion::patient_id, meta_source); ResourceOp sets them.
+  std::optional<std::string> patient_id;
+  std::optional<std::string> meta_source;
   std::optional<OutboxMessage> outbox;  // kOutbox only
 };
 

@@ -215,6 +215,13 @@ INSERT INTO audit_terms (rowid, terms)
   GROUP BY c.seq;
 DELETE FROM audit_search WHERE low IS NULL;
 )sql"},
+    {8, R"sql(
+-- What a release decision needs first, beside each version written from now on: the patient the
+-- resource belongs to ('' for none) and its meta.source ('' for none). NULL in older rows: the
+-- reader parses the JSON for them.
+ALTER TABLE resource_versions ADD COLUMN patient_id TEXT;
+ALTER TABLE resource_versions ADD COLUMN meta_source TEXT;
+)sql"},
 };
 
 inline constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;

@@ -573,7 +573,8 @@ Result<HistorySql> BuildHistorySql(const HistoryQuery& query) {
   // last_updated_ms is strictly increasing across all writes, so this order is total; the rest
   // only guards against rows written by something else.
   out.page.sql =
-      "SELECT type, id, version, last_updated, deleted, json FROM resource_versions WHERE " +
+      "SELECT type, id, version, last_updated, deleted, json, patient_id, meta_source "
+      "FROM resource_versions WHERE " +
       where.sql() + " ORDER BY last_updated_ms DESC, version DESC, type, id LIMIT ? OFFSET ?";
   out.page.binds = std::move(where.binds());
   return out;

@@ -39,7 +39,8 @@ Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t no
                                  const TermKey& audit_terms_key);
 
 // A history query over resource_versions. `page` yields (type, id, version, last_updated,
-// deleted, json) newest first and, like SearchSql::page, ends with "LIMIT ? OFFSET ?" unbound.
+// deleted, json, patient_id, meta_source) newest first and, like SearchSql::page, ends with "LIMIT
+// ? OFFSET ?" unbound.
 struct HistorySql {
   SqlText count;
   SqlText page;

@@ -122,6 +122,13 @@ class StmtUse {
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
              : std::string();
   }
+  // NULL is nullopt.
+  std::optional<std::string> OptionalText(int col) const {
+    if (sqlite3_column_type(s_, col) == SQLITE_NULL) {
+      return std::nullopt;
+    }
+    return Text(col);
+  }
   std::string Blob(int col) const {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
@@ -189,17 +196,18 @@ const char* SqlText_(Sql which) {
     case Sql::kRollbackOp:
       return "ROLLBACK TO op";
     case Sql::kReadCurrent:
-      return "SELECT c.version, c.deleted, v.last_updated, v.json FROM resources_current c "
+      return "SELECT c.version, c.deleted, v.last_updated, v.json, v.patient_id, v.meta_source "
+             "FROM resources_current c "
              "JOIN resource_versions v ON v.type = c.type AND v.id = c.id AND v.version = "
              "c.version WHERE c.type = ?1 AND c.id = ?2";
     case Sql::kCurrentVersion:
       return "SELECT version, deleted FROM resources_current WHERE type = ?1 AND id = ?2";
     case Sql::kReadVersion:
-      return "SELECT last_updated, deleted, json FROM resource_versions "
+      return "SELECT last_updated, deleted, json, patient_id, meta_source FROM resource_versions "
              "WHERE type = ?1 AND id = ?2 AND version = ?3";
     case Sql::kInsertVersion:
       return "INSERT INTO resource_versions (type, id, version, last_updated_ms, last_updated, "
-             "deleted, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+             "deleted, json, patient_id, meta_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
     case Sql::kUpsertCurrent:
       return "INSERT INTO resources_current (type, id, version, last_updated_ms, deleted) "
              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (type, id) DO UPDATE SET "
@@ -474,6 +482,8 @@ Result<ResourceVersion> ReadVersionOn(Connection& c, std::string_view type, std:
   out.version = version;
   out.last_updated = use.Text(0);
   out.json = use.Text(2);
+  out.patient_id = use.OptionalText(3);
+  out.meta_source = use.OptionalText(4);
   return out;
 }
 
@@ -991,6 +1001,8 @@ Result<ResourceVersion> SqliteStore::Read(std::string_view type, std::string_vie
   out.version = use.Int(0);
   out.last_updated = use.Text(2);
   out.json = use.Text(3);
+  out.patient_id = use.OptionalText(4);
+  out.meta_source = use.OptionalText(5);
   return out;
 }
 
@@ -1081,6 +1093,8 @@ Result<SearchPage> SqliteStore::History(const HistoryQuery& query) {
     v.last_updated = use.Text(3);
     v.deleted = use.Int(4) != 0;
     v.json = use.Text(5);
+    v.patient_id = use.OptionalText(6);
+    v.meta_source = use.OptionalText(7);
     page.entries.push_back(std::move(v));
   }
   if (rc != SQLITE_DONE) {
@@ -1439,6 +1453,17 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
     use.Bind(5, std::string_view(out.stamp.last_updated));
     use.Bind(6, static_cast<std::int64_t>(deleted));
     use.Bind(7, std::string_view(out.json));
+    // A tombstone has no content to decide on.
+    if (op.patient_id && !deleted) {
+      use.Bind(8, std::string_view(*op.patient_id));
+    } else {
+      use.BindNull(8);
+    }
+    if (op.meta_source && !deleted) {
+      use.Bind(9, std::string_view(*op.meta_source));
+    } else {
+      use.BindNull(9);
+    }
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
       return OpFailure(rc);
     }

@@ -441,7 +441,7 @@ TEST_F(AuditTamperTest, PlantedAuditEventOutsideTheChainFails) {
   Build();
   Tamper(
       "INSERT INTO resource_versions VALUES ('AuditEvent', 'fake', 1, 1, "
-      "'2026-01-01T00:00:00.000Z', 0, '{}'); INSERT INTO resources_current VALUES "
+      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); INSERT INTO resources_current VALUES "
       "('AuditEvent', 'fake', 1, 1, 0)");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
@@ -452,7 +452,7 @@ TEST_F(AuditTamperTest, AuditEventRewrittenAsANewVersionFails) {
   Build();
   Tamper(
       "INSERT INTO resource_versions VALUES ('AuditEvent', 'a9', 2, 9e15, "
-      "'2026-01-01T00:00:00.000Z', 0, '{}'); UPDATE resources_current SET version = 2 "
+      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); UPDATE resources_current SET version = 2 "
       "WHERE type = 'AuditEvent' AND id = 'a9'");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
@@ -641,7 +641,8 @@ TEST_F(AuditLogTest, MigrationSixMovesAuditSearchRows) {
   ASSERT_EQ(Exec("INSERT INTO search_index (type, id, param, system, value, low, high) "
                  "SELECT 'AuditEvent', id, 'action', '', 'R', NULL, NULL FROM audit_chain; "
                  "DROP TABLE audit_search; DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
-                 "PRAGMA user_version = 5;"),
+                 "ALTER TABLE resource_versions DROP COLUMN patient_id; "
+                 "ALTER TABLE resource_versions DROP COLUMN meta_source; PRAGMA user_version = 5;"),
             SQLITE_OK);
   Store& s = Open();
   EXPECT_EQ(SearchReads(s), 3);
@@ -664,7 +665,8 @@ TEST_F(AuditLogTest, MigrationSevenMovesTermsAndKeepsDates) {
                  "INSERT INTO audit_search (id, param, system, value, low, high) "
                  "  SELECT id, 'date', '', '2026-11-22', 1795305600000, 1795392000000 "
                  "  FROM audit_chain; "
-                 "PRAGMA user_version = 6;"),
+                 "ALTER TABLE resource_versions DROP COLUMN patient_id; "
+                 "ALTER TABLE resource_versions DROP COLUMN meta_source; PRAGMA user_version = 6;"),
             SQLITE_OK);
   Store& s = Open();
   EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search WHERE low IS NULL"), 0);
@@ -720,7 +722,8 @@ TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
                  "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
                  "DROP TABLE outbox; DROP TABLE outbox_attempts; DROP TABLE audit_search; "
                  "DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
-                 "PRAGMA user_version = 1;"),
+                 "ALTER TABLE resource_versions DROP COLUMN patient_id; "
+                 "ALTER TABLE resource_versions DROP COLUMN meta_source; PRAGMA user_version = 1;"),
             SQLITE_OK);
   EXPECT_TRUE(VerifyFile().ok);  // no audit log yet: an empty chain
   Store& s = Open();

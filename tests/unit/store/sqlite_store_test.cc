@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "fhir/json/json.h"
 #include "gateway/store/sqlite/schema.h"
 
 namespace carebridge::store {
@@ -593,6 +594,45 @@ TEST_F(SqliteStoreTest, WalIsCheckpointedWhileTheStoreRuns) {
     main_size = fs::file_size(path_);
   }
   EXPECT_GE(main_size, 8'000'000u) << "the database file did not receive the WAL's pages";
+}
+
+// A version written through ResourceOp keeps its patient and meta.source beside the JSON, so a
+// reader can decide on its release without parsing it; a version written otherwise does not claim
+// to know them, and a deletion has none.
+TEST_F(SqliteStoreTest, VersionsKeepTheirPatientAndSource) {
+  Store& s = Open();
+  std::string message;
+  auto plan = fhir::json::Parse(
+      R"({"resourceType":"CarePlan","status":"active","intent":"plan",)"
+      R"("meta":{"source":"urn:carebridge:partner:riverside"},"subject":{"reference":"Patient/p1"}})",
+      fhir::json::Limits{}, message);
+  ASSERT_TRUE(plan.has_value()) << message;
+  auto org = fhir::json::Parse(R"({"resourceType":"Organization","name":"x"})",
+                               fhir::json::Limits{}, message);
+  ASSERT_TRUE(org.has_value()) << message;
+  ASSERT_TRUE(WriteOne(s, ResourceOp(WriteOp::Kind::kCreate, "CarePlan", "cp1", *plan)));
+  ASSERT_TRUE(WriteOne(s, ResourceOp(WriteOp::Kind::kCreate, "Organization", "o1", *org)));
+  ASSERT_TRUE(WriteOne(s, Create("Patient", "raw")));
+
+  auto cp = s.Read("CarePlan", "cp1");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->patient_id, std::optional<std::string>("p1"));
+  EXPECT_EQ(cp->meta_source, std::optional<std::string>("urn:carebridge:partner:riverside"));
+  auto o = s.ReadVersion("Organization", "o1", 1);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->patient_id, std::optional<std::string>(""));
+  EXPECT_EQ(o->meta_source, std::optional<std::string>(""));
+  auto raw = s.Read("Patient", "raw");
+  ASSERT_TRUE(raw.has_value());
+  EXPECT_FALSE(raw->patient_id.has_value());
+  EXPECT_FALSE(raw->meta_source.has_value());
+
+  ASSERT_TRUE(WriteOne(s, Delete("CarePlan", "cp1")));
+  auto versions = AllVersions(s, "CarePlan", "cp1");
+  ASSERT_TRUE(versions.has_value());
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ(versions->front().patient_id, std::optional<std::string>("p1"));
+  EXPECT_FALSE(versions->back().patient_id.has_value());  // the deletion
 }
 
 TEST_F(SqliteStoreTest, SchemaIsVersionedAndForeignFilesAreRefused) {
