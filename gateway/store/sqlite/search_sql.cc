@@ -328,6 +328,23 @@ void OpenIndexSubquery(Builder& b, const std::string& type, const std::string& p
   b.Add(" AND s.param = ?", param);
 }
 
+// :missing: missing=true is "no row for the parameter", missing=false "at least one"; `in_rows`
+// adds "r.id [NOT] IN (the resources with a row of it)", NOT when its argument says so.
+template <typename InRows>
+Result<void> AddMissing(Builder& b, const fhir::SearchCriterion& c, InRows in_rows) {
+  b.Add("(");
+  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
+    const std::string& v = c.any_of[i].value;
+    if (v != "true" && v != "false") {
+      return Unsupported();
+    }
+    b.Add(i == 0 ? "" : " OR ");
+    in_rows(v == "true");
+  }
+  b.Add(")");
+  return {};
+}
+
 // "r.id [NOT] IN (the AuditEvents whose document matches `match`)": the FTS query runs once and its
 // rowids (chain seqs) name the events.
 void AddAuditTermsSubquery(Builder& b, bool negate, std::string match) {
@@ -345,17 +362,9 @@ std::string Quoted(const std::string& term) { return '"' + term + '"'; }
 // condition in AddAlternative would have matched.
 Result<void> AddAuditTermCriterion(Builder& b, const fhir::SearchCriterion& c, const TermKey& key) {
   if (c.modifier == "missing") {
-    b.Add("(");
-    for (std::size_t i = 0; i < c.any_of.size(); ++i) {
-      const std::string& v = c.any_of[i].value;
-      if (v != "true" && v != "false") {
-        return Unsupported();
-      }
-      b.Add(i == 0 ? "" : " OR ");
-      AddAuditTermsSubquery(b, v == "true", Quoted(PresentTerm(key, c.param)));
-    }
-    b.Add(")");
-    return {};
+    return AddMissing(b, c, [&](bool negate) {
+      AddAuditTermsSubquery(b, negate, Quoted(PresentTerm(key, c.param)));
+    });
   }
   if (!ModifierSupported(c) || (c.type != ParamType::kToken && c.type != ParamType::kReference)) {
     return Unsupported();
@@ -422,19 +431,10 @@ Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::Searc
     return AddAuditTermCriterion(b, c, key);
   }
   if (c.modifier == "missing") {
-    // missing=true: no row for the parameter; missing=false: at least one.
-    b.Add("(");
-    for (std::size_t i = 0; i < c.any_of.size(); ++i) {
-      const std::string& v = c.any_of[i].value;
-      if (v != "true" && v != "false") {
-        return Unsupported();
-      }
-      b.Add(i == 0 ? "" : " OR ");
-      OpenIndexSubquery(b, type, c.param, v == "true");
+    return AddMissing(b, c, [&](bool negate) {
+      OpenIndexSubquery(b, type, c.param, negate);
       b.Add(")");
-    }
-    b.Add(")");
-    return {};
+    });
   }
   if (!ModifierSupported(c)) {
     return Unsupported();

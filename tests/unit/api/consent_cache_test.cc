@@ -8,6 +8,7 @@
 #include "gateway/api/release.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 #include "gateway/store/store.h"
+#include "tests/support/temp_store.h"
 
 namespace carebridge::api {
 namespace {
@@ -17,22 +18,6 @@ namespace json = fhir::json;
 
 class ConsentCacheTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "carebridge-consent-cache-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    store::SqliteOptions o;
-    o.path = (dir_ / "store.db").string();
-    auto s = store::OpenSqliteStore(o);
-    ASSERT_TRUE(s.has_value());
-    store_ = std::move(*s);
-  }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   void Write(const std::string& type, const std::string& id, const std::string& patient) {
     std::string message;
     auto resource = json::Parse(
@@ -54,8 +39,7 @@ class ConsentCacheTest : public ::testing::Test {
     return consents ? *consents : nullptr;
   }
 
-  fs::path dir_;
-  store::StorePtr store_;
+  testing::TempStore store_{"consent-cache"};
 };
 
 TEST_F(ConsentCacheTest, KeepsConsentsUntilAConsentIsWritten) {

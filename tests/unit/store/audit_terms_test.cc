@@ -4,20 +4,18 @@
 #include "gateway/store/sqlite/audit_terms.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <future>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "gateway/store/sqlite/sqlite_store.h"
+#include "tests/support/temp_store.h"
 
 namespace carebridge::store {
 namespace {
 
-namespace fs = std::filesystem;
 using fhir::IndexEntry;
 using fhir::ParamType;
 using sqlite_internal::TermKey;
@@ -86,22 +84,6 @@ TEST(AuditTermsTest, DocumentTermsOfAnEvent) {
 
 class AuditTermsSearchTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "carebridge-terms-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    SqliteOptions o;
-    o.path = (fs::path(dir_) / "store.db").string();
-    auto s = OpenSqliteStore(o);
-    ASSERT_TRUE(s.has_value());
-    store_ = std::move(*s);
-  }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   void Audit(const std::string& id, std::vector<IndexEntry> index) {
     WriteOp op;
     op.kind = WriteOp::Kind::kAudit;
@@ -145,8 +127,7 @@ class AuditTermsSearchTest : public ::testing::Test {
     return v;
   }
 
-  std::string dir_;
-  StorePtr store_;
+  testing::TempStore store_{"terms"};
 };
 
 TEST_F(AuditTermsSearchTest, TokensAndReferencesMatchAsTheirRowsWould) {
