@@ -76,7 +76,7 @@ TEST_F(RestTest, ServeRunsWithTheMallocCacheTuned) {
   std::string variables((std::istreambuf_iterator<char>(environ)),
                         std::istreambuf_iterator<char>());
   EXPECT_NE(variables.find("GLIBC_TUNABLES="), std::string::npos);
-  EXPECT_NE(variables.find("glibc.malloc.tcache_count=256"), std::string::npos);
+  EXPECT_NE(variables.find("glibc.malloc.tcache_count=64"), std::string::npos);
   EXPECT_EQ(client_->Get("/readyz").status, 200);
 }
 
