@@ -876,9 +876,11 @@ Result<void> SqliteStore::Init() {
   }
   // synchronous=FULL: COMMIT fsyncs the WAL, so an acknowledged write survives power loss.
   // journal_size_limit truncates the WAL after checkpoints so a burst does not keep it huge.
+  // An 8 MB page cache holds the B-trees' upper levels and right edges, which is what appends need;
+  // 16 MB only kept more pages the writer had just written and ~8 MB more resident under load.
   const std::string pragmas =
       "PRAGMA synchronous=FULL; PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
-      "; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-16384;"
+      "; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-8192;"
       " PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864;";
   if (w.Exec(pragmas.c_str()) != SQLITE_OK ||
       sqlite_internal::RegisterAuditTermsFunction(w.db()) != SQLITE_OK) {
