@@ -1038,4 +1038,15 @@ json::Value ParameterReference(std::string name, std::string reference) {
   return ParameterPart(std::move(name), "valueReference", MakeReference(std::move(reference)));
 }
 
+json::Value ParameterInteger(std::string name, std::int64_t value) {
+  return ParameterPart(std::move(name), "valueInteger", json::Value::Number(std::to_string(value)));
+}
+
+json::Value MakeParameters(json::Value parameters) {
+  json::Value out = json::Value::Object();
+  out.Set("resourceType", json::Value::String("Parameters"));
+  out.Set("parameter", std::move(parameters));
+  return out;
+}
+
 }  // namespace carebridge::fhir

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -60,6 +61,10 @@ json::Value ParameterGroup(std::string name, json::Value parts);
 // The same with a string value, and with a Reference value.
 json::Value ParameterText(std::string name, std::string_view value_element, std::string value);
 json::Value ParameterReference(std::string name, std::string reference);
+// ... and with a valueInteger.
+json::Value ParameterInteger(std::string name, std::int64_t value);
+// A Parameters resource whose parameter array is `parameters` (parts and groups as above).
+json::Value MakeParameters(json::Value parameters);
 
 // Sets meta.versionId and meta.lastUpdated (keeping other meta members and the member order of
 // the resource; meta is placed right after id when new).

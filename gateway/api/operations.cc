@@ -22,14 +22,6 @@ namespace {
 
 constexpr std::array<std::size_t, 1> kFirstOnly = {0};
 
-HttpResponse JsonResponse(int status, const json::Value& resource) {
-  HttpResponse response;
-  response.status = status;
-  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
-  response.body = json::Write(resource);
-  return response;
-}
-
 HttpResponse PostOnly(std::string_view what) {
   HttpResponse response =
       ErrorResponse(405, IssueType::kNotSupported, std::string(what) + " is invoked with POST");
@@ -44,13 +36,6 @@ std::string QueryValue(const QueryParams& query, std::string_view name) {
     }
   }
   return {};
-}
-
-json::Value Param(std::string_view name, std::string_view member, json::Value value) {
-  json::Value param = json::Value::Object();
-  param.Set("name", json::Value::String(std::string(name)));
-  param.Set(std::string(member), std::move(value));
-  return param;
 }
 
 }  // namespace
@@ -168,13 +153,10 @@ HttpResponse FhirApi::Impl::MapPreviewOperation(const Exchange& ex) const {
   if (!ok) {
     return OutcomeResponse(422, outcome);
   }
-  json::Value parameters = json::Value::Object();
-  parameters.Set("resourceType", json::Value::String("Parameters"));
   json::Value list = json::Value::Array();
-  list.PushBack(Param("return", "resource", std::move(mapped)));
-  list.PushBack(Param("outcome", "resource", outcome.ToResource()));
-  parameters.Set("parameter", std::move(list));
-  return JsonResponse(200, parameters);
+  list.PushBack(fhir::ParameterPart("return", "resource", std::move(mapped)));
+  list.PushBack(fhir::ParameterPart("outcome", "resource", outcome.ToResource()));
+  return JsonResponse(200, fhir::MakeParameters(std::move(list)));
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std::string id) {

@@ -45,11 +45,6 @@ std::optional<HttpResponse> AdminOnly(const Exchange& ex, std::string_view opera
                            std::string(operation) + ": the gateway's admin partner only");
 }
 
-json::Value Integer(std::string name, std::int64_t n) {
-  return fhir::ParameterPart(std::move(name), "valueInteger",
-                             json::Value::Number(std::to_string(n)));
-}
-
 std::optional<int> ParseCount(std::string_view text, int max) {
   int n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -102,9 +97,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::DeadLetters(ExchangePtr ex) {
     if (!d.message.patient_id.empty()) {
       parts.PushBack(fhir::ParameterReference("patient", "Patient/" + d.message.patient_id));
     }
-    parts.PushBack(Integer("attempts", d.attempts));
+    parts.PushBack(fhir::ParameterInteger("attempts", d.attempts));
     if (d.last_http_status != 0) {
-      parts.PushBack(Integer("lastHttpStatus", d.last_http_status));
+      parts.PushBack(fhir::ParameterInteger("lastHttpStatus", d.last_http_status));
     }
     if (!d.last_error.empty()) {
       parts.PushBack(fhir::ParameterText("lastError", "valueString", d.last_error));
@@ -115,13 +110,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::DeadLetters(ExchangePtr ex) {
         fhir::ParameterText("updated", "valueInstant", fhir::FormatInstant(d.updated_ms)));
     parameters.PushBack(fhir::ParameterGroup("delivery", std::move(parts)));
   }
-  json::Value out = json::Value::Object();
-  out.Set("resourceType", json::Value::String("Parameters"));
-  out.Set("parameter", std::move(parameters));
-  HttpResponse response;
-  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
-  response.body = json::Write(out);
-  co_return response;
+  co_return JsonResponse(200, fhir::MakeParameters(std::move(parameters)));
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Redrive(ExchangePtr ex) {

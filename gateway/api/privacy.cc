@@ -31,13 +31,6 @@ HttpResponse NotForRole(const Exchange& ex, std::string_view operation) {
                            std::string(operation));
 }
 
-json::Value Parameter(std::string_view name, std::string_view value_type, json::Value value) {
-  json::Value parameter = json::Value::Object();
-  parameter.Set("name", json::Value::String(std::string(name)));
-  parameter.Set(std::string(value_type), std::move(value));
-  return parameter;
-}
-
 // The value of parameter `name` as text: valueCode, valueString, valueUri, valueId,
 // valueReference.reference or valueCoding.code.
 std::string ParameterText(const json::Value& parameters, std::string_view name) {
@@ -143,12 +136,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::EvaluateConsent(ExchangePtr ex) {
   ReleaseDecision decision = co_await Release(probe, std::move(one));
   ex->patient_id = probe->patient_id;
 
-  json::Value out = json::Value::Object();
-  out.Set("resourceType", json::Value::String("Parameters"));
   json::Value list = json::Value::Array();
   const bool released = decision.released.front();
-  list.PushBack(
-      Parameter("decision", "valueCode", json::Value::String(released ? "permit" : "deny")));
+  list.PushBack(fhir::ParameterPart("decision", "valueCode",
+                                    json::Value::String(released ? "permit" : "deny")));
   std::string explanation;
   if (decision.records.front().empty()) {
     explanation = released ? "permit: not decided by consent (the recipient contributed this "
@@ -163,25 +154,20 @@ net::awaitable<HttpResponse> FhirApi::Impl::EvaluateConsent(ExchangePtr ex) {
       if (record.consent->version) {
         consent_ref += "/_history/" + std::to_string(*record.consent->version);
       }
-      json::Value ref = json::Value::Object();
-      ref.Set("reference", json::Value::String(consent_ref));
-      list.PushBack(Parameter("consent", "valueReference", std::move(ref)));
+      list.PushBack(fhir::ParameterReference("consent", std::move(consent_ref)));
     }
     if (record.part2) {
-      list.PushBack(Parameter("part2", "valueBoolean", json::Value::Bool(true)));
+      list.PushBack(fhir::ParameterPart("part2", "valueBoolean", json::Value::Bool(true)));
     }
     if (record.break_glass) {
-      list.PushBack(Parameter("breakGlass", "valueBoolean", json::Value::Bool(true)));
+      list.PushBack(fhir::ParameterPart("breakGlass", "valueBoolean", json::Value::Bool(true)));
     }
   }
-  list.PushBack(Parameter("explanation", "valueString", json::Value::String(explanation)));
   list.PushBack(
-      Parameter("redisclosureNotice", "valueBoolean", json::Value::Bool(decision.notice.front())));
-  out.Set("parameter", std::move(list));
-  HttpResponse response;
-  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
-  response.body = json::Write(out);
-  co_return response;
+      fhir::ParameterPart("explanation", "valueString", json::Value::String(explanation)));
+  list.PushBack(fhir::ParameterPart("redisclosureNotice", "valueBoolean",
+                                    json::Value::Bool(decision.notice.front())));
+  co_return JsonResponse(200, fhir::MakeParameters(std::move(list)));
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Disclosures(ExchangePtr ex, std::string patient_id) {

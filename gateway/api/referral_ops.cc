@@ -138,21 +138,6 @@ json::Value Hours(std::string name, double hours) {
   return fhir::ParameterPart(std::move(name), "valueQuantity", std::move(q));
 }
 
-json::Value Integer(std::string name, std::int64_t n) {
-  return fhir::ParameterPart(std::move(name), "valueInteger",
-                             json::Value::Number(std::to_string(n)));
-}
-
-HttpResponse ParametersResponse(json::Value parameters) {
-  json::Value out = json::Value::Object();
-  out.Set("resourceType", json::Value::String("Parameters"));
-  out.Set("parameter", std::move(parameters));
-  HttpResponse response;
-  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
-  response.body = json::Write(out);
-  return response;
-}
-
 std::optional<double> MedianHours(std::vector<std::int64_t> ms) {
   if (ms.empty()) {
     return std::nullopt;
@@ -258,12 +243,12 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralTimeline(ExchangePtr ex, std
     parts.PushBack(fhir::ParameterText("key", "valueCode", b.key()));
     parts.PushBack(fhir::ParameterText("due", "valueInstant", fhir::FormatInstant(b.due_ms)));
     if (b.kind == referral::SlaKind::kContactFrequency) {
-      parts.PushBack(Integer("contacts", b.contacts));
+      parts.PushBack(fhir::ParameterInteger("contacts", b.contacts));
     }
     parameters.PushBack(fhir::ParameterGroup("slaBreach", std::move(parts)));
   }
   parameters.PushBack(fhir::ParameterText("evaluated", "valueInstant", fhir::FormatInstant(now)));
-  HttpResponse response = ParametersResponse(std::move(parameters));
+  HttpResponse response = JsonResponse(200, fhir::MakeParameters(std::move(parameters)));
   if (visible.notice) {
     AddRedisclosureNotice(response);
   }
@@ -363,8 +348,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralMetrics(ExchangePtr ex) {
     co_return ErrorResponse(tally.error, "The referrals could not be read");
   }
   json::Value parameters = json::Value::Array();
-  parameters.PushBack(Integer("referrals", tally.referrals));
-  parameters.PushBack(Integer("completed", tally.completed));
+  parameters.PushBack(fhir::ParameterInteger("referrals", tally.referrals));
+  parameters.PushBack(fhir::ParameterInteger("completed", tally.completed));
   if (tally.referrals > 0) {
     char share[32];
     std::snprintf(share, sizeof share, "%.4f",
@@ -375,7 +360,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralMetrics(ExchangePtr ex) {
   for (const auto& [status, count] : tally.open) {
     json::Value parts = json::Value::Array();
     parts.PushBack(fhir::ParameterText("status", "valueCode", status));
-    parts.PushBack(Integer("count", count));
+    parts.PushBack(fhir::ParameterInteger("count", count));
     parameters.PushBack(fhir::ParameterGroup("open", std::move(parts)));
   }
   if (auto h = MedianHours(tally.to_acceptance)) {
@@ -387,7 +372,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::ReferralMetrics(ExchangePtr ex) {
   if (auto h = MedianHours(tally.discharge_to_linkage)) {
     parameters.PushBack(Hours("medianDischargeToLinkage", *h));
   }
-  co_return ParametersResponse(std::move(parameters));
+  co_return JsonResponse(200, fhir::MakeParameters(std::move(parameters)));
 }
 
 }  // namespace carebridge::api

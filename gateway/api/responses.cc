@@ -46,6 +46,14 @@ HttpResponse OutcomeResponse(int status, const fhir::Outcome& outcome) {
   return response;
 }
 
+HttpResponse JsonResponse(int status, const fhir::json::Value& resource) {
+  HttpResponse response;
+  response.status = status;
+  response.headers.emplace_back("content-type", std::string(kFhirJsonType));
+  response.body = fhir::json::Write(resource);
+  return response;
+}
+
 HttpResponse ErrorResponse(int status, IssueType type, std::string diagnostics,
                            std::string expression) {
   return OutcomeResponse(status,

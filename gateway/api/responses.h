@@ -4,6 +4,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "fhir/json/value.h"
 #include "fhir/outcome.h"
 #include "gateway/api/http.h"
 
@@ -19,6 +20,8 @@ struct ErrorMapping {
 ErrorMapping MapError(std::error_code error);
 
 HttpResponse OutcomeResponse(int status, const fhir::Outcome& outcome);
+// `resource` as application/fhir+json with `status`.
+HttpResponse JsonResponse(int status, const fhir::json::Value& resource);
 HttpResponse ErrorResponse(int status, fhir::IssueType type, std::string diagnostics,
                            std::string expression = {});
 // `error` mapped through MapError, with `diagnostics` as the message.
