@@ -301,44 +301,47 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
   std::vector<std::optional<json::Value>> parsed(versions.size());
   std::vector<std::size_t> to_decide;
   bool one_patient = true;
-  for (std::size_t i = 0; i < versions.size(); ++i) {
-    const store::ResourceVersion& version = *versions[i];
-    // What the store kept beside the version often settles it without parsing: the partner's own
-    // contribution, data of no patient, the types outside consent. Same rules as below.
-    if (version.patient_id && version.meta_source) {
-      const std::string& patient = *version.patient_id;
-      if (!patient.empty()) {
-        if (!out.patient_id) {
-          out.patient_id = patient;
-        } else if (*out.patient_id != patient) {
-          one_patient = false;
-        }
-      }
-      if (patient.empty() || OutsideConsent(version.type) ||
-          ContributorOfSource(*version.meta_source) == partner.id ||
-          (partner.kind == auth::PartnerKind::kPrivacyOfficer && version.type == "Patient")) {
-        out.released[i] = true;
-        continue;
-      }
-    }
+  auto parse = [this](const store::ResourceVersion& version) -> std::optional<json::Value> {
     std::string message;
     auto value = json::Parse(version.json, config.fhir.json, message);
     if (!value) {
       Log(LogLevel::kError, "stored resource is not readable JSON; withheld",
           {{"resource", version.type + "/" + version.id}});
-      continue;
+      return std::nullopt;
     }
-    auto patient = fhir::PatientIdOf(version.type, *value);
-    if (patient) {
+    return std::move(*value);
+  };
+  for (std::size_t i = 0; i < versions.size(); ++i) {
+    const store::ResourceVersion& version = *versions[i];
+    // The patient and the contributor, from what the store kept beside the version when it has
+    // them (no parsing: most reads are of what the reader itself wrote), else from the JSON.
+    std::optional<json::Value> value;
+    std::string patient;
+    std::string_view contributor;
+    if (version.patient_id && version.meta_source) {
+      patient = *version.patient_id;
+      contributor = ContributorOfSource(*version.meta_source);
+    } else {
+      value = parse(version);
+      if (!value) {
+        continue;
+      }
+      patient = fhir::PatientIdOf(version.type, *value).value_or("");
+      contributor = ContributorOf(*value);
+    }
+    if (!patient.empty()) {
       if (!out.patient_id) {
-        out.patient_id = *patient;
-      } else if (*out.patient_id != *patient) {
+        out.patient_id = patient;
+      } else if (*out.patient_id != patient) {
         one_patient = false;
       }
     }
-    if (!patient || OutsideConsent(version.type) || ContributorOf(*value) == partner.id ||
+    if (patient.empty() || OutsideConsent(version.type) || contributor == partner.id ||
         (partner.kind == auth::PartnerKind::kPrivacyOfficer && version.type == "Patient")) {
       out.released[i] = true;
+      continue;
+    }
+    if (!value && !(value = parse(version))) {
       continue;
     }
     parsed[i] = std::move(*value);

@@ -436,12 +436,8 @@ Result<AccessClaims> TokenService::Verify(std::string_view token, std::int64_t n
     if (now >= known->expires_at) {
       return make_error_code(errc::kExpired);
     }
-    const Partner* partner = impl_->partners->FindById(known->partner_id);
-    if (partner == nullptr) {
-      return make_error_code(errc::kUnknownClient);
-    }
-    if (!partner->enabled) {
-      return make_error_code(errc::kDisabledClient);
+    if (auto refused = CheckPartner(known->partner_id)) {
+      return refused;
     }
     return std::move(*known);
   }
@@ -454,6 +450,17 @@ Result<AccessClaims> TokenService::Verify(std::string_view token, std::int64_t n
     impl_->verified.emplace(std::string(token), *verified);
   }
   return verified;
+}
+
+std::error_code TokenService::CheckPartner(std::string_view partner_id) const {
+  const Partner* partner = impl_->partners->FindById(partner_id);
+  if (partner == nullptr) {
+    return make_error_code(errc::kUnknownClient);
+  }
+  if (!partner->enabled) {
+    return make_error_code(errc::kDisabledClient);
+  }
+  return {};
 }
 
 Result<AccessClaims> TokenService::VerifyInFull(std::string_view token, std::int64_t now) const {
@@ -487,15 +494,11 @@ Result<AccessClaims> TokenService::VerifyInFull(std::string_view token, std::int
   if (now >= *exp) {
     return make_error_code(errc::kExpired);
   }
-  const Partner* partner = impl_->partners->FindById(claims.StringAt("sub"));
-  if (partner == nullptr) {
-    return make_error_code(errc::kUnknownClient);
-  }
-  if (!partner->enabled) {
-    return make_error_code(errc::kDisabledClient);
+  if (auto refused = CheckPartner(claims.StringAt("sub"))) {
+    return refused;
   }
   AccessClaims result;
-  result.partner_id = partner->id;
+  result.partner_id = std::string(claims.StringAt("sub"));
   result.scopes = SplitSpaces(claims.StringAt("scope"));
   result.purpose = std::string(claims.StringAt("purpose"));
   result.expires_at = *exp;

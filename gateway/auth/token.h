@@ -73,6 +73,8 @@ class TokenService {
   std::string SmartConfiguration(std::string_view base_url) const;
 
  private:
+  // Whether the registry knows `partner_id` and has it enabled: checked on every use of a token.
+  std::error_code CheckPartner(std::string_view partner_id) const;
   // Verify without the cache of tokens already verified.
   Result<AccessClaims> VerifyInFull(std::string_view token, std::int64_t now) const;
 

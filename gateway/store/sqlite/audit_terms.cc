@@ -45,12 +45,27 @@ void AppendPart(std::string& out, std::string_view part) {
   out.append(part);
 }
 
-void TermInput(std::string& input, char kind, std::string_view a, std::string_view b,
-               std::string_view c) {
-  input.assign(1, kind);
-  AppendPart(input, a);
-  AppendPart(input, b);
-  AppendPart(input, c);
+// The bytes a term of `kind` hashes: its kind, then the parts of the row it names.
+void TermInput(std::string& input, TermKind kind, std::string_view param, std::string_view system,
+               std::string_view value) {
+  input.assign(1, static_cast<char>(kind));
+  AppendPart(input, param);
+  switch (kind) {
+    case TermKind::kExact:
+      AppendPart(input, system);
+      AppendPart(input, value);
+      return;
+    case TermKind::kAnySystem:
+      AppendPart(input, value);
+      break;
+    case TermKind::kSystem:
+      AppendPart(input, system);
+      break;
+    case TermKind::kPresent:
+      AppendPart(input, {});
+      break;
+  }
+  AppendPart(input, {});
 }
 
 std::string TermOf(const TermKey& key, std::string_view input) {
@@ -66,10 +81,10 @@ std::string TermOf(const TermKey& key, std::string_view input) {
   return term;
 }
 
-std::string Term(const TermKey& key, char kind, std::string_view a, std::string_view b = {},
-                 std::string_view c = {}) {
+std::string Term(const TermKey& key, TermKind kind, std::string_view param, std::string_view system,
+                 std::string_view value) {
   std::string input;
-  TermInput(input, kind, a, b, c);
+  TermInput(input, kind, param, system, value);
   return TermOf(key, input);
 }
 
@@ -138,19 +153,19 @@ std::uint64_t SipHash24(std::uint64_t k0, std::uint64_t k1, std::string_view dat
 
 std::string ExactTerm(const TermKey& key, std::string_view param, std::string_view system,
                       std::string_view value) {
-  return Term(key, 'e', param, system, value);
+  return Term(key, TermKind::kExact, param, system, value);
 }
 
 std::string AnySystemTerm(const TermKey& key, std::string_view param, std::string_view value) {
-  return Term(key, 'v', param, value);
+  return Term(key, TermKind::kAnySystem, param, {}, value);
 }
 
 std::string SystemTerm(const TermKey& key, std::string_view param, std::string_view system) {
-  return Term(key, 's', param, system);
+  return Term(key, TermKind::kSystem, param, system, {});
 }
 
 std::string PresentTerm(const TermKey& key, std::string_view param) {
-  return Term(key, 'p', param);
+  return Term(key, TermKind::kPresent, param, {}, {});
 }
 
 std::string RowTerms(const TermKey& key, std::string_view param, std::string_view system,
@@ -167,7 +182,7 @@ std::string RowTerms(const TermKey& key, std::string_view param, std::string_vie
   return out;
 }
 
-const std::string& DocumentTermsMaker::Remembered(char kind, std::string_view param,
+const std::string& DocumentTermsMaker::Remembered(TermKind kind, std::string_view param,
                                                   std::string_view system, std::string_view value) {
   TermInput(lookup_, kind, param, system, value);
   if (auto it = remembered_.find(lookup_); it != remembered_.end()) {
@@ -193,14 +208,14 @@ std::string DocumentTermsMaker::Make(const std::vector<fhir::IndexEntry>& index)
     if (e.type == fhir::ParamType::kDate) {
       continue;
     }
-    add(Remembered('e', e.param, e.system, e.value));
-    add(Remembered('v', e.param, e.value, {}));
+    add(Remembered(TermKind::kExact, e.param, e.system, e.value));
+    add(Remembered(TermKind::kAnySystem, e.param, e.system, e.value));
     if (e.type == fhir::ParamType::kToken && !e.system.empty()) {
-      add(Remembered('s', e.param, e.system, {}));
+      add(Remembered(TermKind::kSystem, e.param, e.system, e.value));
     }
     if (std::find(params.begin(), params.end(), e.param) == params.end()) {
       params.push_back(e.param);
-      add(Remembered('p', e.param, {}, {}));
+      add(Remembered(TermKind::kPresent, e.param, e.system, e.value));
     }
   }
   return out;

@@ -33,6 +33,9 @@
 
 namespace carebridge::store::sqlite_internal {
 
+// What a term names (see the list above); its value is the first byte the term hashes.
+enum class TermKind : char { kExact = 'e', kAnySystem = 'v', kSystem = 's', kPresent = 'p' };
+
 struct TermKey {
   std::array<std::uint64_t, 4> words{};
   // From the 32 bytes of audit_terms_key.key; false when it has another size.
@@ -63,7 +66,7 @@ class DocumentTermsMaker {
 
  private:
   static constexpr std::size_t kMaxRemembered = 8192;
-  const std::string& Remembered(char kind, std::string_view param, std::string_view system,
+  const std::string& Remembered(TermKind kind, std::string_view param, std::string_view system,
                                 std::string_view value);
 
   TermKey key_;

@@ -843,7 +843,7 @@ class SqliteStore final : public Store {
   // An AuditEvent's dates as rows of audit_search, the rest as its document in audit_terms.
   Result<void> InsertAuditIndex(const UnindexedAudit& event);
   sqlite_internal::TermKey term_key_;  // set by Init, then read-only (readers build searches)
-  std::optional<sqlite_internal::DocumentTermsMaker> document_terms_;  // writer only
+  std::optional<sqlite_internal::DocumentTermsMaker> document_terms_;  // made by Init; writer only
   Result<void> FlushAuditIndex();
   std::deque<UnindexedAudit> audit_unindexed_;         // committed, not yet indexed; writer only
   std::vector<UnindexedAudit> audit_group_unindexed_;  // chained in the open group; writer only
@@ -897,6 +897,7 @@ Result<void> SqliteStore::Init() {
       return Err(errc::kIo);
     }
   }
+  document_terms_.emplace(term_key_);
   if (sqlite3_stmt* s = w.Get(Sql::kMaxLastUpdated); s == nullptr) {
     return Err(errc::kIo);
   } else {
@@ -1836,9 +1837,6 @@ Result<void> SqliteStore::InsertAuditIndex(const UnindexedAudit& event) {
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
       return OpFailure(rc);
     }
-  }
-  if (!document_terms_) {
-    document_terms_.emplace(term_key_);
   }
   const std::string terms = document_terms_->Make(event.index);
   if (terms.empty()) {

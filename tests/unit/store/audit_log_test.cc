@@ -39,6 +39,19 @@ WriteOp Audit(std::string id, std::string action = "R") {
   return op;
 }
 
+// A search of AuditEvent on one value of one parameter, a page of 10.
+fhir::SearchQuery AuditQuery(std::string param, ParamType type, fhir::SearchValue value) {
+  fhir::SearchQuery q;
+  q.type = "AuditEvent";
+  q.count = 10;
+  fhir::SearchCriterion c;
+  c.param = std::move(param);
+  c.type = type;
+  c.any_of = {std::move(value)};
+  q.all_of = {std::move(c)};
+  return q;
+}
+
 WriteOp Create(std::string type, std::string id) {
   WriteOp op;
   op.kind = WriteOp::Kind::kCreate;
@@ -169,17 +182,11 @@ class AuditLogTest : public ::testing::Test {
 
   // How many AuditEvents a search for action=R finds.
   std::int64_t SearchReads(Store& s) {
-    fhir::SearchQuery q;
-    q.type = "AuditEvent";
-    q.count = 0;
-    q.total_only = true;
-    fhir::SearchCriterion c;
-    c.param = "action";
-    c.type = ParamType::kToken;
     fhir::SearchValue v;
     v.value = "R";
-    c.any_of = {v};
-    q.all_of = {c};
+    fhir::SearchQuery q = AuditQuery("action", ParamType::kToken, v);
+    q.count = 0;
+    q.total_only = true;
     auto page = s.Search(q);
     EXPECT_TRUE(page.has_value());
     return page ? page->total : -1;
@@ -210,17 +217,9 @@ TEST_F(AuditLogTest, AuditOpIsAResourceAndAChainRecord) {
   ASSERT_TRUE(read.has_value());
   EXPECT_EQ(read->json, r.ops[1]->json);
 
-  fhir::SearchQuery q;
-  q.type = "AuditEvent";
-  q.count = 10;
-  fhir::SearchCriterion c;
-  c.param = "action";
-  c.type = ParamType::kToken;
   fhir::SearchValue v;
   v.value = "C";
-  c.any_of = {v};
-  q.all_of = {c};
-  auto page = s.Search(q);
+  auto page = s.Search(AuditQuery("action", ParamType::kToken, v));
   ASSERT_TRUE(page.has_value());
   ASSERT_EQ(page->total, 1);
   EXPECT_EQ(page->entries.at(0).id, "e1");
@@ -673,19 +672,11 @@ TEST_F(AuditLogTest, MigrationSevenMovesTermsAndKeepsDates) {
   EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search WHERE low IS NOT NULL"), 3);
   EXPECT_EQ(Scalar("SELECT LENGTH(key) FROM audit_terms_key"), 32);
   EXPECT_EQ(SearchReads(s), 3);
-  fhir::SearchQuery by_date;
-  by_date.type = "AuditEvent";
-  by_date.count = 10;
-  fhir::SearchCriterion date;
-  date.param = "date";
-  date.type = ParamType::kDate;
   fhir::SearchValue day;
   day.value = "2026-11-22";
   day.low = 1795305600000;
   day.high = 1795392000000;
-  date.any_of = {day};
-  by_date.all_of = {date};
-  auto page = s.Search(by_date);
+  auto page = s.Search(AuditQuery("date", ParamType::kDate, day));
   ASSERT_TRUE(page.has_value());
   EXPECT_EQ(page->total, 3);
   WriteAudits(s, 4, 2);
