@@ -46,6 +46,16 @@ std::string ReferralsConfig() {
          (certs / "ca.crt").string() + R"("}})";
 }
 
+// A gateway with its data in a folder of its own that pushes Harbor's referrals to `harbor`.
+struct HarborGateway {
+  explicit HarborGateway(const AgencyServer& harbor)
+      : gateway(dir.path() / "data", {}, {}, ReferralsConfig()) {
+    gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  }
+  TempDir dir;
+  GatewayProcess gateway;
+};
+
 bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = 30s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -110,9 +120,8 @@ std::string BusinessStatus(Client& client, const std::string& sr) {
 TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
   AgencyServer harbor;
   Up(harbor);
-  TempDir dir;
-  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
-  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  HarborGateway harbor_gateway(harbor);
+  GatewayProcess& gateway = harbor_gateway.gateway;
   ASSERT_TRUE(gateway.Start());
   Client ehr(gateway.BaseUrl(), "riverside-ehr");
   const std::string sr = Refer(ehr);
@@ -139,9 +148,8 @@ TEST(ReferralPushTest, DeliveredToTheAgencyWithTheGatewaysCertificate) {
 TEST(ReferralPushTest, ServiceRequestInATransactionIsDeliveredLikeASinglePost) {
   AgencyServer harbor;
   Up(harbor);
-  TempDir dir;
-  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
-  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  HarborGateway harbor_gateway(harbor);
+  GatewayProcess& gateway = harbor_gateway.gateway;
   ASSERT_TRUE(gateway.Start());
   Client ehr(gateway.BaseUrl(), "riverside-ehr");
   const std::string sr = Refer(ehr, true);
@@ -158,9 +166,8 @@ TEST(ReferralPushTest, ServiceRequestInATransactionIsDeliveredLikeASinglePost) {
 TEST(ReferralPushTest, PushedTaskIsMappedForTheAgencyAndTheDisclosureAudited) {
   AgencyServer harbor;
   Up(harbor);
-  TempDir dir;
-  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
-  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  HarborGateway harbor_gateway(harbor);
+  GatewayProcess& gateway = harbor_gateway.gateway;
   gateway.set_mapping_profiles(true);
   ASSERT_TRUE(gateway.Start());
   // The coordinator writes canonical FHIR (no mapping profile): patient, consent, referral.
@@ -247,9 +254,8 @@ TEST(ReferralPushTest, AdminRedrivesADeadLetterOverHttp) {
   AgencyServer harbor;
   Up(harbor);
   harbor.agency.Script({}, Act::k400);  // a permanent refusal: the dead letter
-  TempDir dir;
-  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
-  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  HarborGateway harbor_gateway(harbor);
+  GatewayProcess& gateway = harbor_gateway.gateway;
   ASSERT_TRUE(gateway.Start());
   Client ehr(gateway.BaseUrl(), "riverside-ehr");
   const std::string sr = Refer(ehr);
@@ -305,9 +311,8 @@ TEST(ReferralPushTest, SurvivesAnAgencyOutageAndAGatewayCrashExactlyOnce) {
   AgencyServer harbor;
   Up(harbor);  // learn a port, then go down
   harbor.Down();
-  TempDir dir;
-  GatewayProcess gateway(dir.path() / "data", {}, {}, ReferralsConfig());
-  gateway.SetPartnerEndpoint("harbor-housing", harbor.BaseUrl());
+  HarborGateway harbor_gateway(harbor);
+  GatewayProcess& gateway = harbor_gateway.gateway;
   ASSERT_TRUE(gateway.Start());
   std::vector<std::string> referrals;
   {

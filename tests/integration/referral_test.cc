@@ -71,6 +71,23 @@ class ReferralTest : public GatewaySuite {
     }
     return *entries->items()[0].Find("resource");
   }
+  // A homelessness referral of a new patient, released to Harbor and accepted by it.
+  struct Accepted {
+    std::string patient;
+    std::string task_id;
+  };
+  Accepted AcceptedByHarbor(Client& ehr, Client& harbor) {
+    const std::string patient = NewPatient(ehr);
+    Release(ehr, patient, "harbor-housing");
+    Response sr = Refer(ehr, patient, "homelessness");
+    EXPECT_EQ(sr.status, 201) << sr.body;
+    fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
+    const std::string id(task.StringAt("id"));
+    task.Remove("meta");
+    task.Set("status", fhir::json::Value::String("accepted"));
+    EXPECT_EQ(harbor.Put("/fhir/Task/" + id, fhir::json::Write(task)).status, 200);
+    return {patient, id};
+  }
 };
 
 // The "referral not sent" alert for Task/<task> (cause `code`): one Flag on the patient and one
@@ -402,15 +419,8 @@ std::string Param(const fhir::json::Value& parameters, std::string_view name) {
 TEST_F(ReferralTest, TimelineShowsEveryStepWithWhoDidIt) {
   Client ehr(gateway().BaseUrl(), "riverside-ehr");
   Client harbor(gateway().BaseUrl(), "harbor-housing");
-  const std::string patient = NewPatient(ehr);
-  Release(ehr, patient, "harbor-housing");
-  Response sr = Refer(ehr, patient, "homelessness");
-  ASSERT_EQ(sr.status, 201);
-  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
-  const std::string id(task.StringAt("id"));
-  task.Remove("meta");
-  task.Set("status", fhir::json::Value::String("accepted"));
-  ASSERT_EQ(harbor.Put("/fhir/Task/" + id, fhir::json::Write(task)).status, 200);
+  const auto [patient, id] = AcceptedByHarbor(ehr, harbor);
+  ASSERT_FALSE(HasFailure());
 
   Response r = ehr.Get("/fhir/Task/" + id + "/$timeline");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -514,15 +524,8 @@ TEST_F(ReferralTest, AgencyRecordsContactsOnItsOwnReferralsOnly) {
 TEST_F(ReferralTest, TimelineAsProvenance) {
   Client ehr(gateway().BaseUrl(), "riverside-ehr");
   Client harbor(gateway().BaseUrl(), "harbor-housing");
-  const std::string patient = NewPatient(ehr);
-  Release(ehr, patient, "harbor-housing");
-  Response sr = Refer(ehr, patient, "homelessness");
-  ASSERT_EQ(sr.status, 201);
-  fhir::json::Value task = TaskFor(ehr, std::string(sr.Json().StringAt("id")));
-  const std::string id(task.StringAt("id"));
-  task.Remove("meta");
-  task.Set("status", fhir::json::Value::String("accepted"));
-  ASSERT_EQ(harbor.Put("/fhir/Task/" + id, fhir::json::Write(task)).status, 200);
+  const auto [patient, id] = AcceptedByHarbor(ehr, harbor);
+  ASSERT_FALSE(HasFailure());
 
   Response r = ehr.Get("/fhir/Provenance?target=Task/" + id);
   ASSERT_EQ(r.status, 200) << r.body;

@@ -35,6 +35,7 @@
 #include "gateway/delivery/task_observer.h"
 #include "gateway/store/sqlite/sqlite_store.h"
 #include "tests/support/agency.h"
+#include "tests/support/temp_store.h"
 
 namespace carebridge::delivery {
 namespace {
@@ -269,6 +270,18 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = 30s
   return done();
 }
 
+// Waits until `done` holds for each of the referrals t0 .. t<n-1>.
+bool WaitForEach(int n, const std::function<bool(const std::string&)>& done) {
+  return WaitFor([&] {
+    for (int i = 0; i < n; ++i) {
+      if (!done("t" + std::to_string(i))) {
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
 std::vector<Outcome> Outcomes(const std::vector<store::DeliveryAttempt>& attempts) {
   std::vector<Outcome> out;
   for (const auto& a : attempts) {
@@ -475,14 +488,8 @@ TEST_F(DeliveryTest, SurvivesAnOutageAndARestartThenDeliversExactlyOnce) {
   harbor.Up();       // the agency recovers, on the same port
   Gateway& g = StartGateway(o);
   g.worker().Start();
-  ASSERT_TRUE(WaitFor([&] {
-    for (int i = 0; i < 5; ++i) {
-      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
-        return false;
-      }
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitForEach(
+      5, [&](const std::string& t) { return g.State(t) == DeliveryState::kDelivered; }));
   auto creations = harbor.agency.creations();
   ASSERT_EQ(creations.size(), 5u);
   for (const auto& [id, n] : creations) {
@@ -512,24 +519,11 @@ TEST_F(DeliveryTest, AnAgencyBackAfterAnOutageGetsItsBacklogAtOnce) {
   for (int i = 0; i < 5; ++i) {
     g.Refer("t" + std::to_string(i), "harbor-housing");
   }
-  ASSERT_TRUE(WaitFor([&] {
-    for (int i = 0; i < 5; ++i) {
-      if (g.Attempts("t" + std::to_string(i)).empty()) {
-        return false;
-      }
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitForEach(5, [&](const std::string& t) { return !g.Attempts(t).empty(); }));
   harbor.Up();
   g.Refer("fresh", "harbor-housing");  // succeeds at once: the agency is back
-  ASSERT_TRUE(WaitFor([&] {
-    for (int i = 0; i < 5; ++i) {
-      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
-        return false;
-      }
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitForEach(
+      5, [&](const std::string& t) { return g.State(t) == DeliveryState::kDelivered; }));
   EXPECT_EQ(harbor.agency.creations().size(), 6u);
 }
 
@@ -555,24 +549,11 @@ TEST_F(DeliveryTest, AnAgencyThatAnswersAgainIsFoundByTheProbeAndGetsItsBacklog)
   for (int i = 0; i < 5; ++i) {
     g.Refer("t" + std::to_string(i), "harbor-housing");
   }
-  ASSERT_TRUE(WaitFor([&] {
-    for (int i = 0; i < 5; ++i) {
-      if (g.Attempts("t" + std::to_string(i)).empty()) {
-        return false;
-      }
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitForEach(5, [&](const std::string& t) { return !g.Attempts(t).empty(); }));
   ASSERT_TRUE(WaitFor([&] { return g.worker().probes() >= 2; }));  // still down: probed again
   harbor.Up();
-  ASSERT_TRUE(WaitFor([&] {
-    for (int i = 0; i < 5; ++i) {
-      if (g.State("t" + std::to_string(i)) != DeliveryState::kDelivered) {
-        return false;
-      }
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitForEach(
+      5, [&](const std::string& t) { return g.State(t) == DeliveryState::kDelivered; }));
   EXPECT_GE(harbor.agency.metadata_reads(), 1);
   auto creations = harbor.agency.creations();
   ASSERT_EQ(creations.size(), 5u);
@@ -699,15 +680,8 @@ TEST_F(DeliveryTest, AgencyWithoutEndpointIsADeadLetter) {
 // A delivered push of Part 2 data (the consent policy's labels) is recorded as a disclosure of
 // Part 2 data.
 TEST(TaskStatusObserverTest, DeliveredPart2DataIsAPart2Disclosure) {
-  const std::string db = (std::filesystem::temp_directory_path() /
-                          ("carebridge-observer-" + std::to_string(::getpid()) + ".db"))
-                             .string();
-  std::filesystem::remove(db);
-  store::SqliteOptions so;
-  so.path = db;
-  auto opened = store::OpenSqliteStore(so);
-  ASSERT_TRUE(opened.has_value());
-  store::Store& s = **opened;
+  carebridge::testing::TempStore temp("observer");
+  store::Store& s = *temp;
   std::string sud_request = ServiceRequestJson("t1");
   sud_request.insert(sud_request.size() - 1,
                      R"(,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/)"
@@ -730,22 +704,13 @@ TEST(TaskStatusObserverTest, DeliveredPart2DataIsAPart2Disclosure) {
   ASSERT_TRUE(event.has_value());
   EXPECT_NE(event->json.find("audit-42cfr-part2"), std::string::npos) << event->json;
   EXPECT_NE(event->json.find("re-disclosure notice"), std::string::npos) << event->json;
-  s.Close();
-  std::filesystem::remove(db);
 }
 
 // The Task goes in the agency's dialect: the injected outbound mapping runs on the canonical Task
 // before the gateway adds its identifier and absolute references.
 TEST(StorePreparerTest, TheTaskIsMappedIntoTheAgencysDialect) {
-  const std::string db = (std::filesystem::temp_directory_path() /
-                          ("carebridge-mapped-" + std::to_string(::getpid()) + ".db"))
-                             .string();
-  std::filesystem::remove(db);
-  store::SqliteOptions so;
-  so.path = db;
-  auto opened = store::OpenSqliteStore(so);
-  ASSERT_TRUE(opened.has_value());
-  store::Store& s = **opened;
+  carebridge::testing::TempStore temp("mapped");
+  store::Store& s = *temp;
   ASSERT_FALSE(
       WriteSync(s, {Put("ServiceRequest", "sr-t1", ServiceRequestJson("t1")),
                     Put("Task", "t1", TaskJson("t1", "harbor-housing")),
@@ -771,20 +736,11 @@ TEST(StorePreparerTest, TheTaskIsMappedIntoTheAgencysDialect) {
   EXPECT_EQ(body.Find("focus")->StringAt("display"), "mapped");
   EXPECT_EQ(body.Find("identifier")->items().at(0).StringAt("value"), "t1");
   EXPECT_EQ(body.Find("id"), nullptr);
-  s.Close();
-  std::filesystem::remove(db);
 }
 
 TEST(StorePreparerTest, Part2ReferralsCarryTheRedisclosureNotice) {
-  const std::string db = (std::filesystem::temp_directory_path() /
-                          ("carebridge-part2-" + std::to_string(::getpid()) + ".db"))
-                             .string();
-  std::filesystem::remove(db);
-  store::SqliteOptions so;
-  so.path = db;
-  auto opened = store::OpenSqliteStore(so);
-  ASSERT_TRUE(opened.has_value());
-  store::Store& s = **opened;
+  carebridge::testing::TempStore temp("part2");
+  store::Store& s = *temp;
   std::string sud_request = ServiceRequestJson("t1");
   sud_request.insert(sud_request.size() - 1,
                      R"(,"reasonCode":[{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm",)"
@@ -825,8 +781,6 @@ TEST(StorePreparerTest, Part2ReferralsCarryTheRedisclosureNotice) {
   auto found = s.Search(*decisions);
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->total, 2);
-  s.Close();
-  std::filesystem::remove(db);
 }
 
 }  // namespace
