@@ -1916,21 +1916,6 @@ Result<WriteOutcome> SqliteStore::ApplyOutbox(const WriteOp& op) {
   }
   const OutboxMessage& m = *op.outbox;
   Connection& w = *writer_conn_;
-  {
-    sqlite3_stmt* s = w.GetDynamic("SELECT 1 FROM outbox WHERE id = ?1");
-    if (!s) {
-      return OpFailure(w.failed_rc());
-    }
-    StmtUse use(s);
-    use.Bind(1, std::string_view(op.id));
-    const int rc = use.Step();
-    if (rc == SQLITE_ROW) {
-      return Err(errc::kVersionConflict);
-    }
-    if (rc != SQLITE_DONE) {
-      return OpFailure(rc);
-    }
-  }
   const std::int64_t now = NowMs();
   sqlite3_stmt* s = w.GetDynamic(
       "INSERT INTO outbox (id, destination, resource_type, resource_id, patient_id, payload, "
@@ -1949,7 +1934,10 @@ Result<WriteOutcome> SqliteStore::ApplyOutbox(const WriteOp& op) {
   use.Bind(6, std::string_view(m.payload));
   use.Bind(7, std::max(m.not_before_ms, now));
   use.Bind(8, now);
-  if (const int rc = use.Step(); rc != SQLITE_DONE) {
+  // outbox.id is UNIQUE: a delivery id used before is a conflict, found by the insert itself.
+  if (const int rc = use.Step(); rc == SQLITE_CONSTRAINT_UNIQUE) {
+    return Err(errc::kVersionConflict);
+  } else if (rc != SQLITE_DONE) {
     return OpFailure(rc);
   }
   WriteOutcome out;
