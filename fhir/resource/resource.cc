@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
+#include <optional>
 #include <utility>
+
+#include "fhir/json/json.h"
 
 namespace carebridge::fhir {
 namespace {
@@ -965,32 +969,81 @@ std::optional<std::string> PatientIdOf(std::string_view type, const json::Value&
   return std::nullopt;
 }
 
-void StampMeta(json::Value& resource, std::string_view version_id, std::string_view last_updated) {
-  Value* meta = resource.Find("meta");
-  if (meta == nullptr || !meta->is_object()) {
-    std::size_t index = 0;
-    const std::vector<Member>& members = resource.members();
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      if (members[i].key == "id") {
-        index = i + 1;
-        break;
+UnstampedJson WriteUnstamped(json::Value resource) {
+  std::vector<Member>& members = resource.members();
+  Value meta = Value::Object();
+  std::optional<std::size_t> found;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (members[i].key == "meta") {
+      if (members[i].value.is_object()) {
+        meta = std::move(members[i].value);
       }
-      if (members[i].key == "resourceType") {
-        index = i + 1;  // keep looking: "id" wins if it comes later
-      }
-    }
-    meta = &resource.SetAt(index, "meta", Value::Object());
-  }
-  // FHIR's canonical order within Meta is versionId, lastUpdated, then the rest.
-  meta->SetAt(0, "versionId", Value::String(std::string(version_id)));
-  std::size_t after_version = 0;
-  for (std::size_t i = 0; i < meta->members().size(); ++i) {
-    if (meta->members()[i].key == "versionId") {
-      after_version = i + 1;
+      members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
+      found = i;
       break;
     }
   }
-  meta->SetAt(after_version, "lastUpdated", Value::String(std::string(last_updated)));
+  std::size_t meta_index = 0;
+  if (found) {
+    meta_index = *found;
+  } else {
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (members[i].key == "id") {
+        meta_index = i + 1;
+        break;
+      }
+      if (members[i].key == "resourceType") {
+        meta_index = i + 1;  // keep looking: "id" wins if it comes later
+      }
+    }
+  }
+  meta.Remove("versionId");
+  meta.Remove("lastUpdated");
+
+  UnstampedJson out;
+  Value head = Value::Object();
+  head.members().assign(
+      std::make_move_iterator(members.begin()),
+      std::make_move_iterator(members.begin() + static_cast<std::ptrdiff_t>(meta_index)));
+  json::Write(head, out.text);
+  out.text.pop_back();  // the head's '}': the rest follows
+  out.meta_at = out.text.size();
+  Value tail = Value::Object();
+  tail.members().assign(
+      std::make_move_iterator(members.begin() + static_cast<std::ptrdiff_t>(meta_index)),
+      std::make_move_iterator(members.end()));
+  const std::string rest = json::Write(tail);
+  if (rest.size() > 2 && meta_index > 0) {
+    out.text += ',';
+  }
+  out.text.append(rest, 1);
+  if (!meta.members().empty()) {
+    out.meta_rest = json::Write(meta);
+    out.meta_rest.front() = ',';
+    out.meta_rest.pop_back();
+  }
+  return out;
+}
+
+std::string Stamped(const UnstampedJson& json, std::string_view version_id,
+                    std::string_view last_updated) {
+  const std::string& text = json.text;
+  const bool first = json.meta_at > 0 && text[json.meta_at - 1] == '{';
+  const bool last = json.meta_at < text.size() && text[json.meta_at] == '}';
+  std::string out;
+  out.reserve(text.size() + json.meta_rest.size() + version_id.size() + last_updated.size() + 48);
+  out.append(text, 0, json.meta_at);
+  if (!first) {
+    out += ',';
+  }
+  out.append(R"("meta":{"versionId":")").append(version_id);
+  out.append(R"(","lastUpdated":")").append(last_updated).append("\"");
+  out.append(json.meta_rest).append("}");
+  if (first && !last) {
+    out += ',';
+  }
+  out.append(text, json.meta_at);
+  return out;
 }
 
 std::string LocalId(std::string_view reference, std::string_view type) {

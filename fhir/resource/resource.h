@@ -66,8 +66,22 @@ json::Value ParameterInteger(std::string name, std::int64_t value);
 // A Parameters resource whose parameter array is `parameters` (parts and groups as above).
 json::Value MakeParameters(json::Value parameters);
 
-// Sets meta.versionId and meta.lastUpdated (keeping other meta members and the member order of
-// the resource; meta is placed right after id when new).
-void StampMeta(json::Value& resource, std::string_view version_id, std::string_view last_updated);
+// A resource's compact JSON before the store assigns its version, written on the request's thread
+// so that the store's single writer only splices meta.versionId and meta.lastUpdated in.
+struct UnstampedJson {
+  std::string text;         // the resource without meta
+  std::size_t meta_at = 0;  // the byte of `text` where meta goes
+  std::string meta_rest;    // meta's other members, each as ,"key":value (or empty)
+};
+
+// `resource` written without meta. Meta stays where it was, or goes right after id (or after
+// resourceType) when new; a versionId or lastUpdated the sender put in it is dropped, and one that
+// is not an object is replaced.
+UnstampedJson WriteUnstamped(json::Value resource);
+
+// The stored JSON: meta with versionId and lastUpdated first (FHIR's order within Meta), then the
+// rest of meta. REQUIRES: both texts need no JSON escaping (a version number, an instant).
+std::string Stamped(const UnstampedJson& json, std::string_view version_id,
+                    std::string_view last_updated);
 
 }  // namespace carebridge::fhir

@@ -194,7 +194,7 @@ struct DisclosureEvent {
 };
 
 // An AuditEvent as the store takes it: compact JSON without meta, the byte offset where meta goes
-// (right after the id member, where fhir::StampMeta puts it), and its search rows.
+// (right after the id member, where fhir::WriteUnstamped puts it), and its search rows.
 struct AuditRecord {
   std::string id;
   std::string json;

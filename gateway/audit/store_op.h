@@ -14,7 +14,8 @@ namespace carebridge::audit {
 inline store::WriteOp AuditWriteOp(AuditRecord record) {
   std::string id = record.id;
   return store::RenderedOp(store::WriteOp::Kind::kAudit, "AuditEvent", std::move(id),
-                           std::move(record.json), record.meta_at, std::move(record.index));
+                           fhir::UnstampedJson{std::move(record.json), record.meta_at, {}},
+                           std::move(record.index));
 }
 
 }  // namespace carebridge::audit

@@ -100,38 +100,26 @@ WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
   } else {
     resource.SetAt(1, "id", fhir::json::Value::String(id));
   }
-  WriteOp op;
-  op.kind = kind;
-  op.index = fhir::ExtractIndex(type, resource);
-  op.patient_id = fhir::PatientIdOf(type, resource).value_or("");
+  std::vector<fhir::IndexEntry> index = fhir::ExtractIndex(type, resource);
+  std::string patient_id = fhir::PatientIdOf(type, resource).value_or("");
   const fhir::json::Value* meta = resource.Find("meta");
-  op.meta_source = std::string(meta != nullptr ? meta->StringAt("source") : "");
-  op.type = std::move(type);
-  op.id = std::move(id);
-  op.render = [resource = std::move(resource)](const VersionStamp& stamp) mutable {
-    fhir::StampMeta(resource, std::to_string(stamp.version), stamp.last_updated);
-    return fhir::json::Write(resource);
-  };
+  std::string meta_source(meta != nullptr ? meta->StringAt("source") : "");
+  WriteOp op = RenderedOp(kind, std::move(type), std::move(id),
+                          fhir::WriteUnstamped(std::move(resource)), std::move(index));
+  op.patient_id = std::move(patient_id);
+  op.meta_source = std::move(meta_source);
   return op;
 }
 
-WriteOp RenderedOp(WriteOp::Kind kind, std::string type, std::string id, std::string json,
-                   std::size_t meta_at, std::vector<fhir::IndexEntry> index) {
+WriteOp RenderedOp(WriteOp::Kind kind, std::string type, std::string id, fhir::UnstampedJson json,
+                   std::vector<fhir::IndexEntry> index) {
   WriteOp op;
   op.kind = kind;
   op.type = std::move(type);
   op.id = std::move(id);
   op.index = std::move(index);
-  op.render = [json = std::move(json), meta_at](const VersionStamp& stamp) {
-    std::string meta = R"(,"meta":{"versionId":")";
-    meta += std::to_string(stamp.version);
-    meta += R"(","lastUpdated":")";
-    meta += stamp.last_updated;  // an instant: nothing to escape
-    meta += "\"}";
-    std::string out;
-    out.reserve(json.size() + meta.size());
-    out.append(json, 0, meta_at).append(meta).append(json, meta_at);
-    return out;
+  op.render = [json = std::move(json)](const VersionStamp& stamp) {
+    return fhir::Stamped(json, std::to_string(stamp.version), stamp.last_updated);
   };
   return op;
 }

@@ -12,6 +12,7 @@
 
 #include "fhir/base/result.h"
 #include "fhir/json/value.h"
+#include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 
 namespace carebridge::store {
@@ -291,15 +292,15 @@ using StorePtr = std::unique_ptr<Store>;
 // Helpers over the contract, shared by every caller so that none writes them again.
 
 // A write of `resource` as type/id (its id member set to `id`), with its search rows and meta
-// stamped by the version the store assigns. The one way a FHIR resource becomes a WriteOp.
+// stamped by the version the store assigns. The one way a FHIR resource becomes a WriteOp. The
+// JSON is written here, on the caller's thread: the store's writer only splices meta in.
 WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
                    fhir::json::Value resource);
 
-// The same for a resource already written as JSON text without meta (the AuditEvent builders):
-// the render puts ,"meta":{"versionId":..,"lastUpdated":..} at byte `meta_at` of `json`, which is
-// where ResourceOp's stamp would have put it (just after the id member), and `index` is its rows.
-WriteOp RenderedOp(WriteOp::Kind kind, std::string type, std::string id, std::string json,
-                   std::size_t meta_at, std::vector<fhir::IndexEntry> index);
+// The same for a resource already written as unstamped JSON (the AuditEvent builders compose
+// theirs as text), with `index` its search rows.
+WriteOp RenderedOp(WriteOp::Kind kind, std::string type, std::string id, fhir::UnstampedJson json,
+                   std::vector<fhir::IndexEntry> index);
 
 // Store::Write, waiting until the batch is durable (or failed). Blocking: start-up code and
 // blocking-pool threads only, never an I/O thread.

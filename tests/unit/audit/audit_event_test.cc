@@ -42,7 +42,7 @@ std::vector<fhir::IndexEntry> Sorted(std::vector<fhir::IndexEntry> rows) {
 }
 
 // The record's JSON as a tree, checked on the way: it parses, its search rows are exactly what
-// fhir::ExtractIndex finds in it, and the store's stamp puts meta where fhir::StampMeta would.
+// fhir::ExtractIndex finds in it, and the store's stamp puts meta where fhir::WriteUnstamped would.
 Value Parsed(const AuditRecord& record) {
   std::string message;
   auto parsed = fhir::json::Parse(record.json, fhir::json::Limits{}, message);
@@ -53,10 +53,9 @@ Value Parsed(const AuditRecord& record) {
   EXPECT_EQ(parsed->StringAt("id"), record.id);
   EXPECT_EQ(Sorted(record.index), Sorted(fhir::ExtractIndex("AuditEvent", *parsed))) << record.json;
   const store::VersionStamp stamp{record.id, 1, "2026-11-22T10:00:00.456Z"};
-  Value stamped = *parsed;
-  fhir::StampMeta(stamped, "1", stamp.last_updated);
   store::WriteOp op = AuditWriteOp(record);
-  EXPECT_EQ(op.render(stamp), fhir::json::Write(stamped));
+  EXPECT_EQ(op.render(stamp),
+            fhir::Stamped(fhir::WriteUnstamped(*parsed), "1", stamp.last_updated));
   return std::move(*parsed);
 }
 

@@ -59,16 +59,8 @@ class SlaAlerterTest : public ::testing::Test {
       "owner":{"reference":"Organization/harbor-housing"}})",
                             {}, message);
     ASSERT_TRUE(task.has_value()) << message;
-    task->Set("id", json::Value::String(id));
-    store::WriteOp op;
-    op.kind = store::WriteOp::Kind::kCreate;
-    op.type = "Task";
-    op.id = id;
-    op.index = fhir::ExtractIndex("Task", *task);
-    op.render = [t = *task](const store::VersionStamp& stamp) mutable {
-      fhir::StampMeta(t, std::to_string(stamp.version), stamp.last_updated);
-      return json::Write(t);
-    };
+    store::WriteOp op =
+        store::ResourceOp(store::WriteOp::Kind::kCreate, "Task", id, std::move(*task));
     store::WriteBatch batch;
     batch.ops.push_back(std::move(op));
     std::promise<store::WriteResult> done;

@@ -548,47 +548,67 @@ TEST(ResourcePatient, PatientIdOf) {
   EXPECT_EQ(PatientIdOf("Task", MustParse(R"({"for":"Patient/x"})")), std::nullopt);
 }
 
-TEST(ResourceMeta, StampMetaPlacesNewMetaAfterId) {
-  json::Value r = MustParse(R"({"resourceType":"Patient","id":"p1","active":true})");
-  StampMeta(r, "1", "2024-01-01T00:00:00Z");
-  EXPECT_EQ(json::Write(r), R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"1",)"
-                            R"("lastUpdated":"2024-01-01T00:00:00Z"},"active":true})");
+std::string StampedOf(std::string_view text, std::string_view version, std::string_view instant) {
+  return Stamped(WriteUnstamped(MustParse(text)), version, instant);
 }
 
-TEST(ResourceMeta, StampMetaWithoutIdGoesAfterResourceType) {
-  json::Value r = MustParse(R"({"resourceType":"Patient","active":true})");
-  StampMeta(r, "2", "2024-01-02T00:00:00Z");
-  EXPECT_EQ(json::Write(r), R"({"resourceType":"Patient","meta":{"versionId":"2",)"
-                            R"("lastUpdated":"2024-01-02T00:00:00Z"},"active":true})");
-  json::Value late_id = MustParse(R"({"resourceType":"Patient","active":true,"id":"x"})");
-  StampMeta(late_id, "1", "2024-01-02T00:00:00Z");
-  EXPECT_EQ(late_id.members()[3].key, "meta");
+TEST(ResourceMeta, StampPlacesNewMetaAfterId) {
+  EXPECT_EQ(StampedOf(R"({"resourceType":"Patient","id":"p1","active":true})", "1",
+                      "2024-01-01T00:00:00Z"),
+            R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"1",)"
+            R"("lastUpdated":"2024-01-01T00:00:00Z"},"active":true})");
+  EXPECT_EQ(StampedOf(R"({"resourceType":"Patient","id":"p1"})", "3", "2024-01-01T00:00:00Z"),
+            R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"3",)"
+            R"("lastUpdated":"2024-01-01T00:00:00Z"}})");
 }
 
-TEST(ResourceMeta, StampMetaKeepsOtherMetaMembersAndOrder) {
-  json::Value r = MustParse(
+TEST(ResourceMeta, StampWithoutIdGoesAfterResourceType) {
+  EXPECT_EQ(StampedOf(R"({"resourceType":"Patient","active":true})", "2", "2024-01-02T00:00:00Z"),
+            R"({"resourceType":"Patient","meta":{"versionId":"2",)"
+            R"("lastUpdated":"2024-01-02T00:00:00Z"},"active":true})");
+  EXPECT_EQ(StampedOf(R"({"resourceType":"Patient","active":true,"id":"x"})", "1",
+                      "2024-01-02T00:00:00Z"),
+            R"({"resourceType":"Patient","active":true,"id":"x","meta":{"versionId":"1",)"
+            R"("lastUpdated":"2024-01-02T00:00:00Z"}})");
+  // Nothing to follow: meta opens the object.
+  EXPECT_EQ(StampedOf(R"({"active":true})", "1", "2024-01-02T00:00:00Z"),
+            R"({"meta":{"versionId":"1","lastUpdated":"2024-01-02T00:00:00Z"},"active":true})");
+  EXPECT_EQ(StampedOf(R"({})", "1", "2024-01-02T00:00:00Z"),
+            R"({"meta":{"versionId":"1","lastUpdated":"2024-01-02T00:00:00Z"}})");
+}
+
+TEST(ResourceMeta, StampKeepsMetaWhereItWasAndItsOtherMembersInOrder) {
+  const std::string r = StampedOf(
       R"({"resourceType":"Patient","id":"p1","meta":{"profile":["http://x"],"versionId":"7",)"
-      R"("lastUpdated":"2000-01-01T00:00:00Z","tag":[{"code":"t"}]},"active":true})");
-  StampMeta(r, "8", "2024-01-03T00:00:00Z");
-  EXPECT_EQ(json::Write(r),
-            R"({"resourceType":"Patient","id":"p1","meta":{"profile":["http://x"],)"
-            R"("versionId":"8","lastUpdated":"2024-01-03T00:00:00Z","tag":[{"code":"t"}]},)"
-            R"("active":true})");
-  json::Value only_profile =
-      MustParse(R"({"resourceType":"Patient","meta":{"profile":["http://x"]}})");
-  StampMeta(only_profile, "1", "2024-01-03T00:00:00Z");
-  EXPECT_EQ(json::Write(only_profile),
+      R"("lastUpdated":"2000-01-01T00:00:00Z","tag":[{"code":"t"}]},"active":true})",
+      "8", "2024-01-03T00:00:00Z");
+  EXPECT_EQ(r, R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"8",)"
+               R"("lastUpdated":"2024-01-03T00:00:00Z","profile":["http://x"],)"
+               R"("tag":[{"code":"t"}]},"active":true})");
+  std::string message;
+  auto parsed = json::Parse(r, json::Limits{}, message);
+  ASSERT_TRUE(parsed.has_value()) << message;
+  Outcome outcome;
+  EXPECT_TRUE(ValidateResource(*parsed, "Patient", outcome)) << Describe(outcome);
+  EXPECT_EQ(StampedOf(R"({"resourceType":"Patient","meta":{"profile":["http://x"]}})", "1",
+                      "2024-01-03T00:00:00Z"),
             R"({"resourceType":"Patient","meta":{"versionId":"1",)"
             R"("lastUpdated":"2024-01-03T00:00:00Z","profile":["http://x"]}})");
-  Outcome outcome;
-  EXPECT_TRUE(ValidateResource(r, "Patient", outcome)) << Describe(outcome);
+  EXPECT_EQ(StampedOf(R"({"meta":{"source":"#a"},"resourceType":"Patient","id":"p"})", "2",
+                      "2024-01-03T00:00:00Z"),
+            R"({"meta":{"versionId":"2","lastUpdated":"2024-01-03T00:00:00Z","source":"#a"},)"
+            R"("resourceType":"Patient","id":"p"})");
+  EXPECT_EQ(StampedOf(R"({"resourceType":"Patient","active":true,"meta":{"source":"#a"}})", "2",
+                      "2024-01-03T00:00:00Z"),
+            R"({"resourceType":"Patient","active":true,"meta":{"versionId":"2",)"
+            R"("lastUpdated":"2024-01-03T00:00:00Z","source":"#a"}})");
 }
 
-TEST(ResourceMeta, StampMetaReplacesNonObjectMeta) {
-  json::Value r = MustParse(R"({"resourceType":"Patient","id":"p","meta":"junk"})");
-  StampMeta(r, "1", "2024-01-03T00:00:00Z");
-  EXPECT_EQ(json::Write(r), R"({"resourceType":"Patient","id":"p","meta":{"versionId":"1",)"
-                            R"("lastUpdated":"2024-01-03T00:00:00Z"}})");
+TEST(ResourceMeta, StampReplacesNonObjectMeta) {
+  EXPECT_EQ(StampedOf(R"({"resourceType":"Patient","id":"p","meta":"junk","active":false})", "1",
+                      "2024-01-03T00:00:00Z"),
+            R"({"resourceType":"Patient","id":"p","meta":{"versionId":"1",)"
+            R"("lastUpdated":"2024-01-03T00:00:00Z"},"active":false})");
 }
 
 // ---------------------------------------------------------------------------------------------
