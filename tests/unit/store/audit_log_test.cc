@@ -603,9 +603,9 @@ TEST_F(AuditLogTest, AuditEventsAreIndexedInBatchesAndSearchesSeeThemAll) {
   EXPECT_EQ(Scalar(indexed), 10);
   Store& s = Open();
   EXPECT_EQ(SearchReads(s), 15);  // recomputed from the stored JSON at start
-  // Nothing asking: idle moments index the backlog in chunks, and a writer that is never idle
-  // indexes a chunk with a group once 1,024 wait, so the backlog stays bounded whatever the
-  // timing.
+  // Nothing asking: idle moments index the backlog in chunks, and once 1,024 wait a writer that
+  // is never idle indexes with each group more than the group adds, so the backlog stays bounded
+  // whatever the timing.
   WriteAudits(s, 16, 1100);
   EXPECT_GE(Scalar(indexed), 1115 - 1025);
   // These events have no date: their one row is a term of audit_terms, none is in audit_search.
