@@ -12,7 +12,6 @@
 // flags, bad config, certificates, address in use, store cannot open); audit verify: 1 when the
 // chain is broken.
 
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -234,7 +233,6 @@ int Serve(const Args& args) {
     (*store)->Close();
     return Fail("referrals." + message);
   }
-  curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread: the delivery worker's libcurl
 
   boost::asio::thread_pool blocking(static_cast<std::size_t>(config.blocking_threads));
   api::FhirApi api(config, **store, blocking, *partners, tokens);

@@ -1,6 +1,5 @@
 #include "gateway/delivery/http_client.h"
 
-#include <curl/curl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +15,8 @@
 #include <cctype>
 #include <functional>
 #include <map>
+
+#include "gateway/delivery/curl_library.h"
 
 namespace carebridge::delivery {
 
@@ -44,6 +45,8 @@ struct Socket {
 };
 
 struct Transfer {
+  explicit Transfer(const CurlLibrary* library) : curl(library) {}
+  const CurlLibrary* curl;  // set whenever easy or headers are
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   HttpCall call;
@@ -55,10 +58,10 @@ struct Transfer {
 
   ~Transfer() {
     if (easy) {
-      curl_easy_cleanup(easy);
+      curl->easy_cleanup(easy);
     }
     if (headers) {
-      curl_slist_free_all(headers);
+      curl->slist_free_all(headers);
     }
   }
 };
@@ -102,21 +105,27 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
 
 struct HttpClient::Impl {
   Impl(net::any_io_executor executor, HttpClientOptions opts)
-      : strand(net::make_strand(executor)), options(std::move(opts)), timer(strand) {
-    multi = curl_multi_init();
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::OnSocket);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::OnTimer);
-    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+      : strand(net::make_strand(executor)),
+        options(std::move(opts)),
+        timer(strand),
+        curl(LoadCurl(load_error)) {
+    if (curl == nullptr) {
+      return;  // every transfer fails with load_error
+    }
+    multi = curl->multi_init();
+    curl->multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::OnSocket);
+    curl->multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl->multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::OnTimer);
+    curl->multi_setopt(multi, CURLMOPT_TIMERDATA, this);
   }
 
   ~Impl() {
     for (auto& [easy, t] : transfers) {
-      curl_multi_remove_handle(multi, easy);
+      curl->multi_remove_handle(multi, easy);
     }
     transfers.clear();
     if (multi) {
-      curl_multi_cleanup(multi);  // closes cached connections through OnCloseSocket
+      curl->multi_cleanup(multi);  // closes cached connections through OnCloseSocket
     }
     for (auto& [fd, sock] : sockets) {
       boost::system::error_code ec;
@@ -158,7 +167,7 @@ struct HttpClient::Impl {
         return;  // replaced or cancelled
       }
       int running = 0;
-      curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      self->curl->multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
       self->CheckDone();
     }));
     return 0;
@@ -231,7 +240,7 @@ struct HttpClient::Impl {
     }
     if (ec != net::error::operation_aborted) {
       int running = 0;
-      curl_multi_socket_action(multi, fd, ec ? CURL_CSELECT_ERR : direction, &running);
+      curl->multi_socket_action(multi, fd, ec ? CURL_CSELECT_ERR : direction, &running);
       CheckDone();
     }
     if (!sock->closed) {
@@ -244,7 +253,11 @@ struct HttpClient::Impl {
       Fail(std::move(t), CURLE_ABORTED_BY_CALLBACK, "cancelled", true);
       return;
     }
-    CURL* e = curl_easy_init();
+    if (curl == nullptr) {
+      Fail(std::move(t), CURLE_FAILED_INIT, load_error, false);
+      return;
+    }
+    CURL* e = curl->easy_init();
     if (!e) {
       Fail(std::move(t), CURLE_FAILED_INIT, "curl_easy_init failed", false);
       return;
@@ -253,49 +266,49 @@ struct HttpClient::Impl {
     t->max_body = options.max_response_bytes;
     const HttpCall& c = t->call;
     for (const auto& h : c.headers) {
-      t->headers = curl_slist_append(t->headers, h.c_str());
+      t->headers = curl->slist_append(t->headers, h.c_str());
     }
     // No "Expect: 100-continue" round trip before the body.
-    t->headers = curl_slist_append(t->headers, "Expect:");
-    curl_easy_setopt(e, CURLOPT_URL, c.url.c_str());
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    t->headers = curl->slist_append(t->headers, "Expect:");
+    curl->easy_setopt(e, CURLOPT_URL, c.url.c_str());
+    curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (c.method == "GET") {
-      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+      curl->easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, c.body.data());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(c.body.size()));
+      curl->easy_setopt(e, CURLOPT_POSTFIELDS, c.body.data());
+      curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(c.body.size()));
       if (c.method != "POST") {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c.method.c_str());
+        curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, c.method.c_str());
       }
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeader);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(options.connect_timeout.count()));
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl->easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
+    curl->easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl->easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl->easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl->easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                      static_cast<long>(options.connect_timeout.count()));
+    curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
+    curl->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes);
+    curl->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
+    curl->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!options.ca_file.empty()) {
-      curl_easy_setopt(e, CURLOPT_CAINFO, options.ca_file.c_str());
+      curl->easy_setopt(e, CURLOPT_CAINFO, options.ca_file.c_str());
     }
     if (!options.client_cert_file.empty()) {
-      curl_easy_setopt(e, CURLOPT_SSLCERT, options.client_cert_file.c_str());
-      curl_easy_setopt(e, CURLOPT_SSLKEY, options.client_key_file.c_str());
+      curl->easy_setopt(e, CURLOPT_SSLCERT, options.client_cert_file.c_str());
+      curl->easy_setopt(e, CURLOPT_SSLKEY, options.client_key_file.c_str());
     }
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::OnOpenSocket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Impl::OnCloseSocket);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+    curl->easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::OnOpenSocket);
+    curl->easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
+    curl->easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Impl::OnCloseSocket);
+    curl->easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
     transfers.emplace(e, std::move(t));
-    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+    if (curl->multi_add_handle(multi, e) != CURLM_OK) {
       auto node = transfers.extract(e);
       Fail(std::move(node.mapped()), CURLE_FAILED_INIT, "curl_multi_add_handle failed", false);
     }
@@ -304,23 +317,23 @@ struct HttpClient::Impl {
   // Hands finished transfers back to their callers.
   void CheckDone() {
     int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+    while (CURLMsg* msg = curl->multi_info_read(multi, &left)) {
       if (msg->msg != CURLMSG_DONE) {
         continue;
       }
       CURL* easy = msg->easy_handle;
       const CURLcode code = msg->data.result;  // msg is invalid after remove_handle
       auto it = transfers.find(easy);
-      curl_multi_remove_handle(multi, easy);
+      curl->multi_remove_handle(multi, easy);
       if (it == transfers.end()) {
         continue;
       }
       std::unique_ptr<Transfer> t = std::move(it->second);
       transfers.erase(it);
-      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->reply.status);
+      curl->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->reply.status);
       t->reply.curl_code = code;
       if (code != CURLE_OK) {
-        t->reply.error = t->error[0] ? t->error : curl_easy_strerror(code);
+        t->reply.error = t->error[0] ? t->error : curl->easy_strerror(code);
       }
       Complete(std::move(t));
     }
@@ -344,7 +357,7 @@ struct HttpClient::Impl {
     cancelled = true;
     std::vector<std::unique_ptr<Transfer>> aborted;
     for (auto& [easy, t] : transfers) {
-      curl_multi_remove_handle(multi, easy);
+      curl->multi_remove_handle(multi, easy);
       aborted.push_back(std::move(t));
     }
     transfers.clear();
@@ -355,8 +368,10 @@ struct HttpClient::Impl {
 
   net::strand<net::any_io_executor> strand;
   HttpClientOptions options;
-  CURLM* multi = nullptr;
   net::steady_timer timer;
+  std::string load_error;
+  const CurlLibrary* curl;  // nullptr: libcurl could not be loaded (load_error says why)
+  CURLM* multi = nullptr;
   std::map<curl_socket_t, std::shared_ptr<Socket>> sockets;
   std::map<CURL*, std::unique_ptr<Transfer>> transfers;
   bool cancelled = false;
@@ -371,7 +386,7 @@ net::awaitable<HttpReply> HttpClient::Perform(HttpCall call) {
   Impl* impl = impl_.get();
   return net::async_initiate<const net::use_awaitable_t<>, void(HttpReply)>(
       [impl](auto handler, HttpCall c) {
-        auto t = std::make_unique<Transfer>();
+        auto t = std::make_unique<Transfer>(impl->curl);
         t->call = std::move(c);
         // The handler is move-only; std::function wants a copyable callable.
         auto executor = net::get_associated_executor(handler, impl->strand);

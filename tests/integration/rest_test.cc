@@ -80,6 +80,18 @@ TEST_F(RestTest, ServeRunsWithTheMallocCacheTuned) {
   EXPECT_EQ(client_->Get("/readyz").status, 200);
 }
 
+// No agency here takes pushes, so libcurl (and the GnuTLS, Kerberos and LDAP it brings) is never
+// loaded: the delivery client loads it when the first one is made.
+TEST_F(RestTest, ServeLoadsLibcurlOnlyForPushDeliveries) {
+  EXPECT_EQ(client_->Get("/readyz").status, 200);
+  std::ifstream maps("/proc/" + std::to_string(gateway().pid()) + "/maps");
+  ASSERT_TRUE(maps.is_open());
+  std::string mapped((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  EXPECT_NE(mapped.find("libssl.so"), std::string::npos);  // the gateway's maps, read whole
+  EXPECT_EQ(mapped.find("libcurl"), std::string::npos);
+  EXPECT_EQ(mapped.find("libgnutls"), std::string::npos);
+}
+
 TEST_F(RestTest, CreateAssignsIdVersionAndLocation) {
   std::string body = Fixture("rest/patient.json");
   Response created = client_->Post("/fhir/Patient", body);

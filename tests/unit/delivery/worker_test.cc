@@ -55,7 +55,6 @@ fs::path& CertDir() {
 class Environment : public ::testing::Environment {
  public:
   void SetUp() override {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     CertDir() =
         fs::temp_directory_path() / ("carebridge-delivery-test-" + std::to_string(getpid()));
     const std::string command = std::string("bash '") + CAREBRIDGE_SOURCE_DIR +
@@ -65,7 +64,6 @@ class Environment : public ::testing::Environment {
   void TearDown() override {
     std::error_code ec;
     fs::remove_all(CertDir(), ec);
-    curl_global_cleanup();
   }
 };
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new Environment);
