@@ -195,6 +195,7 @@ const std::string& DocumentTermsMaker::Remembered(TermKind kind, std::string_vie
 }
 
 std::string DocumentTermsMaker::Make(const std::vector<fhir::IndexEntry>& index) {
+  std::lock_guard lock(mu_);
   std::string out;
   out.reserve(index.size() * 3 * 34);
   auto add = [&out](const std::string& term) {

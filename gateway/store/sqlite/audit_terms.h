@@ -24,6 +24,7 @@
 
 #include <array>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -58,7 +59,8 @@ std::string RowTerms(const TermKey& key, std::string_view param, std::string_vie
 // Makes the FTS document of an event: the terms of its rows other than dates (the system-only
 // term for tokens only, the present term once per parameter). Most rows repeat from event to event
 // (the gateway, the partner, the outcome, the codes), so their terms are remembered: hashing every
-// term again cost ~15 µs an event. Writer thread only.
+// term again cost ~15 µs an event. Any thread: the store makes each event's document on the thread
+// that hands it the write, so that its single writer only inserts it.
 class DocumentTermsMaker {
  public:
   explicit DocumentTermsMaker(const TermKey& key) : key_(key) {}
@@ -70,8 +72,9 @@ class DocumentTermsMaker {
                                 std::string_view value);
 
   TermKey key_;
-  std::string lookup_;  // reused: kind, then the length-prefixed parts
-  std::unordered_map<std::string, std::string> remembered_;
+  std::mutex mu_;
+  std::string lookup_;  // GUARDED_BY(mu_); reused: kind, then the length-prefixed parts
+  std::unordered_map<std::string, std::string> remembered_;  // GUARDED_BY(mu_)
 };
 
 // Registers carebridge_audit_terms(key, param, system, value) -> RowTerms on `db`, for the

@@ -535,6 +535,9 @@ Result<std::vector<ResourceVersion>> RunSearchPage(Connection& c, const std::str
 struct Pending {
   WriteBatch batch;
   WriteCallback done;
+  // The audit_terms document of each kAudit op of `batch` (by op index; empty for other ops),
+  // made by Write() on the caller's thread so that the single writer only inserts it.
+  std::vector<std::string> audit_terms;
   std::function<std::error_code()> job;
   std::function<void(std::error_code)> job_done;
   // Not a write: a request to bring the AuditEvent search index up to date (FlushAuditIndex).
@@ -657,10 +660,11 @@ class SqliteStore final : public Store {
   Result<void> Init();
 
   void Write(WriteBatch batch, WriteCallback done) override {
+    std::vector<std::string> terms = AuditTermsOf(batch);
     {
       std::lock_guard lock(mu_);
       if (!closing_) {
-        queue_.push_back(Pending{std::move(batch), std::move(done)});
+        queue_.push_back(Pending{std::move(batch), std::move(done), std::move(terms)});
         cv_.notify_one();
         return;
       }
@@ -735,12 +739,15 @@ class SqliteStore final : public Store {
   Result<void> Migrate();
   void WriterLoop();
   void CommitGroup(std::vector<Pending>& group);
-  WriteResult ApplyBatch(const WriteBatch& batch);
-  Result<WriteOutcome> ApplyOp(const WriteOp& op);
+  // The documents of Pending::audit_terms.
+  std::vector<std::string> AuditTermsOf(const WriteBatch& batch);
+  WriteResult ApplyBatch(const WriteBatch& batch, std::vector<std::string>& audit_terms);
+  // `audit_terms`: the op's document when it is kAudit (taken).
+  Result<WriteOutcome> ApplyOp(const WriteOp& op, std::string& audit_terms);
   Result<WriteOutcome> ApplyCreate(const WriteOp& op);
   Result<WriteOutcome> ApplyUpdate(const WriteOp& op);
   Result<WriteOutcome> ApplyDelete(const WriteOp& op);
-  Result<WriteOutcome> ApplyAudit(const WriteOp& op);
+  Result<WriteOutcome> ApplyAudit(const WriteOp& op, std::string& terms);
   Result<WriteOutcome> ApplyOutbox(const WriteOp& op);
   Result<WriteOutcome> ApplyRedrive(const WriteOp& op);
   std::error_code ApplyJob(const std::function<std::error_code()>& job);
@@ -819,7 +826,8 @@ class SqliteStore final : public Store {
   struct UnindexedAudit {
     std::int64_t seq = 0;
     std::string id;
-    std::vector<fhir::IndexEntry> index;
+    std::vector<fhir::IndexEntry> dates;  // its rows of audit_search
+    std::string terms;                    // its document of audit_terms
   };
   // Idle moments (nothing queued after a commit) index the backlog in chunks of kAuditIndexChunk,
   // in a transaction of their own, once it has kAuditIndexIdleMin events. When the writer is
@@ -845,7 +853,7 @@ class SqliteStore final : public Store {
   // An AuditEvent's dates as rows of audit_search, the rest as its document in audit_terms.
   Result<void> InsertAuditIndex(const UnindexedAudit& event);
   sqlite_internal::TermKey term_key_;  // set by Init, then read-only (readers build searches)
-  std::optional<sqlite_internal::DocumentTermsMaker> document_terms_;  // made by Init; writer only
+  std::optional<sqlite_internal::DocumentTermsMaker> document_terms_;  // made by Init
   Result<void> FlushAuditIndex();
   std::deque<UnindexedAudit> audit_unindexed_;         // committed, not yet indexed; writer only
   std::vector<UnindexedAudit> audit_group_unindexed_;  // chained in the open group; writer only
@@ -1172,7 +1180,7 @@ void SqliteStore::CommitGroup(std::vector<Pending>& group) {
           job_errors.push_back(ApplyJob(p.job));
           results.emplace_back();
         } else {
-          results.push_back(ApplyBatch(p.batch));
+          results.push_back(ApplyBatch(p.batch, p.audit_terms));
           job_errors.emplace_back();
         }
         if (fatal_) {
@@ -1260,7 +1268,19 @@ void SqliteStore::BumpGenerations(const std::vector<Pending>& group) {
   }
 }
 
-WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
+std::vector<std::string> SqliteStore::AuditTermsOf(const WriteBatch& batch) {
+  std::vector<std::string> terms;
+  for (std::size_t i = 0; i < batch.ops.size(); ++i) {
+    if (batch.ops[i].kind == WriteOp::Kind::kAudit) {
+      terms.resize(batch.ops.size());
+      terms[i] = document_terms_->Make(batch.ops[i].index);
+    }
+  }
+  return terms;
+}
+
+WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch,
+                                    std::vector<std::string>& audit_terms) {
   WriteResult res;
   res.ops.reserve(batch.ops.size());
   if (!RunOnWriter(Sql::kSavepointBatch)) {
@@ -1273,7 +1293,9 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
       return res;
     }
     const AuditHead op_audit = audit_;
-    Result<WriteOutcome> r = ApplyOp(batch.ops[i]);
+    std::string no_terms;
+    Result<WriteOutcome> r =
+        ApplyOp(batch.ops[i], i < audit_terms.size() ? audit_terms[i] : no_terms);
     if (fatal_) {
       return res;
     }
@@ -1310,7 +1332,7 @@ WriteResult SqliteStore::ApplyBatch(const WriteBatch& batch) {
 // Extension point: the audit log (kAudit) and the outbox (kOutbox) are WriteOp kinds
 // handled here, inside the same batch savepoint as the resource change, so that an atomic batch
 // commits the resource version, its AuditEvent and its outbox rows together or not at all.
-Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
+Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op, std::string& audit_terms) {
   if ((op.type.empty() && op.kind != WriteOp::Kind::kRedrive) || op.id.empty()) {
     return std::make_error_code(std::errc::invalid_argument);
   }
@@ -1322,7 +1344,7 @@ Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op) {
     case WriteOp::Kind::kDelete:
       return ApplyDelete(op);
     case WriteOp::Kind::kAudit:
-      return ApplyAudit(op);
+      return ApplyAudit(op, audit_terms);
     case WriteOp::Kind::kOutbox:
       return ApplyOutbox(op);
     case WriteOp::Kind::kRedrive:
@@ -1502,7 +1524,7 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
 
 // An AuditEvent: version 1 of a normal resource, then the next record of the chain over exactly
 // the JSON stored, then a signed checkpoint when one is due.
-Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op) {
+Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& terms) {
   if (op.type != kAuditEventType) {
     return std::make_error_code(std::errc::invalid_argument);
   }
@@ -1542,7 +1564,10 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op) {
   }
   audit_.seq = seq;
   audit_.hash = std::move(hash);
-  audit_group_unindexed_.push_back({seq, op.id, op.index});
+  UnindexedAudit unindexed{seq, op.id, {}, std::move(terms)};
+  std::copy_if(op.index.begin(), op.index.end(), std::back_inserter(unindexed.dates),
+               [](const fhir::IndexEntry& e) { return e.type == fhir::ParamType::kDate; });
+  audit_group_unindexed_.push_back(std::move(unindexed));
   const std::int64_t every = std::max(1, options_.audit_checkpoint_every);
   if (audit_.seq - audit_.checkpoint_seq >= every) {
     if (auto r = AppendCheckpoint(); !r) {
@@ -1654,7 +1679,11 @@ Result<void> SqliteStore::LoadUnindexedAudit() {
     event.id = use.Text(1);
     std::string message;
     if (auto resource = fhir::json::Parse(use.Text(2), fhir::json::Limits{}, message)) {
-      event.index = fhir::ExtractIndex(kAuditEventType, *resource);
+      std::vector<fhir::IndexEntry> index = fhir::ExtractIndex(kAuditEventType, *resource);
+      event.terms = document_terms_->Make(index);
+      std::copy_if(std::make_move_iterator(index.begin()), std::make_move_iterator(index.end()),
+                   std::back_inserter(event.dates),
+                   [](const fhir::IndexEntry& e) { return e.type == fhir::ParamType::kDate; });
     }
     audit_unindexed_.push_back(std::move(event));
   }
@@ -1828,10 +1857,7 @@ Result<void> SqliteStore::InsertAuditIndex(const UnindexedAudit& event) {
   if (!dates) {
     return OpFailure(writer_conn_->failed_rc());
   }
-  for (const fhir::IndexEntry& e : event.index) {
-    if (e.type != fhir::ParamType::kDate) {
-      continue;
-    }
+  for (const fhir::IndexEntry& e : event.dates) {
     StmtUse use(dates);
     use.Bind(1, std::string_view(event.id));
     use.Bind(2, std::string_view(e.param));
@@ -1843,8 +1869,7 @@ Result<void> SqliteStore::InsertAuditIndex(const UnindexedAudit& event) {
       return OpFailure(rc);
     }
   }
-  const std::string terms = document_terms_->Make(event.index);
-  if (terms.empty()) {
+  if (event.terms.empty()) {
     return {};
   }
   sqlite3_stmt* s = writer_conn_->Get(Sql::kInsertAuditTerms);
@@ -1853,7 +1878,7 @@ Result<void> SqliteStore::InsertAuditIndex(const UnindexedAudit& event) {
   }
   StmtUse use(s);
   use.Bind(1, event.seq);
-  use.Bind(2, std::string_view(terms));
+  use.Bind(2, std::string_view(event.terms));
   if (const int rc = use.Step(); rc != SQLITE_DONE) {
     return OpFailure(rc);
   }
