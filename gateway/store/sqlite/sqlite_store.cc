@@ -170,10 +170,33 @@ enum class Sql {
   kAuditIndexedSeq,
   kSetAuditIndexedSeq,
   kUnindexedAudit,
+  kOutboxInsert,
+  kOutboxExpiredLeases,
+  kOutboxAbandonAttempt,
+  kOutboxReleaseLease,
+  kOutboxDue,
+  kOutboxLease,
+  kOutboxBySeq,
+  kOutboxLeaseById,
+  kOutboxInsertAttempt,
+  kOutboxSetState,
+  kOutboxStateById,
+  kOutboxRedrive,
+  kOutboxExpedite,
+  kOutboxById,
+  kOutboxDeadOrStopped,
+  kOutboxByResource,
+  kOutboxExists,
+  kOutboxAttempts,
   kCount,  // number of statements
 };
 
-const char* SqlText_(Sql which) {
+// The outbox columns DeliveryFromRow reads, in its order.
+constexpr const char* kDeliveryColumns =
+    "seq, id, destination, resource_type, resource_id, patient_id, payload, state, attempts, "
+    "retries, next_attempt_ms, created_ms, updated_ms, last_http_status, last_error";
+
+std::string SqlText_(Sql which) {
   switch (which) {
     case Sql::kBeginRead:
       return "BEGIN";
@@ -247,6 +270,69 @@ const char* SqlText_(Sql which) {
       return "SELECT a.seq, a.id, v.json FROM audit_chain a JOIN resource_versions v "
              "ON v.type = 'AuditEvent' AND v.id = a.id AND v.version = 1 "
              "WHERE a.seq > ?1 ORDER BY a.seq";
+    case Sql::kOutboxInsert:
+      return "INSERT INTO outbox (id, destination, resource_type, resource_id, patient_id, "
+             "payload, state, attempts, retries, next_attempt_ms, lease_until_ms, created_ms, "
+             "updated_ms, last_http_status, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0, "
+             "?7, 0, ?8, ?8, 0, '')";
+    case Sql::kOutboxExpiredLeases:
+      return "SELECT seq, attempts FROM outbox WHERE state = 0 AND lease_until_ms > 0 AND "
+             "lease_until_ms <= ?1";
+    case Sql::kOutboxAbandonAttempt:
+      return "INSERT OR IGNORE INTO outbox_attempts (seq, attempt, started_ms, finished_ms, "
+             "outcome, http_status, error, next_attempt_ms) SELECT seq, attempts, updated_ms, ?2, "
+             "'abandoned', 0, 'the lease expired before the attempt was recorded', ?2 FROM outbox "
+             "WHERE seq = ?1";
+    case Sql::kOutboxReleaseLease:
+      return "UPDATE outbox SET lease_until_ms = 0, updated_ms = ?2 WHERE seq = ?1";
+    case Sql::kOutboxDue:
+      return "WITH busy AS (SELECT destination, COUNT(*) AS n FROM outbox WHERE state = 0 AND "
+             "lease_until_ms > ?1 GROUP BY destination), due AS (SELECT o.seq, o.destination, "
+             "o.next_attempt_ms, ROW_NUMBER() OVER (PARTITION BY o.destination ORDER BY "
+             "o.next_attempt_ms, o.seq) AS rn FROM outbox o WHERE o.state = 0 AND "
+             "o.next_attempt_ms <= ?1 AND o.lease_until_ms = 0 AND NOT EXISTS (SELECT 1 FROM "
+             "outbox e WHERE e.destination = o.destination AND e.resource_type = o.resource_type "
+             "AND e.resource_id = o.resource_id AND e.state = 0 AND e.seq < o.seq)) SELECT due.seq "
+             "FROM due LEFT JOIN busy ON busy.destination = due.destination LEFT JOIN "
+             "json_each(?4) lim ON lim.key = due.destination WHERE due.rn + COALESCE(busy.n, 0) <= "
+             "COALESCE(lim.value, ?2) ORDER BY due.next_attempt_ms, due.seq LIMIT ?3";
+    case Sql::kOutboxLease:
+      return "UPDATE outbox SET attempts = attempts + 1, retries = retries + 1, lease_until_ms = "
+             "?2, updated_ms = ?3 WHERE seq = ?1";
+    case Sql::kOutboxBySeq:
+      return std::string("SELECT ") + kDeliveryColumns + " FROM outbox WHERE seq = ?1";
+    case Sql::kOutboxLeaseById:
+      return "SELECT seq, state, attempts, lease_until_ms FROM outbox WHERE id = ?1";
+    case Sql::kOutboxInsertAttempt:
+      return "INSERT INTO outbox_attempts (seq, attempt, started_ms, finished_ms, outcome, "
+             "http_status, error, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    case Sql::kOutboxSetState:
+      return "UPDATE outbox SET state = ?2, next_attempt_ms = CASE WHEN ?2 = 0 THEN ?3 ELSE "
+             "next_attempt_ms END, lease_until_ms = 0, updated_ms = ?4, last_http_status = ?5, "
+             "last_error = ?6 WHERE seq = ?1";
+    case Sql::kOutboxStateById:
+      return "SELECT seq, state FROM outbox WHERE id = ?1";
+    case Sql::kOutboxRedrive:
+      return "UPDATE outbox SET state = 0, retries = 0, next_attempt_ms = ?2, lease_until_ms = 0, "
+             "updated_ms = ?2 WHERE seq = ?1";
+    case Sql::kOutboxExpedite:
+      return "UPDATE outbox SET next_attempt_ms = ?2, updated_ms = ?2 WHERE destination = ?1 AND "
+             "state = 0 AND next_attempt_ms > ?2 AND lease_until_ms = 0";
+    case Sql::kOutboxById:
+      return std::string("SELECT ") + kDeliveryColumns + " FROM outbox WHERE id = ?1";
+    case Sql::kOutboxDeadOrStopped:
+      return std::string("SELECT ") + kDeliveryColumns +
+             " FROM outbox WHERE state IN (2, 3) ORDER BY seq LIMIT ?1 OFFSET ?2";
+    case Sql::kOutboxByResource:
+      return std::string("SELECT ") + kDeliveryColumns +
+             " FROM outbox WHERE destination = ?1 AND resource_type = ?2 AND resource_id = ?3 "
+             "ORDER BY seq";
+    case Sql::kOutboxExists:
+      return "SELECT 1 FROM outbox WHERE id = ?1";
+    case Sql::kOutboxAttempts:
+      return "SELECT a.attempt, a.started_ms, a.finished_ms, a.outcome, a.http_status, a.error, "
+             "a.next_attempt_ms FROM outbox o JOIN outbox_attempts a ON a.seq = o.seq WHERE o.id = "
+             "?1 ORDER BY a.attempt";
     case Sql::kCount:
       break;
   }
@@ -280,7 +366,7 @@ class Connection {
   sqlite3_stmt* Get(Sql which) {
     StmtPtr& slot = fixed_[static_cast<int>(which)];
     if (!slot) {
-      slot = Prepare(SqlText_(which), SQLITE_PREPARE_PERSISTENT);
+      slot = Prepare(SqlText_(which).c_str(), SQLITE_PREPARE_PERSISTENT);
     }
     return slot.get();
   }
@@ -1893,10 +1979,6 @@ constexpr std::int64_t kStateDelivered = 1;
 constexpr std::int64_t kStateDead = 2;
 constexpr std::int64_t kStateStopped = 3;
 
-constexpr const char* kDeliveryColumns =
-    "seq, id, destination, resource_type, resource_id, patient_id, payload, state, attempts, "
-    "retries, next_attempt_ms, created_ms, updated_ms, last_http_status, last_error";
-
 Delivery DeliveryFromRow(const StmtUse& use) {
   Delivery d;
   d.seq = use.Int(0);
@@ -1947,11 +2029,7 @@ Result<WriteOutcome> SqliteStore::ApplyOutbox(const WriteOp& op) {
   const OutboxMessage& m = *op.outbox;
   Connection& w = *writer_conn_;
   const std::int64_t now = NowMs();
-  sqlite3_stmt* s = w.GetDynamic(
-      "INSERT INTO outbox (id, destination, resource_type, resource_id, patient_id, payload, "
-      "state, attempts, retries, next_attempt_ms, lease_until_ms, created_ms, updated_ms, "
-      "last_http_status, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0, ?7, 0, ?8, ?8, 0, "
-      "'')");
+  sqlite3_stmt* s = w.Get(Sql::kOutboxInsert);
   if (!s) {
     return OpFailure(w.failed_rc());
   }
@@ -2021,9 +2099,7 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
   // recorded as abandoned and the delivery is claimable again.
   std::vector<std::pair<std::int64_t, std::int64_t>> expired;  // (seq, attempt)
   {
-    sqlite3_stmt* s = w.GetDynamic(
-        "SELECT seq, attempts FROM outbox WHERE state = 0 AND lease_until_ms > 0 AND "
-        "lease_until_ms <= ?1");
+    sqlite3_stmt* s = w.Get(Sql::kOutboxExpiredLeases);
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -2038,10 +2114,7 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
     }
   }
   for (const auto& [seq, attempt] : expired) {
-    sqlite3_stmt* s = w.GetDynamic(
-        "INSERT OR IGNORE INTO outbox_attempts (seq, attempt, started_ms, finished_ms, outcome, "
-        "http_status, error, next_attempt_ms) SELECT seq, attempts, updated_ms, ?2, 'abandoned', "
-        "0, 'the lease expired before the attempt was recorded', ?2 FROM outbox WHERE seq = ?1");
+    sqlite3_stmt* s = w.Get(Sql::kOutboxAbandonAttempt);
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -2053,8 +2126,7 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
         return OpFailure(rc);
       }
     }
-    sqlite3_stmt* u =
-        w.GetDynamic("UPDATE outbox SET lease_until_ms = 0, updated_ms = ?2 WHERE seq = ?1");
+    sqlite3_stmt* u = w.Get(Sql::kOutboxReleaseLease);
     if (!u) {
       return OpFailure(w.failed_rc());
     }
@@ -2069,18 +2141,7 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
   {
     // Due, unleased, first in its resource's queue to this destination, within the destination's
     // in-flight allowance.
-    sqlite3_stmt* s = w.GetDynamic(
-        "WITH busy AS (SELECT destination, COUNT(*) AS n FROM outbox "
-        "WHERE state = 0 AND lease_until_ms > ?1 GROUP BY destination), "
-        "due AS (SELECT o.seq, o.destination, o.next_attempt_ms, ROW_NUMBER() OVER "
-        "(PARTITION BY o.destination ORDER BY o.next_attempt_ms, o.seq) AS rn FROM outbox o "
-        "WHERE o.state = 0 AND o.next_attempt_ms <= ?1 AND o.lease_until_ms = 0 AND NOT EXISTS "
-        "(SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.resource_type = "
-        "o.resource_type AND e.resource_id = o.resource_id AND e.state = 0 AND e.seq < o.seq)) "
-        "SELECT due.seq FROM due LEFT JOIN busy ON busy.destination = due.destination "
-        "LEFT JOIN json_each(?4) lim ON lim.key = due.destination "
-        "WHERE due.rn + COALESCE(busy.n, 0) <= COALESCE(lim.value, ?2) "
-        "ORDER BY due.next_attempt_ms, due.seq LIMIT ?3");
+    sqlite3_stmt* s = w.Get(Sql::kOutboxDue);
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -2103,13 +2164,9 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
       return OpFailure(rc);
     }
   }
-  const std::string select =
-      std::string("SELECT ") + kDeliveryColumns + " FROM outbox WHERE seq = ?1";
   for (std::int64_t seq : seqs) {
     {
-      sqlite3_stmt* s = w.GetDynamic(
-          "UPDATE outbox SET attempts = attempts + 1, retries = retries + 1, lease_until_ms = ?2, "
-          "updated_ms = ?3 WHERE seq = ?1");
+      sqlite3_stmt* s = w.Get(Sql::kOutboxLease);
       if (!s) {
         return OpFailure(w.failed_rc());
       }
@@ -2121,7 +2178,7 @@ std::error_code SqliteStore::ClaimOnWriter(const ClaimOptions& options,
         return OpFailure(rc);
       }
     }
-    sqlite3_stmt* s = w.GetDynamic(select);
+    sqlite3_stmt* s = w.Get(Sql::kOutboxBySeq);
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -2140,8 +2197,7 @@ std::error_code SqliteStore::RecordOnWriter(const DeliveryAttempt& a) {
   Connection& w = *writer_conn_;
   std::int64_t seq = 0;
   {
-    sqlite3_stmt* s =
-        w.GetDynamic("SELECT seq, state, attempts, lease_until_ms FROM outbox WHERE id = ?1");
+    sqlite3_stmt* s = w.Get(Sql::kOutboxLeaseById);
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -2179,9 +2235,7 @@ std::error_code SqliteStore::RecordOnWriter(const DeliveryAttempt& a) {
       break;
   }
   {
-    sqlite3_stmt* s = w.GetDynamic(
-        "INSERT INTO outbox_attempts (seq, attempt, started_ms, finished_ms, outcome, "
-        "http_status, error, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    sqlite3_stmt* s = w.Get(Sql::kOutboxInsertAttempt);
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -2198,10 +2252,7 @@ std::error_code SqliteStore::RecordOnWriter(const DeliveryAttempt& a) {
       return OpFailure(rc);
     }
   }
-  sqlite3_stmt* s = w.GetDynamic(
-      "UPDATE outbox SET state = ?2, next_attempt_ms = CASE WHEN ?2 = 0 THEN ?3 ELSE "
-      "next_attempt_ms END, lease_until_ms = 0, updated_ms = ?4, last_http_status = ?5, "
-      "last_error = ?6 WHERE seq = ?1");
+  sqlite3_stmt* s = w.Get(Sql::kOutboxSetState);
   if (!s) {
     return OpFailure(w.failed_rc());
   }
@@ -2233,7 +2284,7 @@ std::error_code SqliteStore::RedriveOnWriter(std::string_view id, std::int64_t n
   Connection& w = *writer_conn_;
   std::int64_t seq = 0;
   {
-    sqlite3_stmt* s = w.GetDynamic("SELECT seq, state FROM outbox WHERE id = ?1");
+    sqlite3_stmt* s = w.Get(Sql::kOutboxStateById);
     if (!s) {
       return OpFailure(w.failed_rc());
     }
@@ -2251,9 +2302,7 @@ std::error_code SqliteStore::RedriveOnWriter(std::string_view id, std::int64_t n
     }
     seq = use.Int(0);
   }
-  sqlite3_stmt* s = w.GetDynamic(
-      "UPDATE outbox SET state = 0, retries = 0, next_attempt_ms = ?2, lease_until_ms = 0, "
-      "updated_ms = ?2 WHERE seq = ?1");
+  sqlite3_stmt* s = w.Get(Sql::kOutboxRedrive);
   if (!s) {
     return OpFailure(w.failed_rc());
   }
@@ -2269,9 +2318,7 @@ std::error_code SqliteStore::RedriveOnWriter(std::string_view id, std::int64_t n
 std::error_code SqliteStore::ExpediteOnWriter(std::string_view destination, std::int64_t now_ms,
                                               int& changed) {
   Connection& w = *writer_conn_;
-  sqlite3_stmt* s = w.GetDynamic(
-      "UPDATE outbox SET next_attempt_ms = ?2, updated_ms = ?2 WHERE destination = ?1 AND "
-      "state = 0 AND next_attempt_ms > ?2 AND lease_until_ms = 0");
+  sqlite3_stmt* s = w.Get(Sql::kOutboxExpedite);
   if (!s) {
     return OpFailure(w.failed_rc());
   }
@@ -2287,8 +2334,7 @@ std::error_code SqliteStore::ExpediteOnWriter(std::string_view destination, std:
 
 Result<Delivery> SqliteStore::ReadDelivery(std::string_view id) {
   auto conn = readers_.Acquire();
-  sqlite3_stmt* s =
-      conn->GetDynamic(std::string("SELECT ") + kDeliveryColumns + " FROM outbox WHERE id = ?1");
+  sqlite3_stmt* s = conn->Get(Sql::kOutboxById);
   if (!s) {
     return conn->Fail(conn->failed_rc());
   }
@@ -2306,9 +2352,7 @@ Result<Delivery> SqliteStore::ReadDelivery(std::string_view id) {
 
 Result<std::vector<Delivery>> SqliteStore::ListDeadLetters(int limit, int offset) {
   auto conn = readers_.Acquire();
-  sqlite3_stmt* s =
-      conn->GetDynamic(std::string("SELECT ") + kDeliveryColumns +
-                       " FROM outbox WHERE state IN (2, 3) ORDER BY seq LIMIT ?1 OFFSET ?2");
+  sqlite3_stmt* s = conn->Get(Sql::kOutboxDeadOrStopped);
   if (!s) {
     return conn->Fail(conn->failed_rc());
   }
@@ -2331,10 +2375,7 @@ Result<std::vector<Delivery>> SqliteStore::ListDeliveries(std::string_view desti
                                                           std::string_view resource_id) {
   auto conn = readers_.Acquire();
   // outbox_by_resource covers (destination, resource_type, resource_id).
-  sqlite3_stmt* s = conn->GetDynamic(
-      std::string("SELECT ") + kDeliveryColumns +
-      " FROM outbox WHERE destination = ?1 AND resource_type = ?2 AND resource_id = ?3 "
-      "ORDER BY seq");
+  sqlite3_stmt* s = conn->Get(Sql::kOutboxByResource);
   if (!s) {
     return conn->Fail(conn->failed_rc());
   }
@@ -2359,9 +2400,8 @@ Result<std::vector<DeliveryAttempt>> SqliteStore::ListAttempts(std::string_view 
   if (!txn.ok()) {
     return conn->Fail(conn->failed_rc());
   }
-  // One statement at a time: a dynamic statement may be finalized by the next GetDynamic.
   {
-    sqlite3_stmt* e = conn->GetDynamic("SELECT 1 FROM outbox WHERE id = ?1");
+    sqlite3_stmt* e = conn->Get(Sql::kOutboxExists);
     if (!e) {
       return conn->Fail(conn->failed_rc());
     }
@@ -2375,10 +2415,7 @@ Result<std::vector<DeliveryAttempt>> SqliteStore::ListAttempts(std::string_view 
       return conn->Fail(rc);
     }
   }
-  sqlite3_stmt* s = conn->GetDynamic(
-      "SELECT a.attempt, a.started_ms, a.finished_ms, a.outcome, a.http_status, a.error, "
-      "a.next_attempt_ms FROM outbox o JOIN outbox_attempts a ON a.seq = o.seq WHERE o.id = ?1 "
-      "ORDER BY a.attempt");
+  sqlite3_stmt* s = conn->Get(Sql::kOutboxAttempts);
   if (!s) {
     return conn->Fail(conn->failed_rc());
   }
