@@ -16,10 +16,11 @@ struct SqliteOptions {
   // `verify`. Unset: no checkpoints are written, and VerifyAudit fails on any it finds.
   std::optional<AuditSigner> audit_signer;
   int audit_checkpoint_every = 1000;
-  // The WAL's size in 4 KB pages that wakes the checkpoint thread (4 MB, SQLite's own default).
-  // A larger WAL coalesces more rewrites of one page into one copy (64 MB spent ~6% less CPU per
-  // request), but the checkpoint's sync of that much data stalls the writer's WAL sync behind it:
-  // commits of 12-60 ms every half second under load, where 4 MB keeps them under ~3 ms.
+  // How much the WAL grows, in 4 KB pages, between wakes of the checkpoint thread (4 MB, SQLite's
+  // own default for its size). A larger step coalesces more rewrites of one page into one copy (64
+  // MB spent ~6% less CPU per request), but the checkpoint's sync of that much data stalls the
+  // writer's WAL sync behind it: commits of 12-60 ms every half second under load, where 4 MB keeps
+  // them under ~3 ms.
   int wal_checkpoint_pages = 1000;
 };
 
