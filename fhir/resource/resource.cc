@@ -969,6 +969,14 @@ std::optional<std::string> PatientIdOf(std::string_view type, const json::Value&
   return std::nullopt;
 }
 
+void SetResourceId(json::Value& resource, std::string id) {
+  if (Value* existing = resource.Find("id")) {
+    *existing = Value::String(std::move(id));
+  } else {
+    resource.SetAt(1, "id", Value::String(std::move(id)));
+  }
+}
+
 UnstampedJson WriteUnstamped(json::Value resource) {
   std::vector<Member>& members = resource.members();
   Value meta = Value::Object();

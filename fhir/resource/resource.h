@@ -66,6 +66,9 @@ json::Value ParameterInteger(std::string name, std::int64_t value);
 // A Parameters resource whose parameter array is `parameters` (parts and groups as above).
 json::Value MakeParameters(json::Value parameters);
 
+// Sets the id member of `resource` (placed right after resourceType when it has none).
+void SetResourceId(json::Value& resource, std::string id);
+
 // A resource's compact JSON before the store assigns its version, written on the request's thread
 // so that the store's single writer only splices meta.versionId and meta.lastUpdated in.
 struct UnstampedJson {

@@ -655,9 +655,9 @@ ParsedBody FhirApi::Impl::ParseResource(std::string_view body, std::string_view 
   return parsed;
 }
 
-HttpResponse FhirApi::Impl::ResourceResponse(const ExchangePtr& ex, int status, std::string type,
-                                             const store::VersionStamp& stamp, std::string json,
-                                             bool with_location) const {
+HttpResponse FhirApi::Impl::ResourceResponse(
+    const ExchangePtr& ex, int status, std::string type, const store::VersionStamp& stamp,
+    std::string json, bool with_location, std::optional<fhir::UnstampedJson> dialect_reply) const {
   HttpResponse response;
   response.status = status;
   std::string version = std::to_string(stamp.version);
@@ -674,7 +674,8 @@ HttpResponse FhirApi::Impl::ResourceResponse(const ExchangePtr& ex, int status, 
     return response;
   }
   response.headers.emplace_back("content-type", std::string(kFhirJsonType));
-  response.body = MapOutbound(*ex, std::move(json));
+  response.body = dialect_reply ? fhir::Stamped(*dialect_reply, version, stamp.last_updated)
+                                : MapOutbound(*ex, std::move(json));
   return response;
 }
 
@@ -760,6 +761,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
       co_return std::move(*refused);
     }
   }
+  std::optional<fhir::UnstampedJson> reply = DialectReply(*ex, referral.resource, id);
   store::WriteOp op =
       store::ResourceOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
@@ -807,8 +809,10 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
     co_await RebuildMappingCatalog();
   }
   bool existing = written->kind == store::WriteOutcome::Kind::kExisting;
+  // A conditional create that found a resource answers with that one, mapped from the store.
   co_return ResourceResponse(ex, existing ? 200 : 201, type, written->stamp,
-                             std::move(written->json), true);
+                             std::move(written->json), true,
+                             existing ? std::nullopt : std::move(reply));
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string type,
@@ -857,6 +861,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
       co_return std::move(*refused);
     }
   }
+  std::optional<fhir::UnstampedJson> reply = DialectReply(*ex, referral.resource, id);
   store::WriteOp op =
       store::ResourceOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
   if (const std::string* if_match = ex->request.Header("if-match")) {
@@ -898,7 +903,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   }
   bool created = written->kind == store::WriteOutcome::Kind::kCreated;
   co_return ResourceResponse(ex, created ? 201 : 200, type, written->stamp,
-                             std::move(written->json), created);
+                             std::move(written->json), created, std::move(reply));
 }
 
 net::awaitable<HttpResponse> FhirApi::Impl::Delete(ExchangePtr ex, std::string type,

@@ -198,6 +198,14 @@ struct FhirApi::Impl {
   // The one outbound mapping: `resource` (canonical) into `partner`'s dialect, in place. False
   // when its mapping refuses it: `resource` is then left canonical and the refusal logged.
   bool ToPartnerDialect(const auth::Partner& partner, fhir::json::Value& resource) const;
+  // The same on a tree the caller throws away when it fails (left half-mapped then).
+  bool MapToDialectInPlace(const auth::Partner& partner, fhir::json::Value& resource) const;
+  // ex's partner's answer to its write of `resource` as id, mapped from the tree before the store
+  // takes it, so that the stored JSON need not be parsed again to map it (ResourceResponse stamps
+  // it). nullopt for a partner without a mapping, or one whose mapping refuses the resource.
+  std::optional<fhir::UnstampedJson> DialectReply(const Exchange& ex,
+                                                  const fhir::json::Value& resource,
+                                                  const std::string& id) const;
   // Points `entries` at copies in ex's partner's dialect, kept in `storage`; leaves them alone for
   // a partner without a mapping.
   void ToDialect(const Exchange& ex, std::vector<const store::ResourceVersion*>& entries,
@@ -247,9 +255,12 @@ struct FhirApi::Impl {
 
   HttpResponse ResourceResponse(const ExchangePtr& ex, int status, const store::ResourceVersion& v,
                                 bool with_location) const;
+  // `dialect_reply`: the body in ex's partner's dialect, from DialectReply, when `json` is what
+  // it wrote; otherwise the stored `json` is mapped.
   HttpResponse ResourceResponse(const ExchangePtr& ex, int status, std::string type,
                                 const store::VersionStamp& stamp, std::string json,
-                                bool with_location) const;
+                                bool with_location,
+                                std::optional<fhir::UnstampedJson> dialect_reply = {}) const;
 
   // Runs blocking `fn` on the blocking pool and resumes on the caller's executor.
   template <typename Fn>

@@ -38,13 +38,24 @@ std::optional<HttpResponse> FhirApi::Impl::MapInbound(const Exchange& ex,
 }
 
 bool FhirApi::Impl::ToPartnerDialect(const auth::Partner& partner, json::Value& resource) const {
+  if (DialectOf(partner).mapping == nullptr) {
+    return true;
+  }
+  json::Value mapped = resource;
+  if (!MapToDialectInPlace(partner, mapped)) {
+    return false;
+  }
+  resource = std::move(mapped);
+  return true;
+}
+
+bool FhirApi::Impl::MapToDialectInPlace(const auth::Partner& partner, json::Value& resource) const {
   Dialect dialect = DialectOf(partner);
   if (dialect.mapping == nullptr) {
     return true;
   }
-  json::Value mapped = resource;
   fhir::Outcome outcome;
-  if (!dialect.mapping->Apply(mappings::Direction::kOutbound, mapped, outcome)) {
+  if (!dialect.mapping->Apply(mappings::Direction::kOutbound, resource, outcome)) {
     // A code the partner's dialect cannot express: it gets the canonical form rather than
     // nothing, and the operator learns which mapping lacks it.
     log::Log(log::LogLevel::kWarn, "outbound mapping refused; canonical form sent",
@@ -53,8 +64,21 @@ bool FhirApi::Impl::ToPartnerDialect(const auth::Partner& partner, json::Value& 
                                std::string(resource.StringAt("id"))}});
     return false;
   }
-  resource = std::move(mapped);
   return true;
+}
+
+std::optional<fhir::UnstampedJson> FhirApi::Impl::DialectReply(const Exchange& ex,
+                                                               const json::Value& resource,
+                                                               const std::string& id) const {
+  if (DialectOf(*ex.partner).mapping == nullptr) {
+    return std::nullopt;
+  }
+  json::Value reply = resource;
+  fhir::SetResourceId(reply, id);
+  if (!MapToDialectInPlace(*ex.partner, reply)) {
+    return std::nullopt;
+  }
+  return fhir::WriteUnstamped(std::move(reply));
 }
 
 std::string FhirApi::Impl::MapOutbound(const Exchange& ex, std::string stored_json) const {
@@ -63,7 +87,7 @@ std::string FhirApi::Impl::MapOutbound(const Exchange& ex, std::string stored_js
   }
   std::string message;
   auto resource = json::Parse(stored_json, config.fhir.json, message);
-  if (!resource || !resource->is_object() || !ToPartnerDialect(*ex.partner, *resource)) {
+  if (!resource || !resource->is_object() || !MapToDialectInPlace(*ex.partner, *resource)) {
     return stored_json;
   }
   return json::Write(*resource);

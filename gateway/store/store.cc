@@ -95,11 +95,7 @@ std::string_view ToCode(DeliveryAttempt::Outcome outcome) {
 
 WriteOp ResourceOp(WriteOp::Kind kind, std::string type, std::string id,
                    fhir::json::Value resource) {
-  if (fhir::json::Value* existing_id = resource.Find("id")) {
-    *existing_id = fhir::json::Value::String(id);
-  } else {
-    resource.SetAt(1, "id", fhir::json::Value::String(id));
-  }
+  fhir::SetResourceId(resource, id);
   std::vector<fhir::IndexEntry> index = fhir::ExtractIndex(type, resource);
   std::string patient_id = fhir::PatientIdOf(type, resource).value_or("");
   const fhir::json::Value* meta = resource.Find("meta");

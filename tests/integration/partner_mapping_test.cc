@@ -86,6 +86,9 @@ TEST_F(PartnerMappingTest, EachPartnerReadsTheReferralInItsOwnDialect) {
   Response own = As("riverside-ehr", "GET", path);
   ASSERT_EQ(own.status, 200);
   EXPECT_TRUE(Comparable(own.Json()) == sent) << own.body;
+  // The create's answer was mapped from the tree it sent, the read's from the stored JSON: the
+  // same bytes, meta included.
+  EXPECT_EQ(created.body, own.body);
 
   Response lakeside = As("lakeside-cmhc", "GET", path);
   ASSERT_EQ(lakeside.status, 200) << lakeside.body;
