@@ -618,6 +618,14 @@ Result<std::vector<ResourceVersion>> RunSearchPage(Connection& c, const std::str
 // A queued batch, or a writer job (outbox bookkeeping) when `job` is set: the job runs inside the
 // group's transaction in its own savepoint, and `job_done` learns after the commit whether what it
 // did is durable (its own error, or kIo when the group failed).
+// The rows of `index` that are dates (what an AuditEvent keeps in audit_search).
+std::vector<fhir::IndexEntry> DateRows(const std::vector<fhir::IndexEntry>& index) {
+  std::vector<fhir::IndexEntry> dates;
+  std::copy_if(index.begin(), index.end(), std::back_inserter(dates),
+               [](const fhir::IndexEntry& e) { return e.type == fhir::ParamType::kDate; });
+  return dates;
+}
+
 struct Pending {
   WriteBatch batch;
   WriteCallback done;
@@ -1658,10 +1666,7 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& ter
   }
   audit_.seq = seq;
   audit_.hash = std::move(hash);
-  UnindexedAudit unindexed{seq, op.id, {}, std::move(terms)};
-  std::copy_if(op.index.begin(), op.index.end(), std::back_inserter(unindexed.dates),
-               [](const fhir::IndexEntry& e) { return e.type == fhir::ParamType::kDate; });
-  audit_group_unindexed_.push_back(std::move(unindexed));
+  audit_group_unindexed_.push_back({seq, op.id, DateRows(op.index), std::move(terms)});
   const std::int64_t every = std::max(1, options_.audit_checkpoint_every);
   if (audit_.seq - audit_.checkpoint_seq >= every) {
     if (auto r = AppendCheckpoint(); !r) {
@@ -1773,11 +1778,9 @@ Result<void> SqliteStore::LoadUnindexedAudit() {
     event.id = use.Text(1);
     std::string message;
     if (auto resource = fhir::json::Parse(use.Text(2), fhir::json::Limits{}, message)) {
-      std::vector<fhir::IndexEntry> index = fhir::ExtractIndex(kAuditEventType, *resource);
+      const std::vector<fhir::IndexEntry> index = fhir::ExtractIndex(kAuditEventType, *resource);
       event.terms = document_terms_->Make(index);
-      std::copy_if(std::make_move_iterator(index.begin()), std::make_move_iterator(index.end()),
-                   std::back_inserter(event.dates),
-                   [](const fhir::IndexEntry& e) { return e.type == fhir::ParamType::kDate; });
+      event.dates = DateRows(index);
     }
     audit_unindexed_.push_back(std::move(event));
   }
