@@ -615,9 +615,6 @@ Result<std::vector<ResourceVersion>> RunSearchPage(Connection& c, const std::str
 // ---------------------------------------------------------------------------------------------
 // The store.
 
-// A queued batch, or a writer job (outbox bookkeeping) when `job` is set: the job runs inside the
-// group's transaction in its own savepoint, and `job_done` learns after the commit whether what it
-// did is durable (its own error, or kIo when the group failed).
 // The rows of `index` that are dates (what an AuditEvent keeps in audit_search).
 std::vector<fhir::IndexEntry> DateRows(const std::vector<fhir::IndexEntry>& index) {
   std::vector<fhir::IndexEntry> dates;
@@ -626,6 +623,9 @@ std::vector<fhir::IndexEntry> DateRows(const std::vector<fhir::IndexEntry>& inde
   return dates;
 }
 
+// A queued batch, or a writer job (outbox bookkeeping) when `job` is set: the job runs inside the
+// group's transaction in its own savepoint, and `job_done` learns after the commit whether what it
+// did is durable (its own error, or kIo when the group failed).
 struct Pending {
   WriteBatch batch;
   WriteCallback done;
