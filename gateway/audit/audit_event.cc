@@ -65,14 +65,14 @@ struct EntitySpec {
 // (see the AuditEvent parameters in fhir/search/params.cc).
 class EventWriter {
  public:
-  EventWriter(std::string_view id, bool break_glass, bool part2) : w_(record_.json) {
-    record_.json.reserve(2048);
+  EventWriter(std::string_view id, bool break_glass, bool part2) : w_(record_.json.text) {
+    record_.json.text.reserve(2048);
     record_.id = std::string(id);
     w_.BeginObject().Member("resourceType", "AuditEvent");
     if (!id.empty()) {
       w_.Member("id", id);
     }
-    record_.meta_at = w_.size();
+    record_.json.meta_at = w_.size();
     if (break_glass || part2) {
       w_.Key("extension").BeginArray();
       for (auto [on, url] :

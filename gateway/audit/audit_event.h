@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 
 namespace carebridge::audit {
@@ -193,12 +194,11 @@ struct DisclosureEvent {
   std::string outcome_desc;  // e.g. the re-disclosure notice reference; omitted when empty
 };
 
-// An AuditEvent as the store takes it: compact JSON without meta, the byte offset where meta goes
-// (right after the id member, where fhir::WriteUnstamped puts it), and its search rows.
+// An AuditEvent as the store takes it: compact JSON without meta, with meta's place right after
+// the id member (where fhir::WriteUnstamped puts it), and its search rows.
 struct AuditRecord {
   std::string id;
-  std::string json;
-  std::size_t meta_at = 0;
+  fhir::UnstampedJson json;
   std::vector<fhir::IndexEntry> index;
 };
 

@@ -14,8 +14,7 @@ namespace carebridge::audit {
 inline store::WriteOp AuditWriteOp(AuditRecord record) {
   std::string id = record.id;
   return store::RenderedOp(store::WriteOp::Kind::kAudit, "AuditEvent", std::move(id),
-                           fhir::UnstampedJson{std::move(record.json), record.meta_at, {}},
-                           std::move(record.index));
+                           std::move(record.json), std::move(record.index));
 }
 
 }  // namespace carebridge::audit

@@ -45,13 +45,14 @@ std::vector<fhir::IndexEntry> Sorted(std::vector<fhir::IndexEntry> rows) {
 // fhir::ExtractIndex finds in it, and the store's stamp puts meta where fhir::WriteUnstamped would.
 Value Parsed(const AuditRecord& record) {
   std::string message;
-  auto parsed = fhir::json::Parse(record.json, fhir::json::Limits{}, message);
-  EXPECT_TRUE(parsed.has_value()) << message << "\n" << record.json;
+  auto parsed = fhir::json::Parse(record.json.text, fhir::json::Limits{}, message);
+  EXPECT_TRUE(parsed.has_value()) << message << "\n" << record.json.text;
   if (!parsed) {
     return Value::Object();
   }
   EXPECT_EQ(parsed->StringAt("id"), record.id);
-  EXPECT_EQ(Sorted(record.index), Sorted(fhir::ExtractIndex("AuditEvent", *parsed))) << record.json;
+  EXPECT_EQ(Sorted(record.index), Sorted(fhir::ExtractIndex("AuditEvent", *parsed)))
+      << record.json.text;
   const store::VersionStamp stamp{record.id, 1, "2026-11-22T10:00:00.456Z"};
   store::WriteOp op = AuditWriteOp(record);
   EXPECT_EQ(op.render(stamp),
