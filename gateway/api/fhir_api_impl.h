@@ -198,8 +198,10 @@ struct FhirApi::Impl {
   // The one outbound mapping: `resource` (canonical) into `partner`'s dialect, in place. False
   // when its mapping refuses it: `resource` is then left canonical and the refusal logged.
   bool ToPartnerDialect(const auth::Partner& partner, fhir::json::Value& resource) const;
-  // The same on a tree the caller throws away when it fails (left half-mapped then).
-  bool MapToDialectInPlace(const auth::Partner& partner, fhir::json::Value& resource) const;
+  // The same with `partner`'s dialect (which has a mapping) already looked up, on a tree the
+  // caller throws away when it fails (left half-mapped then).
+  bool MapToDialectInPlace(const Dialect& dialect, const auth::Partner& partner,
+                           fhir::json::Value& resource) const;
   // ex's partner's answer to its write of `resource` as id, mapped from the tree before the store
   // takes it, so that the stored JSON need not be parsed again to map it (ResourceResponse stamps
   // it). nullopt for a partner without a mapping, or one whose mapping refuses the resource.

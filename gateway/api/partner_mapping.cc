@@ -38,22 +38,20 @@ std::optional<HttpResponse> FhirApi::Impl::MapInbound(const Exchange& ex,
 }
 
 bool FhirApi::Impl::ToPartnerDialect(const auth::Partner& partner, json::Value& resource) const {
-  if (DialectOf(partner).mapping == nullptr) {
+  const Dialect dialect = DialectOf(partner);
+  if (dialect.mapping == nullptr) {
     return true;
   }
   json::Value mapped = resource;
-  if (!MapToDialectInPlace(partner, mapped)) {
+  if (!MapToDialectInPlace(dialect, partner, mapped)) {
     return false;
   }
   resource = std::move(mapped);
   return true;
 }
 
-bool FhirApi::Impl::MapToDialectInPlace(const auth::Partner& partner, json::Value& resource) const {
-  Dialect dialect = DialectOf(partner);
-  if (dialect.mapping == nullptr) {
-    return true;
-  }
+bool FhirApi::Impl::MapToDialectInPlace(const Dialect& dialect, const auth::Partner& partner,
+                                        json::Value& resource) const {
   fhir::Outcome outcome;
   if (!dialect.mapping->Apply(mappings::Direction::kOutbound, resource, outcome)) {
     // A code the partner's dialect cannot express: it gets the canonical form rather than
@@ -70,24 +68,27 @@ bool FhirApi::Impl::MapToDialectInPlace(const auth::Partner& partner, json::Valu
 std::optional<fhir::UnstampedJson> FhirApi::Impl::DialectReply(const Exchange& ex,
                                                                const json::Value& resource,
                                                                const std::string& id) const {
-  if (DialectOf(*ex.partner).mapping == nullptr) {
+  const Dialect dialect = DialectOf(*ex.partner);
+  if (dialect.mapping == nullptr) {
     return std::nullopt;
   }
   json::Value reply = resource;
   fhir::SetResourceId(reply, id);
-  if (!MapToDialectInPlace(*ex.partner, reply)) {
+  if (!MapToDialectInPlace(dialect, *ex.partner, reply)) {
     return std::nullopt;
   }
   return fhir::WriteUnstamped(std::move(reply));
 }
 
 std::string FhirApi::Impl::MapOutbound(const Exchange& ex, std::string stored_json) const {
-  if (DialectOf(*ex.partner).mapping == nullptr || stored_json.empty()) {
+  const Dialect dialect = DialectOf(*ex.partner);
+  if (dialect.mapping == nullptr || stored_json.empty()) {
     return stored_json;
   }
   std::string message;
   auto resource = json::Parse(stored_json, config.fhir.json, message);
-  if (!resource || !resource->is_object() || !MapToDialectInPlace(*ex.partner, *resource)) {
+  if (!resource || !resource->is_object() ||
+      !MapToDialectInPlace(dialect, *ex.partner, *resource)) {
     return stored_json;
   }
   return json::Write(*resource);
