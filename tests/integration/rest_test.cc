@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "tests/integration/harness.h"
@@ -71,10 +69,7 @@ TEST_F(RestTest, HealthAndReadiness) {
 // `serve` runs with glibc's per-thread cache of freed chunks enlarged (main.cc): it set the tunable
 // and executed itself again, in the same process.
 TEST_F(RestTest, ServeRunsWithTheMallocCacheTuned) {
-  std::ifstream environ("/proc/" + std::to_string(gateway().pid()) + "/environ", std::ios::binary);
-  ASSERT_TRUE(environ.is_open());
-  std::string variables((std::istreambuf_iterator<char>(environ)),
-                        std::istreambuf_iterator<char>());
+  const std::string variables = ReadFile("/proc/" + std::to_string(gateway().pid()) + "/environ");
   EXPECT_NE(variables.find("GLIBC_TUNABLES="), std::string::npos);
   EXPECT_NE(variables.find("glibc.malloc.tcache_count=64"), std::string::npos);
   EXPECT_EQ(client_->Get("/readyz").status, 200);
@@ -84,9 +79,7 @@ TEST_F(RestTest, ServeRunsWithTheMallocCacheTuned) {
 // loaded: the delivery client loads it when the first one is made.
 TEST_F(RestTest, ServeLoadsLibcurlOnlyForPushDeliveries) {
   EXPECT_EQ(client_->Get("/readyz").status, 200);
-  std::ifstream maps("/proc/" + std::to_string(gateway().pid()) + "/maps");
-  ASSERT_TRUE(maps.is_open());
-  std::string mapped((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  const std::string mapped = ReadFile("/proc/" + std::to_string(gateway().pid()) + "/maps");
   EXPECT_NE(mapped.find("libssl.so"), std::string::npos);  // the gateway's maps, read whole
   EXPECT_EQ(mapped.find("libcurl"), std::string::npos);
   EXPECT_EQ(mapped.find("libgnutls"), std::string::npos);
