@@ -10,13 +10,13 @@ struct Loaded {
   std::string error;  // empty: loaded
 };
 
+// Sets `function` to libcurl's `name`; the first one missing becomes `error`.
 template <typename Function>
-bool Resolve(void* handle, const char* name, Function& function, std::string& error) {
+void Resolve(void* handle, const char* name, Function& function, std::string& error) {
   function = reinterpret_cast<Function>(dlsym(handle, name));
   if (function == nullptr && error.empty()) {
     error = std::string("libcurl has no ") + name;
   }
-  return function != nullptr;
 }
 
 Loaded Load() {
