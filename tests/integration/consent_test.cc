@@ -463,9 +463,8 @@ TEST(AuditChainTest, TenThousandAuditedRequestsVerifyAndATamperedRowFails) {
     sqlite3_finalize(stmt);
   }
   std::string tamper =
-      "DROP TRIGGER audit_events_no_update; UPDATE resource_versions SET json = "
-      "replace(json, '\"outcome\":\"0\"', '\"outcome\":\"8\"') WHERE type = 'AuditEvent' AND "
-      "id = '" +
+      "DROP TRIGGER audit_chain_no_update; UPDATE audit_chain SET canonical = "
+      "replace(canonical, '\"outcome\":\"0\"', '\"outcome\":\"8\"') WHERE id = '" +
       victim + "'";
   ASSERT_EQ(sqlite3_exec(db, tamper.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
       << sqlite3_errmsg(db);

@@ -7,6 +7,8 @@
 #include <optional>
 #include <utility>
 
+#include "gateway/store/sqlite/schema.h"
+
 namespace carebridge::store::sqlite_internal {
 namespace {
 
@@ -38,6 +40,14 @@ bool TableExists(sqlite3* db, const char* name) {
   }
   sqlite3_bind_text(s.get(), 1, name, -1, SQLITE_STATIC);
   return sqlite3_step(s.get()) == SQLITE_ROW;
+}
+
+std::optional<std::int64_t> SchemaVersion(sqlite3* db) {
+  Stmt s = Prepare(db, "PRAGMA user_version");
+  if (!s || sqlite3_step(s.get()) != SQLITE_ROW) {
+    return std::nullopt;
+  }
+  return sqlite3_column_int64(s.get(), 0);
 }
 
 struct Checkpoint {
@@ -113,14 +123,27 @@ Result<AuditVerifyReport> VerifyAuditOn(sqlite3* db, const AuditSigner* signer) 
     }
   }
 
+  // A database the gateway has not migrated yet (this command never writes) keeps its events in
+  // resource_versions as well; verification then also compares what the API serves.
+  const std::optional<std::int64_t> schema = SchemaVersion(db);
+  if (!schema) {
+    return io;
+  }
+  const bool json_in_chain = *schema >= kAuditInChainSchemaVersion;
   Stmt chain =
       Prepare(db, "SELECT seq, id, prev_hash, hash, canonical FROM audit_chain ORDER BY seq");
-  // The AuditEvent as the API serves it: its current version's JSON.
-  Stmt resource = Prepare(db,
-                          "SELECT c.version, c.deleted, v.json FROM resources_current c "
-                          "JOIN resource_versions v ON v.type = c.type AND v.id = c.id AND "
-                          "v.version = c.version WHERE c.type = 'AuditEvent' AND c.id = ?1");
-  if (!chain || !resource) {
+  // Before migration 9, the AuditEvent as the API served it: its current version's JSON.
+  Stmt resource;
+  if (!json_in_chain) {
+    resource = Prepare(db,
+                       "SELECT c.version, c.deleted, v.json FROM resources_current c "
+                       "JOIN resource_versions v ON v.type = c.type AND v.id = c.id AND "
+                       "v.version = c.version WHERE c.type = 'AuditEvent' AND c.id = ?1");
+    if (!resource) {
+      return io;
+    }
+  }
+  if (!chain) {
     return io;
   }
   std::string prev = GenesisHash();
@@ -141,32 +164,40 @@ Result<AuditVerifyReport> VerifyAuditOn(sqlite3* db, const AuditSigner* signer) 
       return Broken(std::move(report), seq, std::move(id),
                     "prev_hash does not match the previous record's hash");
     }
-    sqlite3_reset(resource.get());
-    sqlite3_bind_text64(resource.get(), 1, id.data(), id.size(), SQLITE_STATIC, SQLITE_UTF8);
-    const int rrc = sqlite3_step(resource.get());
-    if (rrc == SQLITE_DONE) {
-      return Broken(std::move(report), seq, std::move(id), "the AuditEvent resource is missing");
-    }
-    if (rrc != SQLITE_ROW) {
-      return io;
-    }
-    if (sqlite3_column_int64(resource.get(), 0) != 1 || sqlite3_column_int64(resource.get(), 1)) {
-      return Broken(std::move(report), seq, std::move(id),
-                    "the AuditEvent resource was changed after it was recorded (version " +
-                        std::to_string(sqlite3_column_int64(resource.get(), 0)) + ")");
-    }
-    const std::string stored = Column(resource.get(), 2);
-    // Records written since the chain stopped keeping a copy have an empty canonical: the
-    // hash covers the resource's stored JSON itself.
-    if (ChainHash(prev, canonical.empty() ? stored : canonical) != hash) {
-      return Broken(std::move(report), seq, std::move(id),
-                    canonical.empty() ? "the AuditEvent resource's JSON does not match the "
-                                        "chained hash SHA-256(prev_hash || JSON)"
-                                      : "hash does not match SHA-256(prev_hash || canonical JSON)");
-    }
-    if (!canonical.empty() && stored != canonical) {
-      return Broken(std::move(report), seq, std::move(id),
-                    "the AuditEvent resource's JSON differs from the chained record");
+    if (json_in_chain) {
+      if (ChainHash(prev, canonical) != hash) {
+        return Broken(std::move(report), seq, std::move(id),
+                      "hash does not match SHA-256(prev_hash || canonical JSON)");
+      }
+    } else {
+      sqlite3_reset(resource.get());
+      sqlite3_bind_text64(resource.get(), 1, id.data(), id.size(), SQLITE_STATIC, SQLITE_UTF8);
+      const int rrc = sqlite3_step(resource.get());
+      if (rrc == SQLITE_DONE) {
+        return Broken(std::move(report), seq, std::move(id), "the AuditEvent resource is missing");
+      }
+      if (rrc != SQLITE_ROW) {
+        return io;
+      }
+      if (sqlite3_column_int64(resource.get(), 0) != 1 || sqlite3_column_int64(resource.get(), 1)) {
+        return Broken(std::move(report), seq, std::move(id),
+                      "the AuditEvent resource was changed after it was recorded (version " +
+                          std::to_string(sqlite3_column_int64(resource.get(), 0)) + ")");
+      }
+      const std::string stored = Column(resource.get(), 2);
+      // Records written from carebridge 0.2 to migration 9 have an empty canonical: the hash
+      // covers the resource's stored JSON itself.
+      if (ChainHash(prev, canonical.empty() ? stored : canonical) != hash) {
+        return Broken(std::move(report), seq, std::move(id),
+                      canonical.empty()
+                          ? "the AuditEvent resource's JSON does not match the chained hash "
+                            "SHA-256(prev_hash || JSON)"
+                          : "hash does not match SHA-256(prev_hash || canonical JSON)");
+      }
+      if (!canonical.empty() && stored != canonical) {
+        return Broken(std::move(report), seq, std::move(id),
+                      "the AuditEvent resource's JSON differs from the chained record");
+      }
     }
     if (auto it = checkpoints.find(seq); it != checkpoints.end()) {
       const Checkpoint& cp = it->second;
@@ -193,7 +224,6 @@ Result<AuditVerifyReport> VerifyAuditOn(sqlite3* db, const AuditSigner* signer) 
     report.last_hash_hex = Hex(hash);
     ++expected_seq;
   }
-  sqlite3_reset(resource.get());
   if (rc != SQLITE_DONE) {
     return io;
   }
@@ -206,11 +236,14 @@ Result<AuditVerifyReport> VerifyAuditOn(sqlite3* db, const AuditSigner* signer) 
                          ")";
     return Broken(std::move(report), first_missing, "", std::move(reason));
   }
-  // Every AuditEvent must be in the chain: one planted beside it would be served as genuine.
+  // Every AuditEvent must be in the chain: before migration 9, one planted beside it would have
+  // been served as genuine; since, the chain is the only place an AuditEvent may be.
   {
-    Stmt s = Prepare(db,
-                     "SELECT c.id FROM resources_current c WHERE c.type = 'AuditEvent' AND NOT "
-                     "EXISTS (SELECT 1 FROM audit_chain a WHERE a.id = c.id) LIMIT 1");
+    Stmt s = Prepare(db, json_in_chain
+                             ? "SELECT id FROM resource_versions WHERE type = 'AuditEvent' LIMIT 1"
+                             : "SELECT c.id FROM resources_current c WHERE c.type = 'AuditEvent' "
+                               "AND NOT EXISTS (SELECT 1 FROM audit_chain a WHERE a.id = c.id) "
+                               "LIMIT 1");
     if (!s) {
       return io;
     }

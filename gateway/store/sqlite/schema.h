@@ -24,9 +24,10 @@ inline constexpr std::string_view kAuditEventType = "AuditEvent";
 // 'CRBG': marks the file as a carebridge database (PRAGMA application_id).
 inline constexpr int kApplicationId = 0x43524247;
 
-// audit_chain.canonical (migration 2) holds a copy of the AuditEvent's JSON only in records
-// written before carebridge 0.2; since then it is '' and the hash covers resource_versions.json
-// itself, so an audited request writes its record once.
+// Where AuditEvents live: in audit_chain alone from migration 9 on (canonical = the served JSON).
+// Before it, in resource_versions as well, and canonical was '' in records written from
+// carebridge 0.2 to migration 9 (the hash covered resource_versions.json).
+inline constexpr int kAuditInChainSchemaVersion = 9;
 inline constexpr Migration kMigrations[] = {
     {1, R"sql(
 -- Every version of every resource, deletes included (deleted = 1, json = '').
@@ -221,6 +222,38 @@ DELETE FROM audit_search WHERE low IS NULL;
 -- reader parses the JSON for them.
 ALTER TABLE resource_versions ADD COLUMN patient_id TEXT;
 ALTER TABLE resource_versions ADD COLUMN meta_source TEXT;
+)sql"},
+    {9, R"sql(
+-- AuditEvents live in their chain record alone: canonical holds the JSON the API serves and the
+-- hash covers, and the record its lastUpdated. Before, each event was also version 1 of a
+-- resource (resource_versions, resources_current): three tables and eight B-trees per event, and
+-- an audited read writes three events.
+DROP TRIGGER audit_chain_no_update;
+DROP TRIGGER audit_events_no_delete;
+ALTER TABLE audit_chain ADD COLUMN last_updated_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE audit_chain ADD COLUMN last_updated TEXT NOT NULL DEFAULT '';
+UPDATE audit_chain SET
+  canonical = COALESCE((SELECT v.json FROM resource_versions v WHERE v.type = 'AuditEvent'
+                        AND v.id = audit_chain.id AND v.version = 1), canonical),
+  last_updated_ms = COALESCE((SELECT v.last_updated_ms FROM resource_versions v
+                              WHERE v.type = 'AuditEvent' AND v.id = audit_chain.id
+                              AND v.version = 1), 0),
+  last_updated = COALESCE((SELECT v.last_updated FROM resource_versions v
+                           WHERE v.type = 'AuditEvent' AND v.id = audit_chain.id
+                           AND v.version = 1), '');
+-- Only chained events move: anything else of type AuditEvent was planted beside the chain and
+-- stays where verification reports it.
+DELETE FROM resources_current WHERE type = 'AuditEvent' AND version = 1
+  AND id IN (SELECT id FROM audit_chain);
+DELETE FROM resource_versions WHERE type = 'AuditEvent' AND version = 1
+  AND id IN (SELECT id FROM audit_chain);
+CREATE TRIGGER audit_chain_no_update BEFORE UPDATE ON audit_chain
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON resource_versions
+  WHEN old.type = 'AuditEvent'
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+-- _lastUpdated criteria and the default newest-first order of AuditEvent searches.
+CREATE INDEX audit_chain_by_time ON audit_chain (last_updated_ms);
 )sql"},
 };
 

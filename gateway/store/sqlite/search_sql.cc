@@ -345,14 +345,11 @@ Result<void> AddMissing(Builder& b, const fhir::SearchCriterion& c, InRows in_ro
   return {};
 }
 
-// "r.id [NOT] IN (the AuditEvents whose document matches `match`)": the FTS query runs once and its
-// rowids (chain seqs) name the events.
+// "r.seq [NOT] IN (the AuditEvents whose document matches `match`)": the FTS query runs once and
+// its rowids are chain seqs.
 void AddAuditTermsSubquery(Builder& b, bool negate, std::string match) {
-  b.Add(negate ? "r.id NOT IN (" : "r.id IN (");
-  b.Add(
-      "SELECT c.id FROM audit_chain c WHERE c.seq IN "
-      "(SELECT rowid FROM audit_terms WHERE audit_terms MATCH ?))",
-      std::move(match));
+  b.Add(negate ? "r.seq NOT IN (" : "r.seq IN (");
+  b.Add("SELECT rowid FROM audit_terms WHERE audit_terms MATCH ?)", std::move(match));
 }
 
 std::string Quoted(const std::string& term) { return '"' + term + '"'; }
@@ -508,6 +505,18 @@ Result<void> AddSortKey(Builder& b, const std::string& type, const fhir::SortKey
   return {};
 }
 
+// The rows a search or history of `type` reads, as resource_versions' columns (and an AuditEvent's
+// chain seq): AuditEvents live in their chain records alone (migration 9). SQLite flattens the
+// subquery, so the chain's indexes serve it.
+std::string VersionRows(const std::string& type) {
+  if (type == kAuditEventType) {
+    return "(SELECT seq, 'AuditEvent' AS type, id, 1 AS version, last_updated_ms, last_updated, "
+           "0 AS deleted, canonical AS json, NULL AS patient_id, NULL AS meta_source "
+           "FROM audit_chain)";
+  }
+  return "resource_versions";
+}
+
 }  // namespace
 
 Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t now_ms,
@@ -540,11 +549,13 @@ Result<SearchSql> BuildSearchSql(const fhir::SearchQuery& query, std::int64_t no
   }
   order.Add(", r.id ASC");  // ids are unique per type: a total, repeatable order for paging
 
+  const std::string from =
+      (query.type == kAuditEventType ? VersionRows(query.type) : "resources_current") + " r";
   SearchSql out;
-  out.count.sql = "SELECT COUNT(*) FROM resources_current r WHERE " + where.sql();
+  out.count.sql = "SELECT COUNT(*) FROM " + from + " WHERE " + where.sql();
   out.count.binds = where.binds();
-  out.page.sql = "SELECT r.id, r.version FROM resources_current r WHERE " + where.sql() +
-                 " ORDER BY " + order.sql() + " LIMIT ? OFFSET ?";
+  out.page.sql = "SELECT r.id, r.version FROM " + from + " WHERE " + where.sql() + " ORDER BY " +
+                 order.sql() + " LIMIT ? OFFSET ?";
   out.page.binds = std::move(where.binds());
   for (SqlValue& v : order.binds()) {
     out.page.binds.push_back(std::move(v));
@@ -560,6 +571,9 @@ Result<HistorySql> BuildHistorySql(const HistoryQuery& query) {
   where.Add("1");
   if (!query.type.empty()) {
     where.Add(" AND type = ?", query.type);
+  } else {
+    // The system history is of resources: the audit log is searched and exported on its own.
+    where.Add(" AND type <> ?", std::string(kAuditEventType));
   }
   if (query.id) {
     where.Add(" AND id = ?", *query.id);
@@ -568,14 +582,16 @@ Result<HistorySql> BuildHistorySql(const HistoryQuery& query) {
     where.Add(" AND last_updated_ms >= ?", *query.since_ms);
   }
   HistorySql out;
-  out.count.sql = "SELECT COUNT(*) FROM resource_versions WHERE " + where.sql();
+  const std::string from = VersionRows(query.type);
+  out.count.sql = "SELECT COUNT(*) FROM " + from + " WHERE " + where.sql();
   out.count.binds = where.binds();
   // last_updated_ms is strictly increasing across all writes, so this order is total; the rest
   // only guards against rows written by something else.
   out.page.sql =
       "SELECT type, id, version, last_updated, deleted, json, patient_id, meta_source "
-      "FROM resource_versions WHERE " +
-      where.sql() + " ORDER BY last_updated_ms DESC, version DESC, type, id LIMIT ? OFFSET ?";
+      "FROM " +
+      from + " WHERE " + where.sql() +
+      " ORDER BY last_updated_ms DESC, version DESC, type, id LIMIT ? OFFSET ?";
   out.page.binds = std::move(where.binds());
   return out;
 }

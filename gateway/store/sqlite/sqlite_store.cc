@@ -152,8 +152,10 @@ enum class Sql {
   kReleaseOp,
   kRollbackOp,
   kReadCurrent,
+  kReadAuditEvent,
   kCurrentVersion,
   kReadVersion,
+  kReadAuditEventVersion,
   kInsertVersion,
   kUpsertCurrent,
   kDeleteIndex,
@@ -223,11 +225,17 @@ std::string SqlText_(Sql which) {
              "FROM resources_current c "
              "JOIN resource_versions v ON v.type = c.type AND v.id = c.id AND v.version = "
              "c.version WHERE c.type = ?1 AND c.id = ?2";
+    case Sql::kReadAuditEvent:  // kReadCurrent's columns and parameters, for an AuditEvent
+      return "SELECT 1, 0, last_updated, canonical, NULL, NULL FROM audit_chain "
+             "WHERE id = ?2 AND ?1 = 'AuditEvent'";
     case Sql::kCurrentVersion:
       return "SELECT version, deleted FROM resources_current WHERE type = ?1 AND id = ?2";
     case Sql::kReadVersion:
       return "SELECT last_updated, deleted, json, patient_id, meta_source FROM resource_versions "
              "WHERE type = ?1 AND id = ?2 AND version = ?3";
+    case Sql::kReadAuditEventVersion:  // kReadVersion's, for an AuditEvent
+      return "SELECT last_updated, 0, canonical, NULL, NULL FROM audit_chain "
+             "WHERE id = ?2 AND ?3 = 1 AND ?1 = 'AuditEvent'";
     case Sql::kInsertVersion:
       return "INSERT INTO resource_versions (type, id, version, last_updated_ms, last_updated, "
              "deleted, json, patient_id, meta_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
@@ -251,10 +259,11 @@ std::string SqlText_(Sql which) {
     case Sql::kExists:
       return "SELECT 1 FROM resource_versions WHERE type = ?1 AND id = ?2 LIMIT 1";
     case Sql::kMaxLastUpdated:
-      return "SELECT COALESCE(MAX(last_updated_ms), 0) FROM resource_versions";
+      return "SELECT MAX((SELECT COALESCE(MAX(last_updated_ms), 0) FROM resource_versions), "
+             "(SELECT COALESCE(MAX(last_updated_ms), 0) FROM audit_chain))";
     case Sql::kInsertChain:
-      return "INSERT INTO audit_chain (seq, id, prev_hash, hash, canonical) "
-             "VALUES (?1, ?2, ?3, ?4, ?5)";
+      return "INSERT INTO audit_chain (seq, id, prev_hash, hash, canonical, last_updated_ms, "
+             "last_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
     case Sql::kInsertCheckpoint:
       return "INSERT INTO audit_checkpoints (seq, hash, signature, key_id, created) "
              "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -267,9 +276,7 @@ std::string SqlText_(Sql which) {
     case Sql::kSetAuditIndexedSeq:
       return "UPDATE audit_index_state SET indexed_seq = ?1 WHERE id = 1";
     case Sql::kUnindexedAudit:
-      return "SELECT a.seq, a.id, v.json FROM audit_chain a JOIN resource_versions v "
-             "ON v.type = 'AuditEvent' AND v.id = a.id AND v.version = 1 "
-             "WHERE a.seq > ?1 ORDER BY a.seq";
+      return "SELECT seq, id, canonical FROM audit_chain WHERE seq > ?1 ORDER BY seq";
     case Sql::kOutboxInsert:
       return "INSERT INTO outbox (id, destination, resource_type, resource_id, patient_id, "
              "payload, state, attempts, retries, next_attempt_ms, lease_until_ms, created_ms, "
@@ -543,7 +550,8 @@ Result<std::int64_t> RunCount(Connection& c, const SqlText& q) {
 // `allow_deleted`).
 Result<ResourceVersion> ReadVersionOn(Connection& c, std::string_view type, std::string_view id,
                                       std::int64_t version, bool allow_deleted) {
-  sqlite3_stmt* s = c.Get(Sql::kReadVersion);
+  sqlite3_stmt* s =
+      c.Get(type == kAuditEventType ? Sql::kReadAuditEventVersion : Sql::kReadVersion);
   if (!s) {
     return c.Fail(c.failed_rc());
   }
@@ -1093,7 +1101,7 @@ Result<void> SqliteStore::Migrate() {
 
 Result<ResourceVersion> SqliteStore::Read(std::string_view type, std::string_view id) {
   auto conn = readers_.Acquire();
-  sqlite3_stmt* s = conn->Get(Sql::kReadCurrent);
+  sqlite3_stmt* s = conn->Get(type == kAuditEventType ? Sql::kReadAuditEvent : Sql::kReadCurrent);
   if (!s) {
     return conn->Fail(conn->failed_rc());
   }
@@ -1438,6 +1446,10 @@ Result<WriteOutcome> SqliteStore::ApplyOp(const WriteOp& op, std::string& audit_
   if ((op.type.empty() && op.kind != WriteOp::Kind::kRedrive) || op.id.empty()) {
     return std::make_error_code(std::errc::invalid_argument);
   }
+  // An AuditEvent is written once, as a chain record (ApplyAudit), and never changed.
+  if ((op.type == kAuditEventType) != (op.kind == WriteOp::Kind::kAudit)) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
   switch (op.kind) {
     case WriteOp::Kind::kCreate:
       return ApplyCreate(op);
@@ -1615,34 +1627,29 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
       return OpFailure(rc);
     }
   }
-  if (op.kind == WriteOp::Kind::kAudit) {
-    return out;  // indexed later, in batches (IndexAuditBacklog); a new id has no old rows
-  }
   if (auto r = ReplaceIndex(op, /*insert_new=*/!deleted); !r) {
     return r.error();
   }
   return out;
 }
 
-// An AuditEvent: version 1 of a normal resource, then the next record of the chain over exactly
-// the JSON stored, then a signed checkpoint when one is due.
+// An AuditEvent: the next record of the chain, holding the event's JSON, then a signed checkpoint
+// when one is due. It reads as version 1 of a resource that is never updated or deleted.
 Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& terms) {
-  if (op.type != kAuditEventType) {
+  if (!op.render) {
     return std::make_error_code(std::errc::invalid_argument);
   }
-  auto current = CurrentVersion(op);
-  if (!current) {
-    return current.error();
-  }
-  if (*current) {
-    return Err(errc::kVersionConflict);
-  }
-  auto out = PutVersion(op, 1, WriteOutcome::Kind::kCreated);
-  if (!out) {
-    return out;
+  const std::int64_t ms = NextStampMs();
+  WriteOutcome out;
+  out.kind = WriteOutcome::Kind::kCreated;
+  out.stamp = VersionStamp{op.id, 1, fhir::FormatInstant(ms)};
+  try {
+    out.json = op.render(out.stamp);
+  } catch (...) {
+    return std::make_error_code(std::errc::invalid_argument);
   }
   const std::int64_t seq = audit_.seq + 1;
-  std::string hash = sqlite_internal::ChainHash(audit_.hash, out->json);
+  std::string hash = sqlite_internal::ChainHash(audit_.hash, out.json);
   if (hash.empty()) {
     fatal_ = true;  // the digest failed: nothing can be chained
     return Err(errc::kIo);
@@ -1657,11 +1664,12 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& ter
     use.Bind(2, std::string_view(op.id));
     use.BindBlob(3, audit_.hash);
     use.BindBlob(4, hash);
-    // The canonical JSON is the AuditEvent's stored version itself; a second copy would double
-    // what every audited request writes (verification hashes the stored resource).
-    use.Bind(5, std::string_view());
+    use.Bind(5, std::string_view(out.json));
+    use.Bind(6, ms);
+    use.Bind(7, std::string_view(out.stamp.last_updated));
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
-      return OpFailure(rc);
+      // The id's unique index: an event of that id is already recorded.
+      return (rc & 0xff) == SQLITE_CONSTRAINT ? Err(errc::kVersionConflict) : OpFailure(rc);
     }
   }
   audit_.seq = seq;

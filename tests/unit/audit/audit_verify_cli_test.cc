@@ -77,8 +77,8 @@ TEST_F(AuditVerifyCliTest, IntactChainExitsZero) {
 
 TEST_F(AuditVerifyCliTest, TamperedRowExitsOneNamingIt) {
   Populate(25);
-  Sql("DROP TRIGGER audit_events_no_update; UPDATE resource_versions SET json = "
-      "replace(json, '\"R\"', '\"D\"') WHERE type = 'AuditEvent' AND id = 'e13'");
+  Sql("DROP TRIGGER audit_chain_no_update; UPDATE audit_chain SET canonical = "
+      "replace(canonical, '\"R\"', '\"D\"') WHERE id = 'e13'");
   Proc r = Carebridge("audit verify --data-dir " + dir_);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("BROKEN at record 13 AuditEvent/e13"), std::string::npos) << r.out;

@@ -192,6 +192,24 @@ class AuditLogTest : public ::testing::Test {
     return page ? page->total : -1;
   }
 
+  // Turns today's closed file back into a schema 8 one: each AuditEvent also version 1 of a
+  // resource, and its chain record's canonical '' (what carebridge 0.2 to schema 8 wrote).
+  void DowngradeToSchemaEight() {
+    ASSERT_EQ(Exec("DROP TRIGGER audit_chain_no_update; DROP INDEX audit_chain_by_time; "
+                   "INSERT INTO resource_versions (type, id, version, last_updated_ms, "
+                   "last_updated, deleted, json) SELECT 'AuditEvent', id, 1, last_updated_ms, "
+                   "last_updated, 0, canonical FROM audit_chain; "
+                   "INSERT INTO resources_current (type, id, version, last_updated_ms, deleted) "
+                   "SELECT 'AuditEvent', id, 1, last_updated_ms, 0 FROM audit_chain; "
+                   "UPDATE audit_chain SET canonical = ''; "
+                   "ALTER TABLE audit_chain DROP COLUMN last_updated_ms; "
+                   "ALTER TABLE audit_chain DROP COLUMN last_updated; "
+                   "CREATE TRIGGER audit_chain_no_update BEFORE UPDATE ON audit_chain "
+                   "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END; "
+                   "PRAGMA user_version = 8;"),
+              SQLITE_OK);
+  }
+
   int Exec(const std::string& sql) {
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -306,7 +324,6 @@ class AuditTamperTest : public AuditLogTest {
 
 TEST_F(AuditTamperTest, EditedCanonicalJsonFailsAtThatRecord) {
   Build();
-  // The chain keeps no copy of the JSON; a copy planted in a record must still match its hash.
   Tamper("UPDATE audit_chain SET canonical = 'forged' WHERE seq = 17");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
@@ -315,16 +332,15 @@ TEST_F(AuditTamperTest, EditedCanonicalJsonFailsAtThatRecord) {
   EXPECT_EQ(r.records, 16);
 }
 
-TEST_F(AuditTamperTest, EditedAuditEventResourceFailsAtThatRecord) {
+// The record's JSON is what the API serves: an edit that keeps it valid FHIR is still caught.
+TEST_F(AuditTamperTest, EditedAuditEventFailsAtThatRecord) {
   Build();
-  Tamper(
-      "UPDATE resource_versions SET json = replace(json, '\"R\"', '\"D\"') "
-      "WHERE type = 'AuditEvent' AND id = 'a23'");
+  Tamper("UPDATE audit_chain SET canonical = replace(canonical, '\"R\"', '\"D\"') WHERE seq = 23");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.broken_seq, 23);
   EXPECT_EQ(r.broken_id, "a23");
-  EXPECT_NE(r.reason.find("resource"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("hash"), std::string::npos) << r.reason;
 }
 
 TEST_F(AuditTamperTest, EditedHashFailsAtThatRecord) {
@@ -338,16 +354,14 @@ TEST_F(AuditTamperTest, EditedHashFailsAtThatRecord) {
 
 TEST_F(AuditTamperTest, RechainedTailIsCaughtByTheSignedCheckpoint) {
   Build();
-  // An attacker edits record 35 in both tables and recomputes every later hash: the chain is
-  // consistent again, but the checkpoint signed at 40 no longer matches it.
+  // An attacker edits record 35 and recomputes every later hash: the chain is consistent again,
+  // but the checkpoint signed at 40 no longer matches it.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TRIGGER audit_chain_no_update; DROP TRIGGER audit_events_no_update;"
+                         "DROP TRIGGER audit_chain_no_update;"
                          "UPDATE audit_chain SET canonical = replace(canonical, '\"R\"', "
-                         "'\"D\"') WHERE seq = 35;"
-                         "UPDATE resource_versions SET json = (SELECT canonical FROM audit_chain "
-                         "WHERE seq = 35) WHERE type = 'AuditEvent' AND id = 'a35';",
+                         "'\"D\"') WHERE seq = 35;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   std::string prev;
@@ -362,10 +376,8 @@ TEST_F(AuditTamperTest, RechainedTailIsCaughtByTheSignedCheckpoint) {
   }
   for (int seq = 35; seq <= 50; ++seq) {
     sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db,
-                                 "SELECT v.json FROM audit_chain a JOIN resource_versions v ON "
-                                 "v.type = 'AuditEvent' AND v.id = a.id WHERE a.seq = ?1",
-                                 -1, &st, nullptr),
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT canonical FROM audit_chain WHERE seq = ?1", -1, &st,
+                                 nullptr),
               SQLITE_OK);
     sqlite3_bind_int(st, 1, seq);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -436,6 +448,8 @@ TEST_F(AuditTamperTest, CheckpointsWithoutAKeyFail) {
   EXPECT_EQ(r.broken_seq, 20);
 }
 
+// AuditEvents live in the chain alone: one planted as an ordinary resource is never served, and
+// verification reports it.
 TEST_F(AuditTamperTest, PlantedAuditEventOutsideTheChainFails) {
   Build();
   Tamper(
@@ -445,17 +459,25 @@ TEST_F(AuditTamperTest, PlantedAuditEventOutsideTheChainFails) {
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.broken_id, "fake");
+  EXPECT_NE(r.reason.find("not in the chain"), std::string::npos) << r.reason;
+  Store& s = Open();
+  EXPECT_EQ(s.Read("AuditEvent", "fake").error(), make_error_code(errc::kNotFound));
 }
 
 TEST_F(AuditTamperTest, AuditEventRewrittenAsANewVersionFails) {
   Build();
   Tamper(
       "INSERT INTO resource_versions VALUES ('AuditEvent', 'a9', 2, 9e15, "
-      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); UPDATE resources_current SET version = 2 "
-      "WHERE type = 'AuditEvent' AND id = 'a9'");
+      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); INSERT INTO resources_current VALUES "
+      "('AuditEvent', 'a9', 2, 9e15, 0)");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.broken_seq, 9);
+  EXPECT_EQ(r.broken_id, "a9");
+  Store& s = Open();
+  auto served = s.Read("AuditEvent", "a9");
+  ASSERT_TRUE(served.has_value());
+  EXPECT_EQ(served->version, 1);
+  EXPECT_NE(served->json, "{}");
 }
 
 TEST_F(AuditTamperTest, TriggersRefuseEditsThroughSqlite) {
@@ -463,9 +485,6 @@ TEST_F(AuditTamperTest, TriggersRefuseEditsThroughSqlite) {
   EXPECT_EQ(Exec("UPDATE audit_chain SET canonical = 'x' WHERE seq = 1"), SQLITE_CONSTRAINT);
   EXPECT_EQ(Exec("DELETE FROM audit_chain WHERE seq = 1"), SQLITE_CONSTRAINT);
   EXPECT_EQ(Exec("DELETE FROM audit_checkpoints"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(Exec("UPDATE resource_versions SET json = '{}' WHERE type = 'AuditEvent'"),
-            SQLITE_CONSTRAINT);
-  EXPECT_EQ(Exec("DELETE FROM resource_versions WHERE type = 'AuditEvent'"), SQLITE_CONSTRAINT);
   EXPECT_TRUE(VerifyFile().ok);
 }
 
@@ -636,6 +655,7 @@ TEST_F(AuditLogTest, MigrationSixMovesAuditSearchRows) {
     EXPECT_EQ(SearchReads(s), 3);
     CloseStore();
   }
+  DowngradeToSchemaEight();
   // A version 5 file kept each event's rows (here its action) in search_index.
   ASSERT_EQ(Exec("INSERT INTO search_index (type, id, param, system, value, low, high) "
                  "SELECT 'AuditEvent', id, 'action', '', 'R', NULL, NULL FROM audit_chain; "
@@ -658,6 +678,7 @@ TEST_F(AuditLogTest, MigrationSevenMovesTermsAndKeepsDates) {
     WriteAudits(s, 1, 3);
     CloseStore();
   }
+  DowngradeToSchemaEight();
   ASSERT_EQ(Exec("DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
                  "INSERT INTO audit_search (id, param, system, value, low, high) "
                  "  SELECT id, 'action', '', 'R', NULL, NULL FROM audit_chain; "
@@ -682,6 +703,71 @@ TEST_F(AuditLogTest, MigrationSevenMovesTermsAndKeepsDates) {
   WriteAudits(s, 4, 2);
   EXPECT_EQ(SearchReads(s), 5);
   EXPECT_TRUE(s.VerifyAudit()->ok);
+}
+
+// Schema 9 moves each AuditEvent into its chain record: it reads, searches and verifies as before,
+// and new events chain on after it.
+TEST_F(AuditLogTest, MigrationNineMovesAuditEventsIntoTheChain) {
+  std::string before;
+  {
+    Store& s = Open(/*checkpoint_every=*/2);
+    WriteAudits(s, 1, 3);
+    auto read = s.Read("AuditEvent", "a2");
+    ASSERT_TRUE(read.has_value());
+    before = read->json;
+    CloseStore();
+  }
+  DowngradeToSchemaEight();
+  AuditVerifyReport old_layout = VerifyFile();  // the command never migrates: it reads either
+  EXPECT_TRUE(old_layout.ok) << old_layout.reason;
+  EXPECT_EQ(old_layout.records, 3);
+
+  Store& s = Open(/*checkpoint_every=*/2);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM resource_versions WHERE type = 'AuditEvent'"), 0);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM resources_current WHERE type = 'AuditEvent'"), 0);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_chain WHERE canonical = '' OR last_updated_ms = 0"),
+            0);
+  auto read = s.Read("AuditEvent", "a2");
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->json, before);
+  EXPECT_EQ(read->version, 1);
+  EXPECT_TRUE(s.ReadVersion("AuditEvent", "a2", 1).has_value());
+  EXPECT_EQ(s.ReadVersion("AuditEvent", "a2", 2).error(), make_error_code(errc::kNotFound));
+  HistoryQuery history;
+  history.type = "AuditEvent";
+  history.id = "a2";
+  history.count = 10;
+  auto versions = s.History(history);
+  ASSERT_TRUE(versions.has_value());
+  ASSERT_EQ(versions->total, 1);
+  EXPECT_EQ(versions->entries.at(0).json, before);
+  EXPECT_EQ(SearchReads(s), 3);
+  WriteAudits(s, 4, 2);
+  EXPECT_EQ(SearchReads(s), 5);
+  AuditVerifyReport live = *s.VerifyAudit();
+  EXPECT_TRUE(live.ok) << live.reason;
+  EXPECT_EQ(live.records, 5);
+  EXPECT_EQ(live.checkpoints, 3);  // signed at 2, at the close (3) and at 4
+}
+
+// Schema 9 moves only chained events: one planted beside the chain stays for verification to
+// report, and is never served.
+TEST_F(AuditLogTest, MigrationNineLeavesAPlantedAuditEventToVerification) {
+  {
+    Store& s = Open();
+    WriteAudits(s, 1, 2);
+    CloseStore();
+  }
+  DowngradeToSchemaEight();
+  ASSERT_EQ(Exec("INSERT INTO resource_versions VALUES ('AuditEvent', 'fake', 1, 1, "
+                 "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); INSERT INTO resources_current "
+                 "VALUES ('AuditEvent', 'fake', 1, 1, 0)"),
+            SQLITE_OK);
+  Store& s = Open();
+  EXPECT_EQ(s.Read("AuditEvent", "fake").error(), make_error_code(errc::kNotFound));
+  AuditVerifyReport r = *s.VerifyAudit();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.broken_id, "fake");
 }
 
 // AuditEvents sort by date (indexed for it); a sort by another parameter is refused rather than
