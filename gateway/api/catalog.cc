@@ -11,6 +11,7 @@
 #include "fhir/search/search.h"
 #include "gateway/api/directory.h"
 #include "gateway/api/fhir_api_impl.h"
+#include "gateway/api/release.h"
 #include "gateway/log/log.h"
 
 namespace carebridge::api {
@@ -137,8 +138,8 @@ Result<void> PublishCatalog(store::Store& store, const mappings::Catalog& catalo
     }
     std::string type(resource.StringAt("resourceType"));
     std::string id(resource.StringAt("id"));
-    batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kUpdate, std::move(type),
-                                          std::move(id), std::move(resource)));
+    batch.ops.push_back(ResourceWriteOp(store::WriteOp::Kind::kUpdate, std::move(type),
+                                        std::move(id), std::move(resource)));
   };
   for (const auto& q : catalog.questionnaires()) {
     add(q->resource());

@@ -5,6 +5,7 @@
 #include "fhir/json/json.h"
 #include "fhir/resource/resource.h"
 #include "gateway/api/fhir_api_impl.h"
+#include "gateway/api/release.h"
 
 namespace carebridge::api {
 
@@ -110,8 +111,8 @@ Result<void> PublishPartnerDirectory(store::Store& store, const auth::PartnerReg
     }
     std::string type(resource.StringAt("resourceType"));
     std::string id(resource.StringAt("id"));
-    batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kUpdate, std::move(type),
-                                          std::move(id), std::move(resource)));
+    batch.ops.push_back(ResourceWriteOp(store::WriteOp::Kind::kUpdate, std::move(type),
+                                        std::move(id), std::move(resource)));
   };
   for (const auto& partner : partners.partners()) {
     add(OrganizationFor(partner));

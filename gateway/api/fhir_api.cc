@@ -763,7 +763,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Create(ExchangePtr ex, std::string t
   }
   std::optional<fhir::UnstampedJson> reply = DialectReply(*ex, referral.resource, id);
   store::WriteOp op =
-      store::ResourceOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
+      ResourceWriteOp(store::WriteOp::Kind::kCreate, type, id, std::move(referral.resource));
   if (const std::string* if_none_exist = ex->request.Header("if-none-exist")) {
     std::string_view criteria = *if_none_exist;
     if (auto question = criteria.find('?'); question != std::string_view::npos) {
@@ -863,7 +863,7 @@ net::awaitable<HttpResponse> FhirApi::Impl::Update(ExchangePtr ex, std::string t
   }
   std::optional<fhir::UnstampedJson> reply = DialectReply(*ex, referral.resource, id);
   store::WriteOp op =
-      store::ResourceOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
+      ResourceWriteOp(store::WriteOp::Kind::kUpdate, type, id, std::move(referral.resource));
   if (const std::string* if_match = ex->request.Header("if-match")) {
     op.if_match = ParseETagVersion(*if_match);
     if (!op.if_match) {

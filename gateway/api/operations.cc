@@ -9,6 +9,7 @@
 #include "fhir/resource/resource.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
+#include "gateway/api/release.h"
 #include "gateway/api/responses.h"
 #include "mappings/extract.h"
 #include "mappings/questionnaire.h"
@@ -279,8 +280,8 @@ net::awaitable<HttpResponse> FhirApi::Impl::ExtractOperation(ExchangePtr ex, std
       std::string type(resource.StringAt("resourceType"));
       std::string resource_id(resource.StringAt("id"));
       written_index[i] = batch.ops.size();
-      batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, std::move(type),
-                                            std::move(resource_id), std::move(resource)));
+      batch.ops.push_back(ResourceWriteOp(store::WriteOp::Kind::kCreate, std::move(type),
+                                          std::move(resource_id), std::move(resource)));
     }
     if (batch.ops.empty()) {
       break;

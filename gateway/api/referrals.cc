@@ -405,8 +405,8 @@ void FhirApi::Impl::AppendReferralOps(ReferralPlan& plan, store::WriteBatch& bat
   if (plan.new_task) {
     task_id = NewUuid();
     plan.new_task->Set("focus", fhir::MakeReference("ServiceRequest/" + main.id));
-    batch.ops.push_back(store::ResourceOp(store::WriteOp::Kind::kCreate, "Task", task_id,
-                                          std::move(*plan.new_task)));
+    batch.ops.push_back(
+        ResourceWriteOp(store::WriteOp::Kind::kCreate, "Task", task_id, std::move(*plan.new_task)));
     plan.new_task.reset();
   }
   if (plan.delivery && !task_id.empty()) {

@@ -256,6 +256,18 @@ void FhirApi::Impl::PrepareInbound(const Exchange& ex, json::Value& resource) co
   consent::LabelSensitive(resource, consent_policy.sensitivity);
 }
 
+store::WriteOp ResourceWriteOp(store::WriteOp::Kind kind, std::string type, std::string id,
+                               json::Value resource) {
+  // A contained resource may be another patient's: deciding on it needs the resource itself.
+  std::optional<std::string> facts;
+  if (resource.Find("contained") == nullptr && fhir::PatientIdOf(type, resource)) {
+    facts = consent::DataItem::FromResource(resource).Facts();
+  }
+  store::WriteOp op = store::ResourceOp(kind, std::move(type), std::move(id), std::move(resource));
+  op.consent_facts = std::move(facts);
+  return op;
+}
+
 Result<ConsentCache::Consents> ConsentCache::Get(store::Store& store, const std::string& patient_id,
                                                  int max) {
   // The generation is read before the consents: a Consent committed meanwhile bumps it, so what
@@ -298,7 +310,12 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
   out.records.resize(versions.size());
   const auth::Partner& partner = *ex.partner;
 
+  // What each decision reads: the facts stored beside the version, else the parsed resource. The
+  // items view into these, which stay in place (the vectors are never resized).
   std::vector<std::optional<json::Value>> parsed(versions.size());
+  std::vector<std::optional<json::Value>> facts(versions.size());
+  std::vector<std::optional<consent::DataItem>> items(versions.size());
+  std::vector<std::string> contributors(versions.size());
   std::vector<std::size_t> to_decide;
   bool one_patient = true;
   auto parse = [this](const store::ResourceVersion& version) -> std::optional<json::Value> {
@@ -341,10 +358,22 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
       out.released[i] = true;
       continue;
     }
-    if (!value && !(value = parse(version))) {
-      continue;
+    contributors[i] = contributor;
+    if (!value && version.consent_facts) {
+      std::string message;
+      if (auto read = json::Parse(*version.consent_facts, config.fhir.json, message)) {
+        facts[i] = std::move(*read);
+        items[i] = consent::DataItem::FromFacts(version.type, version.id, patient,
+                                                version.last_updated, *facts[i]);
+      }
     }
-    parsed[i] = std::move(*value);
+    if (!items[i]) {
+      if (!value && !(value = parse(version))) {
+        continue;
+      }
+      parsed[i] = std::move(*value);
+      items[i] = consent::DataItem::FromResource(*parsed[i]);
+    }
     to_decide.push_back(i);
   }
   if (!one_patient) {
@@ -382,22 +411,21 @@ ReleaseDecision FhirApi::Impl::DecideRelease(
 
   const consent::Recipient recipient = RecipientOf(partner);
   for (std::size_t i : to_decide) {
-    const json::Value& resource = *parsed[i];
-    const std::string patient = *fhir::PatientIdOf(versions[i]->type, resource);
+    consent::DataItem& item = *items[i];
+    const std::string patient = item.patient_id.value_or("");
     std::string custodian;
-    if (std::string_view contributor = ContributorOf(resource); !contributor.empty()) {
-      custodian = "Organization/" + std::string(contributor);
+    if (!contributors[i].empty()) {
+      custodian = "Organization/" + contributors[i];
     }
-    consent::DataItem item = consent::DataItem::FromResource(resource);
     item.custodian = custodian;
     consent::Decision decision =
         consents_of(patient).Evaluate(recipient, ex.purpose, consent::Action::kDisclose, item);
     bool released = decision.permitted();
     std::string explanation = decision.Explain();
     // A contained resource about another patient leaves with its container: that patient's
-    // consent must release it too.
-    if (const json::Value* contained = resource.Find("contained");
-        released && contained != nullptr && contained->is_array()) {
+    // consent must release it too. (Facts are kept only for resources without any.)
+    const json::Value* contained = parsed[i] ? parsed[i]->Find("contained") : nullptr;
+    if (released && contained != nullptr && contained->is_array()) {
       for (const json::Value& inner : contained->items()) {
         auto inner_patient = fhir::PatientIdOf(inner.StringAt("resourceType"), inner);
         if (!inner_patient || *inner_patient == patient) {

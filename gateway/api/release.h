@@ -18,6 +18,13 @@
 
 namespace carebridge::api {
 
+// store::ResourceOp, with what the consent engine reads from `resource` kept beside the version
+// (consent::DataItem::Facts) when it belongs to a patient and contains no other resources: a
+// release decision on it then needs no parse of the resource. The API's one way to write a
+// resource.
+store::WriteOp ResourceWriteOp(store::WriteOp::Kind kind, std::string type, std::string id,
+                               fhir::json::Value resource);
+
 // The release-of-information policy the config's "consent" section asks for.
 consent::Policy ConsentPolicyFrom(const config::ConsentConfig& config);
 

@@ -10,6 +10,7 @@
 #include "fhir/search/search.h"
 #include "gateway/api/fhir_api_impl.h"
 #include "gateway/api/formats.h"
+#include "gateway/api/release.h"
 #include "gateway/api/responses.h"
 
 namespace carebridge::api {
@@ -376,9 +377,9 @@ net::awaitable<HttpResponse> FhirApi::Impl::ProcessBundle(ExchangePtr ex) {
       op.type = plan.type;
       op.id = plan.id;
     } else {
-      op = store::ResourceOp(entry.request.method == "POST" ? store::WriteOp::Kind::kCreate
-                                                            : store::WriteOp::Kind::kUpdate,
-                             plan.type, plan.id, std::move(*entry.resource));
+      op = ResourceWriteOp(entry.request.method == "POST" ? store::WriteOp::Kind::kCreate
+                                                          : store::WriteOp::Kind::kUpdate,
+                           plan.type, plan.id, std::move(*entry.resource));
       op.if_none_exist = plan.if_none_exist;
     }
     op.if_match = plan.if_match;

@@ -1,8 +1,10 @@
 #include "gateway/consent/data_item.h"
 
 #include <array>
+#include <charconv>
 #include <utility>
 
+#include "fhir/json/json.h"
 #include "fhir/resource/resource.h"
 #include "fhir/search/search.h"
 
@@ -226,9 +228,8 @@ constexpr std::array<DatePaths, 15> kDatePaths = {{
     {"Immunization", {"occurrenceDateTime", "recorded"}},
 }};
 
-}  // namespace
-
-std::optional<DateSpan> ClinicalDate(std::string_view type, const Value& resource) {
+// ClinicalDate without its fallback to meta.lastUpdated.
+std::optional<DateSpan> DateOfRecord(std::string_view type, const Value& resource) {
   for (const DatePaths& entry : kDatePaths) {
     if (entry.type != type) {
       continue;
@@ -243,12 +244,25 @@ std::optional<DateSpan> ClinicalDate(std::string_view type, const Value& resourc
     }
     break;
   }
-  // Data with no clinical date is placed by when it was last written.
+  return std::nullopt;
+}
+
+// Data with no clinical date is placed by when it was last written.
+std::optional<DateSpan> LastUpdatedDate(const Value& resource) {
   const Value* meta = resource.Find("meta");
   if (meta != nullptr && meta->is_object()) {
     return DateAt(meta->Find("lastUpdated"));
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<DateSpan> ClinicalDate(std::string_view type, const Value& resource) {
+  if (auto date = DateOfRecord(type, resource)) {
+    return date;
+  }
+  return LastUpdatedDate(resource);
 }
 
 std::string_view RelativeReference(std::string_view reference) {
@@ -287,9 +301,130 @@ DataItem DataItem::FromResource(const Value& resource) {
   if (const Value* meta = resource.Find("meta"); meta != nullptr && meta->is_object()) {
     AddConcepts(meta->Find("security"), item.security);
   }
-  item.date = ClinicalDate(item.type, resource);
+  item.date = DateOfRecord(item.type, resource);
+  if (!item.date) {
+    item.date = LastUpdatedDate(resource);
+    item.dated_by_last_updated = item.date.has_value();
+  }
   AddAuthors(resource, item.authors);
   AddAllReferences(resource, item.references);
+  return item;
+}
+
+namespace {
+
+constexpr std::string_view kCodesKey = "codes";
+constexpr std::string_view kSecurityKey = "security";
+constexpr std::string_view kDateKey = "date";
+constexpr std::string_view kAuthorsKey = "authors";
+constexpr std::string_view kReferencesKey = "references";
+
+void WriteCodes(fhir::json::TextWriter& w, std::string_view key,
+                const std::vector<CodeRef>& codes) {
+  w.Key(key).BeginArray();
+  for (const CodeRef& c : codes) {
+    w.BeginArray().String(c.system).String(c.code).EndArray();
+  }
+  w.EndArray();
+}
+
+void WriteStrings(fhir::json::TextWriter& w, std::string_view key,
+                  const std::vector<std::string_view>& texts) {
+  w.Key(key).BeginArray();
+  for (std::string_view t : texts) {
+    w.String(t);
+  }
+  w.EndArray();
+}
+
+bool ReadCodes(const Value* v, std::vector<CodeRef>& out) {
+  if (v == nullptr || !v->is_array()) {
+    return false;
+  }
+  for (const Value& pair : v->items()) {
+    if (!pair.is_array() || pair.items().size() != 2 || !pair.items()[0].is_string() ||
+        !pair.items()[1].is_string()) {
+      return false;
+    }
+    out.push_back({pair.items()[0].text(), pair.items()[1].text()});
+  }
+  return true;
+}
+
+bool ReadStrings(const Value* v, std::vector<std::string_view>& out) {
+  if (v == nullptr || !v->is_array()) {
+    return false;
+  }
+  for (const Value& text : v->items()) {
+    if (!text.is_string()) {
+      return false;
+    }
+    out.push_back(text.text());
+  }
+  return true;
+}
+
+std::optional<std::int64_t> ReadInteger(const Value& v) {
+  std::int64_t out = 0;
+  const std::string& t = v.text();
+  if (!v.is_string() ||
+      std::from_chars(t.data(), t.data() + t.size(), out).ptr != t.data() + t.size()) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string DataItem::Facts() const {
+  std::string out;
+  fhir::json::TextWriter w(out);
+  w.BeginObject();
+  WriteCodes(w, kCodesKey, codes);
+  WriteCodes(w, kSecurityKey, security);
+  // A date taken from meta.lastUpdated is left out: the store stamps a new one on each version,
+  // and FromFacts takes it from there.
+  if (date && !dated_by_last_updated) {
+    // Strings: the writer composes text, and the reader needs no number parsing.
+    w.Key(kDateKey)
+        .BeginArray()
+        .String(std::to_string(date->low))
+        .String(std::to_string(date->high))
+        .EndArray();
+  }
+  WriteStrings(w, kAuthorsKey, authors);
+  WriteStrings(w, kReferencesKey, references);
+  w.EndObject();
+  return out;
+}
+
+std::optional<DataItem> DataItem::FromFacts(std::string_view type, std::string_view id,
+                                            std::optional<std::string> patient_id,
+                                            std::string_view last_updated, const Value& facts) {
+  DataItem item;
+  item.type = type;
+  item.id = id;
+  item.patient_id = std::move(patient_id);
+  if (!facts.is_object() || !ReadCodes(facts.Find(kCodesKey), item.codes) ||
+      !ReadCodes(facts.Find(kSecurityKey), item.security) ||
+      !ReadStrings(facts.Find(kAuthorsKey), item.authors) ||
+      !ReadStrings(facts.Find(kReferencesKey), item.references)) {
+    return std::nullopt;
+  }
+  if (const Value* date = facts.Find(kDateKey)) {
+    if (!date->is_array() || date->items().size() != 2) {
+      return std::nullopt;
+    }
+    auto low = ReadInteger(date->items()[0]);
+    auto high = ReadInteger(date->items()[1]);
+    if (!low || !high) {
+      return std::nullopt;
+    }
+    item.date = DateSpan{*low, *high};
+  } else if (auto range = fhir::DateRange(last_updated)) {
+    item.date = DateSpan{range->first, range->second};
+    item.dated_by_last_updated = true;
+  }
   return item;
 }
 

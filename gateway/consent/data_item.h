@@ -42,6 +42,8 @@ struct DataItem {
   std::vector<CodeRef> security;
   // The clinically relevant date (ClinicalDate), used for Consent.provision.dataPeriod.
   std::optional<DateSpan> date;
+  // `date` is meta.lastUpdated: the resource has no date of its own.
+  bool dated_by_last_updated = false;
   // References to whoever wrote the data, for data.meaning = authoredby: author, recorder,
   // asserter, requester, performer (and performer[].actor), contributor, expressedBy,
   // informationSource.
@@ -55,6 +57,19 @@ struct DataItem {
   std::string_view custodian;
 
   static DataItem FromResource(const fhir::json::Value& resource);
+
+  // What FromResource read from the resource (codes, security labels, date, authors, references)
+  // as compact JSON, kept beside each stored version so that a release decision needs no parse of
+  // the resource itself.
+  std::string Facts() const;
+  // The item Facts() described, for the resource type/id of `patient_id` whose stored version was
+  // stamped `last_updated` (the date of data without one of its own); every view points into
+  // `facts` (the parsed Facts() text), which must outlive the item. nullopt when `facts` is not
+  // what Facts() writes.
+  static std::optional<DataItem> FromFacts(std::string_view type, std::string_view id,
+                                           std::optional<std::string> patient_id,
+                                           std::string_view last_updated,
+                                           const fhir::json::Value& facts);
 
   // True when `reference` ("Type/id", "Type/id/_history/n" or an absolute URL ending in
   // Type/id) names this resource.

@@ -43,6 +43,9 @@ struct ResourceVersion {
   // written before schema 8), parse `json`.
   std::optional<std::string> patient_id;
   std::optional<std::string> meta_source;
+  // What the consent engine reads from the resource (consent::DataItem::Facts), when its writer
+  // kept it (schema 10 on); nullopt: parse `json`.
+  std::optional<std::string> consent_facts;
 };
 
 struct VersionStamp {
@@ -143,6 +146,8 @@ struct WriteOp {
   // Stored beside the version (ResourceVersion::patient_id, meta_source); ResourceOp sets them.
   std::optional<std::string> patient_id;
   std::optional<std::string> meta_source;
+  // Stored beside the version (ResourceVersion::consent_facts); the API sets them.
+  std::optional<std::string> consent_facts;
   std::optional<OutboxMessage> outbox;  // kOutbox only
 };
 

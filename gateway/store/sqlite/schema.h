@@ -255,6 +255,12 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON resource_versions
 -- _lastUpdated criteria and the default newest-first order of AuditEvent searches.
 CREATE INDEX audit_chain_by_time ON audit_chain (last_updated_ms);
 )sql"},
+    {10, R"sql(
+-- Beside each version written from now on: what the consent engine reads from the resource
+-- (consent::DataItem::Facts), so that a release decision parses a few hundred bytes instead of
+-- the resource. NULL in older rows and where the writer kept none: the reader parses the JSON.
+ALTER TABLE resource_versions ADD COLUMN consent_facts TEXT;
+)sql"},
 };
 
 inline constexpr int kLatestSchemaVersion = kMigrations[std::size(kMigrations) - 1].version;

@@ -511,7 +511,8 @@ Result<void> AddSortKey(Builder& b, const std::string& type, const fhir::SortKey
 std::string VersionRows(const std::string& type) {
   if (type == kAuditEventType) {
     return "(SELECT seq, 'AuditEvent' AS type, id, 1 AS version, last_updated_ms, last_updated, "
-           "0 AS deleted, canonical AS json, NULL AS patient_id, NULL AS meta_source "
+           "0 AS deleted, canonical AS json, NULL AS patient_id, NULL AS meta_source, "
+           "NULL AS consent_facts "
            "FROM audit_chain)";
   }
   return "resource_versions";
@@ -588,7 +589,8 @@ Result<HistorySql> BuildHistorySql(const HistoryQuery& query) {
   // last_updated_ms is strictly increasing across all writes, so this order is total; the rest
   // only guards against rows written by something else.
   out.page.sql =
-      "SELECT type, id, version, last_updated, deleted, json, patient_id, meta_source "
+      "SELECT type, id, version, last_updated, deleted, json, patient_id, meta_source, "
+      "consent_facts "
       "FROM " +
       from + " WHERE " + where.sql() +
       " ORDER BY last_updated_ms DESC, version DESC, type, id LIMIT ? OFFSET ?";

@@ -221,24 +221,27 @@ std::string SqlText_(Sql which) {
     case Sql::kRollbackOp:
       return "ROLLBACK TO op";
     case Sql::kReadCurrent:
-      return "SELECT c.version, c.deleted, v.last_updated, v.json, v.patient_id, v.meta_source "
+      return "SELECT c.version, c.deleted, v.last_updated, v.json, v.patient_id, v.meta_source, "
+             "v.consent_facts "
              "FROM resources_current c "
              "JOIN resource_versions v ON v.type = c.type AND v.id = c.id AND v.version = "
              "c.version WHERE c.type = ?1 AND c.id = ?2";
     case Sql::kReadAuditEvent:  // kReadCurrent's columns and parameters, for an AuditEvent
-      return "SELECT 1, 0, last_updated, canonical, NULL, NULL FROM audit_chain "
+      return "SELECT 1, 0, last_updated, canonical, NULL, NULL, NULL FROM audit_chain "
              "WHERE id = ?2 AND ?1 = 'AuditEvent'";
     case Sql::kCurrentVersion:
       return "SELECT version, deleted FROM resources_current WHERE type = ?1 AND id = ?2";
     case Sql::kReadVersion:
-      return "SELECT last_updated, deleted, json, patient_id, meta_source FROM resource_versions "
+      return "SELECT last_updated, deleted, json, patient_id, meta_source, consent_facts "
+             "FROM resource_versions "
              "WHERE type = ?1 AND id = ?2 AND version = ?3";
     case Sql::kReadAuditEventVersion:  // kReadVersion's, for an AuditEvent
-      return "SELECT last_updated, 0, canonical, NULL, NULL FROM audit_chain "
+      return "SELECT last_updated, 0, canonical, NULL, NULL, NULL FROM audit_chain "
              "WHERE id = ?2 AND ?3 = 1 AND ?1 = 'AuditEvent'";
     case Sql::kInsertVersion:
       return "INSERT INTO resource_versions (type, id, version, last_updated_ms, last_updated, "
-             "deleted, json, patient_id, meta_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+             "deleted, json, patient_id, meta_source, consent_facts) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
     case Sql::kUpsertCurrent:
       return "INSERT INTO resources_current (type, id, version, last_updated_ms, deleted) "
              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (type, id) DO UPDATE SET "
@@ -578,6 +581,7 @@ Result<ResourceVersion> ReadVersionOn(Connection& c, std::string_view type, std:
   out.json = use.Text(2);
   out.patient_id = use.OptionalText(3);
   out.meta_source = use.OptionalText(4);
+  out.consent_facts = use.OptionalText(5);
   return out;
 }
 
@@ -1126,6 +1130,7 @@ Result<ResourceVersion> SqliteStore::Read(std::string_view type, std::string_vie
   out.json = use.Text(3);
   out.patient_id = use.OptionalText(4);
   out.meta_source = use.OptionalText(5);
+  out.consent_facts = use.OptionalText(6);
   return out;
 }
 
@@ -1218,6 +1223,7 @@ Result<SearchPage> SqliteStore::History(const HistoryQuery& query) {
     v.json = use.Text(5);
     v.patient_id = use.OptionalText(6);
     v.meta_source = use.OptionalText(7);
+    v.consent_facts = use.OptionalText(8);
     page.entries.push_back(std::move(v));
   }
   if (rc != SQLITE_DONE) {
@@ -1607,6 +1613,11 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
       use.Bind(9, std::string_view(*op.meta_source));
     } else {
       use.BindNull(9);
+    }
+    if (op.consent_facts && !deleted) {
+      use.Bind(10, std::string_view(*op.consent_facts));
+    } else {
+      use.BindNull(10);
     }
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
       return OpFailure(rc);

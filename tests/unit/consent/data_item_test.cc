@@ -60,6 +60,61 @@ TEST(DataItem, GathersWhatConsentsLookAt) {
   EXPECT_FALSE(item.Is("Condition/o1"));
 }
 
+// The facts stored beside a version describe the item FromResource reads, field for field; a
+// resource without a date keeps none; anything else is refused rather than misread.
+TEST(DataItem, FactsRoundTrip) {
+  const Value r = MustParse(R"({"resourceType":"Observation","id":"o1",
+    "meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                         "code":"ETH"}]},
+    "status":"final",
+    "code":{"coding":[{"system":"http://loinc.org","code":"11331-6"},{"code":"local \"x\""}]},
+    "subject":{"reference":"Patient/p1"},
+    "performer":[{"reference":"Practitioner/dr-a"}],
+    "effectiveDateTime":"2024-05-01T10:00:00Z"})");
+  const DataItem item = DataItem::FromResource(r);
+  const Value facts = MustParse(item.Facts());
+  auto back = DataItem::FromFacts("Observation", "o1", "p1", "2026-01-01T00:00:00.000Z", facts);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->type, "Observation");
+  EXPECT_EQ(back->id, "o1");
+  EXPECT_EQ(back->patient_id, "p1");
+  EXPECT_EQ(Codes(*back), Codes(item));
+  ASSERT_EQ(back->security.size(), 1u);
+  EXPECT_EQ(back->security[0].system, item.security[0].system);
+  EXPECT_EQ(back->security[0].code, "ETH");
+  ASSERT_TRUE(back->date.has_value());
+  EXPECT_EQ(back->date->low, item.date->low);
+  EXPECT_EQ(back->date->high, item.date->high);
+  EXPECT_EQ(back->authors, item.authors);
+  EXPECT_EQ(back->references, item.references);
+
+  // Data without a date of its own is placed by its version's lastUpdated, which the store
+  // stamps after the facts are made: the stamp passed in decides, not what the sender wrote.
+  const Value undated = MustParse(
+      R"({"resourceType":"Basic","id":"b1","meta":{"lastUpdated":"2020-01-01T00:00:00Z"}})");
+  const DataItem sent = DataItem::FromResource(undated);
+  EXPECT_TRUE(sent.dated_by_last_updated);
+  auto stamped = DataItem::FromFacts("Basic", "b1", std::nullopt, "2026-11-23T08:00:00.000Z",
+                                     MustParse(sent.Facts()));
+  ASSERT_TRUE(stamped.has_value());
+  ASSERT_TRUE(stamped->date.has_value());
+  EXPECT_EQ(stamped->date->low, Ms("2026-11-23T08:00:00.000Z"));
+  EXPECT_TRUE(stamped->codes.empty());
+  auto none = DataItem::FromFacts("Basic", "b1", std::nullopt, "", MustParse(sent.Facts()));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->date.has_value());
+
+  for (const char* bad : {R"([])", R"({"codes":[]})", R"({"codes":[["a"]],"security":[],
+      "authors":[],"references":[]})",
+                          R"({"codes":[],"security":[],"authors":[],
+      "references":[],"date":["1","x"]})",
+                          R"({"codes":[],"security":[],"authors":[1],
+      "references":[]})"}) {
+    EXPECT_FALSE(DataItem::FromFacts("Basic", "b1", std::nullopt, "", MustParse(bad)).has_value())
+        << bad;
+  }
+}
+
 TEST(DataItem, QuestionnaireAnswersAndProcedurePerformers) {
   const Value qr = MustParse(R"({"resourceType":"QuestionnaireResponse","id":"q",
     "status":"completed","subject":{"reference":"Patient/p1"},"authored":"2024-06-01",

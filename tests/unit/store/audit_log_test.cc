@@ -193,7 +193,8 @@ class AuditLogTest : public ::testing::Test {
   }
 
   // Turns today's closed file back into a schema 8 one: each AuditEvent also version 1 of a
-  // resource, and its chain record's canonical '' (what carebridge 0.2 to schema 8 wrote).
+  // resource, and its chain record's canonical '' (what carebridge 0.2 to schema 8 wrote); and
+  // no consent facts beside the versions (schema 10).
   void DowngradeToSchemaEight() {
     ASSERT_EQ(Exec("DROP TRIGGER audit_chain_no_update; DROP INDEX audit_chain_by_time; "
                    "INSERT INTO resource_versions (type, id, version, last_updated_ms, "
@@ -206,6 +207,7 @@ class AuditLogTest : public ::testing::Test {
                    "ALTER TABLE audit_chain DROP COLUMN last_updated; "
                    "CREATE TRIGGER audit_chain_no_update BEFORE UPDATE ON audit_chain "
                    "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END; "
+                   "ALTER TABLE resource_versions DROP COLUMN consent_facts; "
                    "PRAGMA user_version = 8;"),
               SQLITE_OK);
   }
@@ -454,8 +456,8 @@ TEST_F(AuditTamperTest, PlantedAuditEventOutsideTheChainFails) {
   Build();
   Tamper(
       "INSERT INTO resource_versions VALUES ('AuditEvent', 'fake', 1, 1, "
-      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); INSERT INTO resources_current VALUES "
-      "('AuditEvent', 'fake', 1, 1, 0)");
+      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL, NULL); INSERT INTO resources_current "
+      "VALUES ('AuditEvent', 'fake', 1, 1, 0)");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.broken_id, "fake");
@@ -468,8 +470,8 @@ TEST_F(AuditTamperTest, AuditEventRewrittenAsANewVersionFails) {
   Build();
   Tamper(
       "INSERT INTO resource_versions VALUES ('AuditEvent', 'a9', 2, 9e15, "
-      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); INSERT INTO resources_current VALUES "
-      "('AuditEvent', 'a9', 2, 9e15, 0)");
+      "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL, NULL); INSERT INTO resources_current "
+      "VALUES ('AuditEvent', 'a9', 2, 9e15, 0)");
   AuditVerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.broken_id, "a9");
@@ -794,14 +796,16 @@ TEST_F(AuditLogTest, MigratesAVersionOneDatabase) {
     ASSERT_TRUE(WriteOps(s, {Create("Patient", "p1")}).ops.at(0).has_value());
     CloseStore();
   }
-  ASSERT_EQ(Exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; "
-                 "DROP TABLE audit_index_state; "
-                 "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
-                 "DROP TABLE outbox; DROP TABLE outbox_attempts; DROP TABLE audit_search; "
-                 "DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
-                 "ALTER TABLE resource_versions DROP COLUMN patient_id; "
-                 "ALTER TABLE resource_versions DROP COLUMN meta_source; PRAGMA user_version = 1;"),
-            SQLITE_OK);
+  ASSERT_EQ(
+      Exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; "
+           "DROP TABLE audit_index_state; "
+           "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; "
+           "DROP TABLE outbox; DROP TABLE outbox_attempts; DROP TABLE audit_search; "
+           "DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
+           "ALTER TABLE resource_versions DROP COLUMN patient_id; "
+           "ALTER TABLE resource_versions DROP COLUMN meta_source; "
+           "ALTER TABLE resource_versions DROP COLUMN consent_facts; PRAGMA user_version = 1;"),
+      SQLITE_OK);
   EXPECT_TRUE(VerifyFile().ok);  // no audit log yet: an empty chain
   Store& s = Open();
   EXPECT_TRUE(s.Read("Patient", "p1").has_value());

@@ -596,9 +596,9 @@ TEST_F(SqliteStoreTest, WalIsCheckpointedWhileTheStoreRuns) {
   EXPECT_GE(main_size, 8'000'000u) << "the database file did not receive the WAL's pages";
 }
 
-// A version written through ResourceOp keeps its patient and meta.source beside the JSON, so a
-// reader can decide on its release without parsing it; a version written otherwise does not claim
-// to know them, and a deletion has none.
+// A version written through ResourceOp keeps its patient and meta.source beside the JSON, and the
+// consent facts its writer gave, so a reader can decide on its release without parsing it; a
+// version written otherwise does not claim to know them, and a deletion has none.
 TEST_F(SqliteStoreTest, VersionsKeepTheirPatientAndSource) {
   Store& s = Open();
   std::string message;
@@ -610,7 +610,9 @@ TEST_F(SqliteStoreTest, VersionsKeepTheirPatientAndSource) {
   auto org = fhir::json::Parse(R"({"resourceType":"Organization","name":"x"})",
                                fhir::json::Limits{}, message);
   ASSERT_TRUE(org.has_value()) << message;
-  ASSERT_TRUE(WriteOne(s, ResourceOp(WriteOp::Kind::kCreate, "CarePlan", "cp1", *plan)));
+  WriteOp plan_op = ResourceOp(WriteOp::Kind::kCreate, "CarePlan", "cp1", *plan);
+  plan_op.consent_facts = R"({"codes":[]})";
+  ASSERT_TRUE(WriteOne(s, std::move(plan_op)));
   ASSERT_TRUE(WriteOne(s, ResourceOp(WriteOp::Kind::kCreate, "Organization", "o1", *org)));
   ASSERT_TRUE(WriteOne(s, Create("Patient", "raw")));
 
@@ -618,6 +620,15 @@ TEST_F(SqliteStoreTest, VersionsKeepTheirPatientAndSource) {
   ASSERT_TRUE(cp.has_value());
   EXPECT_EQ(cp->patient_id, std::optional<std::string>("p1"));
   EXPECT_EQ(cp->meta_source, std::optional<std::string>("urn:carebridge:partner:riverside"));
+  EXPECT_EQ(cp->consent_facts, std::optional<std::string>(R"({"codes":[]})"));
+  EXPECT_EQ(s.ReadVersion("CarePlan", "cp1", 1)->consent_facts, cp->consent_facts);
+  fhir::SearchQuery all_plans;
+  all_plans.type = "CarePlan";
+  all_plans.count = 10;
+  auto found = s.Search(all_plans);
+  ASSERT_TRUE(found.has_value());
+  ASSERT_EQ(found->entries.size(), 1u);
+  EXPECT_EQ(found->entries[0].consent_facts, cp->consent_facts);
   auto o = s.ReadVersion("Organization", "o1", 1);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->patient_id, std::optional<std::string>(""));
@@ -626,13 +637,16 @@ TEST_F(SqliteStoreTest, VersionsKeepTheirPatientAndSource) {
   ASSERT_TRUE(raw.has_value());
   EXPECT_FALSE(raw->patient_id.has_value());
   EXPECT_FALSE(raw->meta_source.has_value());
+  EXPECT_FALSE(raw->consent_facts.has_value());
 
   ASSERT_TRUE(WriteOne(s, Delete("CarePlan", "cp1")));
   auto versions = AllVersions(s, "CarePlan", "cp1");
   ASSERT_TRUE(versions.has_value());
   ASSERT_EQ(versions->size(), 2u);
   EXPECT_EQ(versions->front().patient_id, std::optional<std::string>("p1"));
+  EXPECT_EQ(versions->front().consent_facts, cp->consent_facts);
   EXPECT_FALSE(versions->back().patient_id.has_value());  // the deletion
+  EXPECT_FALSE(versions->back().consent_facts.has_value());
 }
 
 TEST_F(SqliteStoreTest, SchemaIsVersionedAndForeignFilesAreRefused) {
