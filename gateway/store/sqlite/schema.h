@@ -21,6 +21,11 @@ struct Migration {
 // 6), its tokens and references as terms in audit_terms (migration 7).
 inline constexpr std::string_view kAuditEventType = "AuditEvent";
 
+// The AuditEvent search parameter of its recorded instant: from migration 11 on, a column of its
+// chain record (audit_chain.recorded_ms) when the instant has millisecond precision, as every
+// event the gateway writes has; otherwise, and in older records, a row of audit_search.
+inline constexpr std::string_view kAuditRecordedParam = "date";
+
 // 'CRBG': marks the file as a carebridge database (PRAGMA application_id).
 inline constexpr int kApplicationId = 0x43524247;
 
@@ -260,6 +265,13 @@ CREATE INDEX audit_chain_by_time ON audit_chain (last_updated_ms);
 -- (consent::DataItem::Facts), so that a release decision parses a few hundred bytes instead of
 -- the resource. NULL in older rows and where the writer kept none: the reader parses the JSON.
 ALTER TABLE resource_versions ADD COLUMN consent_facts TEXT;
+)sql"},
+    {11, R"sql(
+-- An AuditEvent's recorded instant in its chain record: one append to an index of the chain, in
+-- the request's transaction, instead of a row of audit_search (three B-trees) indexed after it.
+-- NULL in older records, whose date stays in audit_search.
+ALTER TABLE audit_chain ADD COLUMN recorded_ms INTEGER;
+CREATE INDEX audit_chain_by_recorded ON audit_chain (recorded_ms) WHERE recorded_ms IS NOT NULL;
 )sql"},
 };
 

@@ -30,6 +30,9 @@ struct RangeColumns {
 constexpr RangeColumns kIndexRange{"s.low >= ?", "s.low < ?", "s.high > ?", "s.high <= ?"};
 constexpr RangeColumns kLastUpdatedRange{"r.last_updated_ms >= ?", "r.last_updated_ms < ?",
                                          "r.last_updated_ms >= ?", "r.last_updated_ms < ?"};
+// An AuditEvent's recorded instant in its chain record: millisecond precision, as _lastUpdated.
+constexpr RangeColumns kRecordedRange{"r.recorded_ms >= ?", "r.recorded_ms < ?",
+                                      "r.recorded_ms >= ?", "r.recorded_ms < ?"};
 
 class Builder {
  public:
@@ -395,6 +398,41 @@ Result<void> AddAuditTermCriterion(Builder& b, const fhir::SearchCriterion& c, c
   return {};
 }
 
+// An AuditEvent's recorded instant: in its chain record (recorded_ms), or for records older than
+// migration 11 (and any instant of another precision) a row of audit_search.
+Result<void> AddAuditRecordedCriterion(Builder& b, const fhir::SearchCriterion& c,
+                                       std::int64_t now_ms) {
+  const std::string param(kAuditRecordedParam);
+  if (c.modifier == "missing") {
+    return AddMissing(b, c, [&](bool negate) {
+      b.Add(negate ? "(r.recorded_ms IS NULL AND " : "(r.recorded_ms IS NOT NULL OR ");
+      OpenIndexSubquery(b, std::string(kAuditEventType), param, negate);
+      b.Add("))");
+    });
+  }
+  if (!ModifierSupported(c)) {
+    return Unsupported();
+  }
+  b.Add("(");
+  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
+    const fhir::SearchValue& v = c.any_of[i];
+    b.Add(i == 0 ? "(" : " OR (");
+    AddDateCondition(b, kRecordedRange, v.prefix, v.low, v.high, now_ms);
+    b.Add(")");
+  }
+  b.Add(" OR ");
+  OpenIndexSubquery(b, std::string(kAuditEventType), param, /*negate=*/false);
+  b.Add(" AND (");
+  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
+    b.Add(i == 0 ? "" : " OR ");
+    if (!AddAlternative(b, c, c.any_of[i], now_ms)) {
+      return Unsupported();
+    }
+  }
+  b.Add(")))");
+  return {};
+}
+
 Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::SearchCriterion& c,
                           std::int64_t now_ms, const TermKey& key) {
   if (c.any_of.empty()) {
@@ -426,6 +464,9 @@ Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::Searc
   }
   if (type == kAuditEventType && c.type != ParamType::kDate) {
     return AddAuditTermCriterion(b, c, key);
+  }
+  if (type == kAuditEventType && c.param == kAuditRecordedParam) {
+    return AddAuditRecordedCriterion(b, c, now_ms);
   }
   if (c.modifier == "missing") {
     return AddMissing(b, c, [&](bool negate) {
@@ -489,6 +530,11 @@ Result<void> AddSortKey(Builder& b, const std::string& type, const fhir::SortKey
     if (audit && key.type != ParamType::kDate) {
       return Unsupported();
     }
+    // The chain record's recorded instant first: [ms, ms + 1), so its low and its high.
+    const bool recorded = audit && key.param == kAuditRecordedParam;
+    if (recorded) {
+      b.Add(key.descending ? "COALESCE(r.recorded_ms + 1, " : "COALESCE(r.recorded_ms, ");
+    }
     b.Add("(SELECT ");
     b.Add(agg);
     b.Add(col);
@@ -497,6 +543,9 @@ Result<void> AddSortKey(Builder& b, const std::string& type, const fhir::SortKey
     b.Add(key.type == ParamType::kDate ? " AND s.low IS NOT NULL AND s.param = ?)"
                                        : " AND s.param = ?)",
           key.param);
+    if (recorded) {
+      b.Add(")");
+    }
     b.Add(dir);
     b.Add(" NULLS LAST");
     return {};
@@ -512,8 +561,7 @@ std::string VersionRows(const std::string& type) {
   if (type == kAuditEventType) {
     return "(SELECT seq, 'AuditEvent' AS type, id, 1 AS version, last_updated_ms, last_updated, "
            "0 AS deleted, canonical AS json, NULL AS patient_id, NULL AS meta_source, "
-           "NULL AS consent_facts "
-           "FROM audit_chain)";
+           "NULL AS consent_facts, recorded_ms FROM audit_chain)";
   }
   return "resource_versions";
 }

@@ -266,7 +266,7 @@ std::string SqlText_(Sql which) {
              "(SELECT COALESCE(MAX(last_updated_ms), 0) FROM audit_chain))";
     case Sql::kInsertChain:
       return "INSERT INTO audit_chain (seq, id, prev_hash, hash, canonical, last_updated_ms, "
-             "last_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+             "last_updated, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
     case Sql::kInsertCheckpoint:
       return "INSERT INTO audit_checkpoints (seq, hash, signature, key_id, created) "
              "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -279,7 +279,8 @@ std::string SqlText_(Sql which) {
     case Sql::kSetAuditIndexedSeq:
       return "UPDATE audit_index_state SET indexed_seq = ?1 WHERE id = 1";
     case Sql::kUnindexedAudit:
-      return "SELECT seq, id, canonical FROM audit_chain WHERE seq > ?1 ORDER BY seq";
+      return "SELECT seq, id, canonical, recorded_ms IS NOT NULL FROM audit_chain WHERE seq > ?1 "
+             "ORDER BY seq";
     case Sql::kOutboxInsert:
       return "INSERT INTO outbox (id, destination, resource_type, resource_id, patient_id, "
              "payload, state, attempts, retries, next_attempt_ms, lease_until_ms, created_ms, "
@@ -627,11 +628,28 @@ Result<std::vector<ResourceVersion>> RunSearchPage(Connection& c, const std::str
 // ---------------------------------------------------------------------------------------------
 // The store.
 
-// The rows of `index` that are dates (what an AuditEvent keeps in audit_search).
-std::vector<fhir::IndexEntry> DateRows(const std::vector<fhir::IndexEntry>& index) {
+// The AuditEvent's recorded instant as its chain record keeps it (kAuditRecordedParam): its
+// `date` row when that has millisecond precision.
+const fhir::IndexEntry* RecordedRow(const std::vector<fhir::IndexEntry>& index) {
+  for (const fhir::IndexEntry& e : index) {
+    if (e.type == fhir::ParamType::kDate && e.param == sqlite_internal::kAuditRecordedParam &&
+        e.high == e.low + 1) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+// The rows of `index` that an AuditEvent keeps in audit_search: its dates, but for `recorded`
+// when its chain record holds that.
+std::vector<fhir::IndexEntry> DateRows(const std::vector<fhir::IndexEntry>& index,
+                                       const fhir::IndexEntry* recorded) {
   std::vector<fhir::IndexEntry> dates;
-  std::copy_if(index.begin(), index.end(), std::back_inserter(dates),
-               [](const fhir::IndexEntry& e) { return e.type == fhir::ParamType::kDate; });
+  for (const fhir::IndexEntry& e : index) {
+    if (e.type == fhir::ParamType::kDate && &e != recorded) {
+      dates.push_back(e);
+    }
+  }
   return dates;
 }
 
@@ -1660,6 +1678,7 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& ter
     return std::make_error_code(std::errc::invalid_argument);
   }
   const std::int64_t seq = audit_.seq + 1;
+  const fhir::IndexEntry* recorded = RecordedRow(op.index);
   std::string hash = sqlite_internal::ChainHash(audit_.hash, out.json);
   if (hash.empty()) {
     fatal_ = true;  // the digest failed: nothing can be chained
@@ -1678,6 +1697,11 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& ter
     use.Bind(5, std::string_view(out.json));
     use.Bind(6, ms);
     use.Bind(7, std::string_view(out.stamp.last_updated));
+    if (recorded != nullptr) {
+      use.Bind(8, recorded->low);
+    } else {
+      use.BindNull(8);
+    }
     if (const int rc = use.Step(); rc != SQLITE_DONE) {
       // The id's unique index: an event of that id is already recorded.
       return (rc & 0xff) == SQLITE_CONSTRAINT ? Err(errc::kVersionConflict) : OpFailure(rc);
@@ -1685,7 +1709,7 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& ter
   }
   audit_.seq = seq;
   audit_.hash = std::move(hash);
-  audit_group_unindexed_.push_back({seq, op.id, DateRows(op.index), std::move(terms)});
+  audit_group_unindexed_.push_back({seq, op.id, DateRows(op.index, recorded), std::move(terms)});
   const std::int64_t every = std::max(1, options_.audit_checkpoint_every);
   if (audit_.seq - audit_.checkpoint_seq >= every) {
     if (auto r = AppendCheckpoint(); !r) {
@@ -1799,7 +1823,7 @@ Result<void> SqliteStore::LoadUnindexedAudit() {
     if (auto resource = fhir::json::Parse(use.Text(2), fhir::json::Limits{}, message)) {
       const std::vector<fhir::IndexEntry> index = fhir::ExtractIndex(kAuditEventType, *resource);
       event.terms = document_terms_->Make(index);
-      event.dates = DateRows(index);
+      event.dates = DateRows(index, use.Int(3) != 0 ? RecordedRow(index) : nullptr);
     }
     audit_unindexed_.push_back(std::move(event));
   }

@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using fhir::IndexEntry;
 using fhir::ParamType;
+using fhir::Prefix;
 
 std::function<std::string(const VersionStamp&)> AuditJson(std::string action) {
   return [action = std::move(action)](const VersionStamp& s) {
@@ -36,6 +37,18 @@ WriteOp Audit(std::string id, std::string action = "R") {
   op.id = std::move(id);
   op.index = {IndexEntry{"action", ParamType::kToken, "", action, 0, 0}};
   op.render = AuditJson(std::move(action));
+  return op;
+}
+
+// An AuditEvent recorded at `recorded`, whose precision range is [low, high).
+WriteOp RecordedAudit(std::string id, std::string recorded, std::int64_t low, std::int64_t high) {
+  WriteOp op = Audit(std::move(id));
+  op.index.push_back(IndexEntry{"date", ParamType::kDate, "", recorded, low, high});
+  op.render = [recorded](const VersionStamp& s) {
+    return R"({"resourceType":"AuditEvent","id":")" + s.id + R"(","meta":{"versionId":"1",)" +
+           R"("lastUpdated":")" + s.last_updated + R"("},"recorded":")" + recorded +
+           R"(","action":"R"})";
+  };
   return op;
 }
 
@@ -196,7 +209,9 @@ class AuditLogTest : public ::testing::Test {
   // resource, and its chain record's canonical '' (what carebridge 0.2 to schema 8 wrote); and
   // no consent facts beside the versions (schema 10).
   void DowngradeToSchemaEight() {
-    ASSERT_EQ(Exec("DROP TRIGGER audit_chain_no_update; DROP INDEX audit_chain_by_time; "
+    ASSERT_EQ(Exec("DROP INDEX audit_chain_by_recorded; "
+                   "ALTER TABLE audit_chain DROP COLUMN recorded_ms; "  // these events have none
+                   "DROP TRIGGER audit_chain_no_update; DROP INDEX audit_chain_by_time; "
                    "INSERT INTO resource_versions (type, id, version, last_updated_ms, "
                    "last_updated, deleted, json) SELECT 'AuditEvent', id, 1, last_updated_ms, "
                    "last_updated, 0, canonical FROM audit_chain; "
@@ -210,6 +225,14 @@ class AuditLogTest : public ::testing::Test {
                    "ALTER TABLE resource_versions DROP COLUMN consent_facts; "
                    "PRAGMA user_version = 8;"),
               SQLITE_OK);
+  }
+
+  // A closed schema 8 file holding the audit records a1..a<n>.
+  void MakeSchemaEightFile(int n) {
+    Store& s = Open();
+    WriteAudits(s, 1, n);
+    CloseStore();
+    DowngradeToSchemaEight();
   }
 
   int Exec(const std::string& sql) {
@@ -675,12 +698,7 @@ TEST_F(AuditLogTest, MigrationSixMovesAuditSearchRows) {
 // Schema 7 turns the token and reference rows of audit_search into terms of audit_terms and keeps
 // the date rows; the events are found by both after the upgrade, and new ones beside them.
 TEST_F(AuditLogTest, MigrationSevenMovesTermsAndKeepsDates) {
-  {
-    Store& s = Open();
-    WriteAudits(s, 1, 3);
-    CloseStore();
-  }
-  DowngradeToSchemaEight();
+  MakeSchemaEightFile(3);
   ASSERT_EQ(Exec("DROP TABLE audit_terms; DROP TABLE audit_terms_key; "
                  "INSERT INTO audit_search (id, param, system, value, low, high) "
                  "  SELECT id, 'action', '', 'R', NULL, NULL FROM audit_chain; "
@@ -755,12 +773,7 @@ TEST_F(AuditLogTest, MigrationNineMovesAuditEventsIntoTheChain) {
 // Schema 9 moves only chained events: one planted beside the chain stays for verification to
 // report, and is never served.
 TEST_F(AuditLogTest, MigrationNineLeavesAPlantedAuditEventToVerification) {
-  {
-    Store& s = Open();
-    WriteAudits(s, 1, 2);
-    CloseStore();
-  }
-  DowngradeToSchemaEight();
+  MakeSchemaEightFile(2);
   ASSERT_EQ(Exec("INSERT INTO resource_versions VALUES ('AuditEvent', 'fake', 1, 1, "
                  "'2026-01-01T00:00:00.000Z', 0, '{}', NULL, NULL); INSERT INTO resources_current "
                  "VALUES ('AuditEvent', 'fake', 1, 1, 0)"),
@@ -770,6 +783,75 @@ TEST_F(AuditLogTest, MigrationNineLeavesAPlantedAuditEventToVerification) {
   AuditVerifyReport r = *s.VerifyAudit();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.broken_id, "fake");
+}
+
+// An event's recorded instant of millisecond precision (every event the gateway writes) is kept
+// in its chain record; another precision, and records older than schema 11, in audit_search. A
+// search or sort by date finds both alike.
+TEST_F(AuditLogTest, RecordedInstantLivesInTheChainRecord) {
+  Store& s = Open();
+  const std::int64_t day = 1795305600000;  // 2026-11-22
+  auto write = [&](WriteOp op) { ASSERT_TRUE(WriteOps(s, {std::move(op)}).ops.at(0).has_value()); };
+  write(RecordedAudit("early", "2026-11-22T01:00:00.000Z", day + 3'600'000, day + 3'600'001));
+  write(RecordedAudit("whole-day", "2026-11-22", day, day + 86'400'000));
+  write(RecordedAudit("late", "2026-11-22T23:00:00.000Z", day + 82'800'000, day + 82'800'001));
+  write(RecordedAudit("next-day", "2026-11-23T00:00:00.000Z", day + 86'400'000, day + 86'400'001));
+  write(Audit("undated"));
+  EXPECT_EQ(Scalar("SELECT recorded_ms FROM audit_chain WHERE id = 'early'"), day + 3'600'000);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_chain WHERE recorded_ms IS NOT NULL"), 3);
+
+  auto ids = [&](fhir::SearchQuery q) {
+    auto page = s.Search(q);
+    EXPECT_TRUE(page.has_value());
+    std::vector<std::string> out;
+    for (const auto& e : page ? page->entries : std::vector<ResourceVersion>{}) {
+      out.push_back(e.id);
+    }
+    return out;
+  };
+  auto by_date = [&](fhir::Prefix prefix, std::int64_t low, std::int64_t high) {
+    fhir::SearchValue v;
+    v.prefix = prefix;
+    v.low = low;
+    v.high = high;
+    fhir::SearchQuery q = AuditQuery("date", ParamType::kDate, v);
+    q.sort = {fhir::SortKey{.param = "date", .type = ParamType::kDate, .descending = false}};
+    return ids(q);
+  };
+  EXPECT_EQ(by_date(Prefix::kEq, day, day + 86'400'000),
+            (std::vector<std::string>{"whole-day", "early", "late"}));
+  // Indexed by the search: of the dates only whole-day's.
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search WHERE param = 'date'"), 1);
+  EXPECT_EQ(by_date(Prefix::kEq, day + 3'600'000, day + 3'600'001),
+            (std::vector<std::string>{"early"}));
+  EXPECT_EQ(by_date(Prefix::kGt, day + 3'600'000, day + 3'600'001),
+            (std::vector<std::string>{"whole-day", "late", "next-day"}));
+  EXPECT_EQ(by_date(Prefix::kLt, day + 86'400'000, day + 86'400'001),
+            (std::vector<std::string>{"whole-day", "early", "late"}));
+
+  fhir::SearchQuery newest_first;
+  newest_first.type = "AuditEvent";
+  newest_first.count = 10;
+  newest_first.sort = {
+      fhir::SortKey{.param = "date", .type = ParamType::kDate, .descending = true}};
+  EXPECT_EQ(ids(newest_first),
+            (std::vector<std::string>{"next-day", "whole-day", "late", "early", "undated"}));
+
+  fhir::SearchValue yes;
+  yes.value = "true";
+  fhir::SearchQuery missing = AuditQuery("date", ParamType::kDate, yes);
+  missing.all_of[0].modifier = "missing";
+  EXPECT_EQ(ids(missing), (std::vector<std::string>{"undated"}));
+  missing.all_of[0].any_of[0].value = "false";
+  EXPECT_EQ(ids(missing).size(), 4u);
+
+  // After a restart the backlog is rebuilt from the stored JSON: the recorded instant stays in
+  // the chain record and is not indexed a second time.
+  write(RecordedAudit("after", "2026-11-24T00:00:00.000Z", day + 172'800'000, day + 172'800'001));
+  CloseStore();
+  Store& again = Open();
+  EXPECT_EQ(SearchReads(again), 6);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM audit_search WHERE param = 'date'"), 1);
 }
 
 // AuditEvents sort by date (indexed for it); a sort by another parameter is refused rather than
