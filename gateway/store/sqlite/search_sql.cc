@@ -398,6 +398,34 @@ Result<void> AddAuditTermCriterion(Builder& b, const fhir::SearchCriterion& c, c
   return {};
 }
 
+// A date criterion on a column of the row itself: its values OR'ed.
+void AddColumnDateCriterion(Builder& b, const RangeColumns& cols, const fhir::SearchCriterion& c,
+                            std::int64_t now_ms) {
+  b.Add("(");
+  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
+    const fhir::SearchValue& v = c.any_of[i];
+    b.Add(i == 0 ? "" : " OR ");
+    AddDateCondition(b, cols, v.prefix, v.low, v.high, now_ms);
+  }
+  b.Add(")");
+}
+
+// "r.id [NOT] IN (the resources with an index row of c.param matching one of c's values)".
+Result<void> AddIndexRowsCriterion(Builder& b, const std::string& type,
+                                   const fhir::SearchCriterion& c, bool negate,
+                                   std::int64_t now_ms) {
+  OpenIndexSubquery(b, type, c.param, negate);
+  b.Add(" AND (");
+  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
+    b.Add(i == 0 ? "" : " OR ");
+    if (!AddAlternative(b, c, c.any_of[i], now_ms)) {
+      return Unsupported();
+    }
+  }
+  b.Add("))");
+  return {};
+}
+
 // An AuditEvent's recorded instant: in its chain record (recorded_ms), or for records older than
 // migration 11 (and any instant of another precision) a row of audit_search.
 Result<void> AddAuditRecordedCriterion(Builder& b, const fhir::SearchCriterion& c,
@@ -414,22 +442,13 @@ Result<void> AddAuditRecordedCriterion(Builder& b, const fhir::SearchCriterion& 
     return Unsupported();
   }
   b.Add("(");
-  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
-    const fhir::SearchValue& v = c.any_of[i];
-    b.Add(i == 0 ? "(" : " OR (");
-    AddDateCondition(b, kRecordedRange, v.prefix, v.low, v.high, now_ms);
-    b.Add(")");
-  }
+  AddColumnDateCriterion(b, kRecordedRange, c, now_ms);
   b.Add(" OR ");
-  OpenIndexSubquery(b, std::string(kAuditEventType), param, /*negate=*/false);
-  b.Add(" AND (");
-  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
-    b.Add(i == 0 ? "" : " OR ");
-    if (!AddAlternative(b, c, c.any_of[i], now_ms)) {
-      return Unsupported();
-    }
+  if (auto r = AddIndexRowsCriterion(b, std::string(kAuditEventType), c, /*negate=*/false, now_ms);
+      !r) {
+    return r;
   }
-  b.Add(")))");
+  b.Add(")");
   return {};
 }
 
@@ -453,13 +472,7 @@ Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::Searc
     if (!c.modifier.empty()) {
       return Unsupported();
     }
-    b.Add("(");
-    for (std::size_t i = 0; i < c.any_of.size(); ++i) {
-      const fhir::SearchValue& v = c.any_of[i];
-      b.Add(i == 0 ? "" : " OR ");
-      AddDateCondition(b, kLastUpdatedRange, v.prefix, v.low, v.high, now_ms);
-    }
-    b.Add(")");
+    AddColumnDateCriterion(b, kLastUpdatedRange, c, now_ms);
     return {};
   }
   if (type == kAuditEventType && c.type != ParamType::kDate) {
@@ -478,16 +491,7 @@ Result<void> AddCriterion(Builder& b, const std::string& type, const fhir::Searc
     return Unsupported();
   }
   // :not is the complement of the match, so it includes resources without the element.
-  OpenIndexSubquery(b, type, c.param, c.modifier == "not");
-  b.Add(" AND (");
-  for (std::size_t i = 0; i < c.any_of.size(); ++i) {
-    b.Add(i == 0 ? "" : " OR ");
-    if (!AddAlternative(b, c, c.any_of[i], now_ms)) {
-      return Unsupported();
-    }
-  }
-  b.Add("))");
-  return {};
+  return AddIndexRowsCriterion(b, type, c, c.modifier == "not", now_ms);
 }
 
 // With criteria, the unary + keeps SQLite from walking the (type, last_updated_ms) index in order
