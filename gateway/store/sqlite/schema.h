@@ -3,9 +3,11 @@
 // The SQLite schema as an ordered list of migrations. PRAGMA user_version records the last one
 // applied; OpenSqliteStore applies the missing ones at open, each in its own transaction.
 //
-// Never edit a migration that has shipped: append a new one. The audit log is migration 2, the
-// outbox migration 5; their rows are written by the writer thread inside the same savepoint as the
-// resource change they belong to (see ApplyOp in sqlite_store.cc).
+// Never edit a migration that has shipped: append a new one. (Migration 1's comment says that
+// last_updated_ms strictly increases; since schema 11 it only never decreases: writes in one
+// millisecond share it, and history orders them by version, type and id.) The audit log is
+// migration 2, the outbox migration 5; their rows are written by the writer thread inside the same
+// savepoint as the resource change they belong to (see ApplyOp in sqlite_store.cc).
 
 #include <iterator>
 #include <string_view>

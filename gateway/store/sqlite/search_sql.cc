@@ -638,14 +638,15 @@ Result<HistorySql> BuildHistorySql(const HistoryQuery& query) {
   const std::string from = VersionRows(query.type);
   out.count.sql = "SELECT COUNT(*) FROM " + from + " WHERE " + where.sql();
   out.count.binds = where.binds();
-  // last_updated_ms is strictly increasing across all writes, so this order is total; the rest
-  // only guards against rows written by something else.
+  // last_updated_ms never decreases across writes, but writes in one millisecond share it: among
+  // those, the order they were written in (rows are appended, and records chained, in commit
+  // order).
+  const std::string_view write_order = query.type == kAuditEventType ? "seq" : "rowid";
   out.page.sql =
       "SELECT type, id, version, last_updated, deleted, json, patient_id, meta_source, "
-      "consent_facts "
-      "FROM " +
-      from + " WHERE " + where.sql() +
-      " ORDER BY last_updated_ms DESC, version DESC, type, id LIMIT ? OFFSET ?";
+      "consent_facts FROM " +
+      from + " WHERE " + where.sql() + " ORDER BY last_updated_ms DESC, " +
+      std::string(write_order) + " DESC LIMIT ? OFFSET ?";
   out.page.binds = std::move(where.binds());
   return out;
 }

@@ -437,29 +437,43 @@ TEST_F(SqliteStoreTest, IndexRowsFollowTheCurrentVersion) {
 
 // ---- timestamps ------------------------------------------------------------------------------
 
-TEST_F(SqliteStoreTest, LastUpdatedStrictlyIncreases) {
+// lastUpdated follows the clock: never back, and never ahead of it, however many writes share a
+// millisecond (3,000 here, far more than one per millisecond).
+TEST_F(SqliteStoreTest, LastUpdatedNeverDecreasesNorRunsAhead) {
   Store& s = Open();
-  std::string prev;
   std::int64_t prev_ms = 0;
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 100; ++i) {
     WriteBatch b;
-    b.ops.push_back(Create("Patient", "p" + std::to_string(i)));
-    b.ops.push_back(Create("Patient", "q" + std::to_string(i)));
+    for (int j = 0; j < 30; ++j) {
+      b.ops.push_back(Create("Patient", "p" + std::to_string(i) + "-" + std::to_string(j)));
+    }
     auto r = WriteSync(s, std::move(b));
+    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
     for (const auto& op : r.ops) {
       ASSERT_TRUE(op.has_value());
-      const std::string& lu = op->stamp.last_updated;
-      EXPECT_GT(lu, prev);
-      EXPECT_GT(ParseInstant(lu), prev_ms);
-      prev = lu;
-      prev_ms = ParseInstant(lu);
+      const std::int64_t ms = ParseInstant(op->stamp.last_updated);
+      EXPECT_GE(ms, prev_ms);
+      EXPECT_LE(ms, now_ms);
+      prev_ms = ms;
     }
   }
-  // Still increasing after reopen, even if the clock had not caught up.
+  // History keeps the order they were written in, also within a millisecond.
+  HistoryQuery newest;
+  newest.type = "Patient";
+  newest.count = 3;
+  auto h = s.History(newest);
+  ASSERT_TRUE(h.has_value());
+  ASSERT_EQ(h->entries.size(), 3u);
+  EXPECT_EQ(h->entries[0].id, "p99-29");
+  EXPECT_EQ(h->entries[1].id, "p99-28");
+  EXPECT_EQ(h->entries[2].id, "p99-27");
+  // Not back after a reopen either.
   Store& again = Open();
   auto r = WriteOne(again, Create("Patient", "after-reopen"));
   ASSERT_TRUE(r.has_value());
-  EXPECT_GT(ParseInstant(r->stamp.last_updated), prev_ms);
+  EXPECT_GE(ParseInstant(r->stamp.last_updated), prev_ms);
 }
 
 // ---- concurrency and durability --------------------------------------------------------------
@@ -1045,6 +1059,7 @@ TEST_F(SqliteStoreTest, LastUpdatedSearch) {
   Store& s = Open();
   std::vector<std::int64_t> ms;
   for (const char* id : {"r1", "r2", "r3"}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a millisecond of its own
     auto r = WriteOne(s, Create("Patient", id));
     ASSERT_TRUE(r.has_value());
     ms.push_back(ParseInstant(r->stamp.last_updated));
@@ -1073,9 +1088,11 @@ TEST_F(SqliteStoreTest, SortAndPaging) {
     const char* name;
     int year;
   };
-  // Written in this order, so default order (newest first) is e, d, c, b, a.
+  // Written in this order, each in a millisecond of its own (writes that share one sort by id), so
+  // default order (newest first) is e, d, c, b, a.
   for (const P& p : {P{"a", "delta", 1990}, P{"b", "alpha", 1985}, P{"c", "charlie", 2001},
                      P{"d", "bravo", 1970}, P{"e", "echo", 0}}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
     std::vector<IndexEntry> idx = {Str("name", p.name), Token("active", "", "true")};
     if (p.year) {
       idx.push_back(Date("birthdate", Ms(p.year, 1, 1), Ms(p.year + 1, 1, 1)));
@@ -1165,12 +1182,17 @@ TEST_F(SqliteStoreTest, UnsupportedQueries) {
 
 TEST_F(SqliteStoreTest, History) {
   Store& s = Open();
-  ASSERT_TRUE(WriteOne(s, Create("Patient", "A")));  // A1
-  auto a2 = WriteOne(s, Update("Patient", "A", 1));  // A2
+  // Each in a millisecond of its own, so that _since can fall between them.
+  auto write = [&](WriteOp op) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return WriteOne(s, std::move(op));
+  };
+  ASSERT_TRUE(write(Create("Patient", "A")));  // A1
+  auto a2 = write(Update("Patient", "A", 1));  // A2
   ASSERT_TRUE(a2);
-  ASSERT_TRUE(WriteOne(s, Create("Patient", "B")));      // B1
-  ASSERT_TRUE(WriteOne(s, Create("Observation", "O")));  // O1
-  ASSERT_TRUE(WriteOne(s, Delete("Patient", "A")));      // A3 (delete)
+  ASSERT_TRUE(write(Create("Patient", "B")));      // B1
+  ASSERT_TRUE(write(Create("Observation", "O")));  // O1
+  ASSERT_TRUE(write(Delete("Patient", "A")));      // A3 (delete)
 
   auto keys = [](const SearchPage& p) {
     std::vector<std::string> out;
