@@ -1660,8 +1660,11 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
       return OpFailure(rc);
     }
   }
-  if (auto r = ReplaceIndex(op, /*insert_new=*/!deleted); !r) {
-    return r.error();
+  // Version 1 of an id that never existed has no rows to replace.
+  auto indexed = version == 1 ? InsertIndexRows(type, id, op.index)
+                              : ReplaceIndex(op, /*insert_new=*/!deleted);
+  if (!indexed) {
+    return indexed.error();
   }
   return out;
 }
