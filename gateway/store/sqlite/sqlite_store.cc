@@ -893,6 +893,8 @@ class SqliteStore final : public Store {
   Result<void> AppendCheckpoint();
   Result<void> LoadAuditState();
   void CloseCheckpoint();
+  Result<WriteOutcome> RenderVersion(const WriteOp& op, std::int64_t version,
+                                     WriteOutcome::Kind kind, std::int64_t ms);
   Result<WriteOutcome> PutVersion(const WriteOp& op, std::int64_t version, WriteOutcome::Kind kind);
   Result<std::optional<std::pair<std::int64_t, bool>>> CurrentVersion(const WriteOp& op);
   Result<void> ReplaceIndex(const WriteOp& op, bool insert_new);
@@ -1593,23 +1595,35 @@ Result<WriteOutcome> SqliteStore::ApplyDelete(const WriteOp& op) {
 
 // Writes version `version` of op's resource: the version row, the current pointer and the search
 // rows. For kDeleted the version is a tombstone (deleted = 1, empty JSON) and the search rows go.
+// The outcome of `op` as `version`, stamped `ms`, with its JSON rendered (none for a deletion).
+Result<WriteOutcome> SqliteStore::RenderVersion(const WriteOp& op, std::int64_t version,
+                                                WriteOutcome::Kind kind, std::int64_t ms) {
+  WriteOutcome out;
+  out.kind = kind;
+  out.stamp = VersionStamp{op.id, version, fhir::FormatInstant(ms)};
+  if (kind == WriteOutcome::Kind::kDeleted) {
+    return out;
+  }
+  if (!op.render) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  try {
+    out.json = op.render(out.stamp);
+  } catch (...) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  return out;
+}
+
 Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t version,
                                              WriteOutcome::Kind kind) {
   const bool deleted = kind == WriteOutcome::Kind::kDeleted;
   const std::int64_t ms = NextStampMs();
-  WriteOutcome out;
-  out.kind = kind;
-  out.stamp = VersionStamp{op.id, version, fhir::FormatInstant(ms)};
-  if (!deleted) {
-    if (!op.render) {
-      return std::make_error_code(std::errc::invalid_argument);
-    }
-    try {
-      out.json = op.render(out.stamp);
-    } catch (...) {
-      return std::make_error_code(std::errc::invalid_argument);
-    }
+  auto rendered = RenderVersion(op, version, kind, ms);
+  if (!rendered) {
+    return rendered;
   }
+  WriteOutcome& out = *rendered;
   const std::string_view type(op.type);
   const std::string_view id(op.id);
   {
@@ -1666,24 +1680,18 @@ Result<WriteOutcome> SqliteStore::PutVersion(const WriteOp& op, std::int64_t ver
   if (!indexed) {
     return indexed.error();
   }
-  return out;
+  return rendered;
 }
 
 // An AuditEvent: the next record of the chain, holding the event's JSON, then a signed checkpoint
 // when one is due. It reads as version 1 of a resource that is never updated or deleted.
 Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& terms) {
-  if (!op.render) {
-    return std::make_error_code(std::errc::invalid_argument);
-  }
   const std::int64_t ms = NextStampMs();
-  WriteOutcome out;
-  out.kind = WriteOutcome::Kind::kCreated;
-  out.stamp = VersionStamp{op.id, 1, fhir::FormatInstant(ms)};
-  try {
-    out.json = op.render(out.stamp);
-  } catch (...) {
-    return std::make_error_code(std::errc::invalid_argument);
+  auto rendered = RenderVersion(op, 1, WriteOutcome::Kind::kCreated, ms);
+  if (!rendered) {
+    return rendered;
   }
+  WriteOutcome& out = *rendered;
   const std::int64_t seq = audit_.seq + 1;
   const fhir::IndexEntry* recorded = RecordedRow(op.index);
   std::string hash = sqlite_internal::ChainHash(audit_.hash, out.json);
@@ -1723,7 +1731,7 @@ Result<WriteOutcome> SqliteStore::ApplyAudit(const WriteOp& op, std::string& ter
       return r.error();
     }
   }
-  return out;
+  return rendered;
 }
 
 // Signs the current chain head. Without a signing key, or when signing fails, no checkpoint is
