@@ -260,8 +260,10 @@ store::WriteOp ResourceWriteOp(store::WriteOp::Kind kind, std::string type, std:
                                json::Value resource) {
   // A contained resource may be another patient's: deciding on it needs the resource itself.
   std::optional<std::string> facts;
-  if (resource.Find("contained") == nullptr && fhir::PatientIdOf(type, resource)) {
-    facts = consent::DataItem::FromResource(resource).Facts();
+  if (resource.Find("contained") == nullptr) {
+    if (const consent::DataItem item = consent::DataItem::FromResource(resource); item.patient_id) {
+      facts = item.Facts();
+    }
   }
   store::WriteOp op = store::ResourceOp(kind, std::move(type), std::move(id), std::move(resource));
   op.consent_facts = std::move(facts);
