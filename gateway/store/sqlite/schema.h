@@ -35,6 +35,12 @@ inline constexpr int kApplicationId = 0x43524247;
 // Before it, in resource_versions as well, and canonical was '' in records written from
 // carebridge 0.2 to migration 9 (the hash covered resource_versions.json).
 inline constexpr int kAuditInChainSchemaVersion = 9;
+// The chain's records as resource_versions' rows (and each record's seq and recorded_ms), for the
+// reads, searches and histories of AuditEvent. SQLite flattens it, so the chain's indexes serve.
+inline constexpr std::string_view kAuditEventVersions =
+    "(SELECT seq, 'AuditEvent' AS type, id, 1 AS version, last_updated_ms, last_updated, "
+    "0 AS deleted, canonical AS json, NULL AS patient_id, NULL AS meta_source, "
+    "NULL AS consent_facts, recorded_ms FROM audit_chain)";
 inline constexpr Migration kMigrations[] = {
     {1, R"sql(
 -- Every version of every resource, deletes included (deleted = 1, json = '').

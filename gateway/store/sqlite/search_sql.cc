@@ -563,9 +563,7 @@ Result<void> AddSortKey(Builder& b, const std::string& type, const fhir::SortKey
 // subquery, so the chain's indexes serve it.
 std::string VersionRows(const std::string& type) {
   if (type == kAuditEventType) {
-    return "(SELECT seq, 'AuditEvent' AS type, id, 1 AS version, last_updated_ms, last_updated, "
-           "0 AS deleted, canonical AS json, NULL AS patient_id, NULL AS meta_source, "
-           "NULL AS consent_facts, recorded_ms FROM audit_chain)";
+    return std::string(kAuditEventVersions);
   }
   return "resource_versions";
 }

@@ -227,8 +227,10 @@ std::string SqlText_(Sql which) {
              "JOIN resource_versions v ON v.type = c.type AND v.id = c.id AND v.version = "
              "c.version WHERE c.type = ?1 AND c.id = ?2";
     case Sql::kReadAuditEvent:  // kReadCurrent's columns and parameters, for an AuditEvent
-      return "SELECT 1, 0, last_updated, canonical, NULL, NULL, NULL FROM audit_chain "
-             "WHERE id = ?2 AND ?1 = 'AuditEvent'";
+      return "SELECT v.version, v.deleted, v.last_updated, v.json, v.patient_id, v.meta_source, "
+             "v.consent_facts FROM " +
+             std::string(sqlite_internal::kAuditEventVersions) +
+             " v WHERE v.type = ?1 AND v.id = ?2";
     case Sql::kCurrentVersion:
       return "SELECT version, deleted FROM resources_current WHERE type = ?1 AND id = ?2";
     case Sql::kReadVersion:
@@ -236,8 +238,9 @@ std::string SqlText_(Sql which) {
              "FROM resource_versions "
              "WHERE type = ?1 AND id = ?2 AND version = ?3";
     case Sql::kReadAuditEventVersion:  // kReadVersion's, for an AuditEvent
-      return "SELECT last_updated, 0, canonical, NULL, NULL, NULL FROM audit_chain "
-             "WHERE id = ?2 AND ?3 = 1 AND ?1 = 'AuditEvent'";
+      return "SELECT last_updated, deleted, json, patient_id, meta_source, consent_facts FROM " +
+             std::string(sqlite_internal::kAuditEventVersions) +
+             " WHERE type = ?1 AND id = ?2 AND version = ?3";
     case Sql::kInsertVersion:
       return "INSERT INTO resource_versions (type, id, version, last_updated_ms, last_updated, "
              "deleted, json, patient_id, meta_source, consent_facts) "
